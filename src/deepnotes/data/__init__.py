@@ -1,0 +1,13 @@
+"""Data sets: each module registers its sets in `deepnotes.registry.DATASETS`.
+
+Importing this package runs the registrations, one module at a time and in
+plain sight (no `import *`); `DATASETS` imports it on its first lookup.
+
+    embedded           digits (scikit-learn's 8×8 digits, always available)
+    synthetic          blobs, moons, shapes (generated from the data seed)
+    torchvision_sets   mnist, fashion-mnist, cifar10 (files under a data root)
+"""
+
+from deepnotes.data import embedded, synthetic, torchvision_sets
+
+__all__ = ["embedded", "synthetic", "torchvision_sets"]

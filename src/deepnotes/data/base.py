@@ -1,0 +1,212 @@
+"""One interface for every data set: splits, shapes, a loader, and where files live.
+
+A registered data set is a function `build(request: DataRequest) -> DataBundle`.
+The bundle holds the train/val/test splits as `torch.utils.data.Dataset`s plus
+what a model needs to know (`input_size`, `num_classes`), and makes the
+loaders; a data set whose batches are not "a stack of examples" (a graph
+trained full-batch, a text cut into random blocks) subclasses `DataBundle`
+and overrides `loader`.
+
+Data roots (DESIGN.md): `--data-dir`, then `$DEEPNOTES_DATA`, then the user
+cache directory. A root holds one folder per data set, laid out as
+`../shared/datasets` is (`ROOT/tinyshakespeare/input.txt`, `ROOT/fsdd/...`),
+and torchvision's own layout for its sets (`ROOT/MNIST/raw/...`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, TensorDataset
+from torchvision.transforms.v2 import functional as TF
+
+from deepnotes.errors import DataNotFoundError, UserError
+from deepnotes.registry import DATASETS
+
+SPLITS = ("train", "val", "test")
+
+
+def cache_root() -> Path:
+    """The user cache directory's data root: `$XDG_CACHE_HOME/deepnotes` (default ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "deepnotes"
+
+
+def data_roots(data_dir: str | os.PathLike | None = None) -> tuple[Path, ...]:
+    """Candidate data roots in lookup order: `--data-dir`, `$DEEPNOTES_DATA`, the user cache."""
+    roots = [Path(data_dir)] if data_dir else []
+    if os.environ.get("DEEPNOTES_DATA"):
+        roots.append(Path(os.environ["DEEPNOTES_DATA"]))
+    roots.append(cache_root())
+    return tuple(r.expanduser() for r in roots)
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """What the caller wants from a data set; every field has a default that just works.
+
+    `image_size` and `channels` convert image data to a model's input (None keeps
+    the data set's own); `normalize` standardises each channel with the training
+    split's mean and std (generative models ask for raw [0, 1] pixels instead);
+    `seed` fixes generated data and splits, and is not the training seed, so every
+    training seed sees the same test set.
+    """
+
+    roots: tuple[Path, ...] = field(default_factory=data_roots)
+    download: bool = False
+    image_size: tuple[int, int] | None = None
+    channels: int | None = None
+    normalize: bool = True
+    seed: int = 0
+    split: str | None = None  # a data set's own split scheme, e.g. "speaker:theo"
+
+    def find(self, dataset: str, present: Callable[[Path], bool]) -> Path:
+        """The first root for which `present(root)` holds, or one clear error naming all tried."""
+        for root in self.roots:
+            if present(root):
+                return root
+        tried = ", ".join(str(r) for r in self.roots)
+        raise DataNotFoundError(
+            f"data set {dataset!r} not found under any data root (tried {tried}); "
+            f"pass --data-dir ROOT, set DEEPNOTES_DATA=ROOT, or add --download"
+        )
+
+    @property
+    def download_root(self) -> Path:
+        """Where `--download` puts files: the first root in lookup order."""
+        return self.roots[0]
+
+
+@dataclass
+class DataBundle:
+    """A data set ready for training: splits plus what a model and a task need to know.
+
+    Attributes:
+        name: the registered name.
+        kind: "images", "vectors", "text", "graph" or "audio"; a task says which it accepts.
+        splits: "train", "val" and "test" (a split may be missing, e.g. no val).
+        input_size: one example's shape, (C, H, W) for images, (F,) for vectors.
+        num_classes: number of target classes, None where there are none.
+        classes: class names, for figures and confusion matrices.
+        info: anything else a task or figure needs (normalisation mean/std, vocabulary).
+    """
+
+    name: str
+    kind: str
+    splits: dict[str, Dataset]
+    input_size: tuple[int, ...]
+    num_classes: int | None = None
+    classes: list[str] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def split(self, name: str) -> Dataset:
+        """One split by name; "all" concatenates every split (for evaluation)."""
+        if name == "all":
+            return ConcatDataset([self.splits[s] for s in SPLITS if s in self.splits])
+        if name not in self.splits:
+            raise UserError(
+                f"data set {self.name!r} has no {name!r} split "
+                f"(it has {', '.join(self.splits)}, all)"
+            )
+        return self.splits[name]
+
+    def loader(
+        self,
+        split: str,
+        batch_size: int,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> DataLoader:
+        """A DataLoader over one split; `generator` fixes the shuffling order."""
+        return DataLoader(
+            self.split(split),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+        )
+
+
+def split_indices(
+    n: int, fractions: tuple[float, float], seed: int, labels: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Random train/val/test indices; `fractions` are (val, test), stratified by `labels`.
+
+    Stratifying keeps every class in every split in proportion, which matters for
+    small sets such as digits (about 180 images per class).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    groups = (
+        [torch.arange(n)]
+        if labels is None
+        else [torch.nonzero(labels == c).flatten() for c in torch.unique(labels)]
+    )
+    parts: dict[str, list[torch.Tensor]] = {s: [] for s in SPLITS}
+    for group in groups:
+        order = group[torch.randperm(len(group), generator=generator)]
+        n_val, n_test = (round(f * len(group)) for f in fractions)
+        parts["val"].append(order[:n_val])
+        parts["test"].append(order[n_val : n_val + n_test])
+        parts["train"].append(order[n_val + n_test :])
+    return {s: torch.sort(torch.cat(p)).values for s, p in parts.items()}
+
+
+def fit_images(
+    images: torch.Tensor, size: tuple[int, int] | None, channels: int | None
+) -> torch.Tensor:
+    """Resize (antialiased bilinear) and convert channels of a float image batch (N, C, H, W)."""
+    if size is not None and tuple(images.shape[-2:]) != tuple(size):
+        images = TF.resize(images, list(size), antialias=True)
+    c = images.shape[1]
+    if channels is None or channels == c:
+        return images
+    if channels == 1 and c == 3:
+        return TF.rgb_to_grayscale(images)
+    if c == 1:
+        return images.expand(-1, channels, -1, -1).contiguous()  # grey → every channel
+    raise UserError(f"cannot convert {c}-channel images to {channels} channels")
+
+
+def image_bundle(
+    name: str,
+    images: dict[str, torch.Tensor],
+    labels: dict[str, torch.Tensor],
+    request: DataRequest,
+    classes: list[str],
+) -> DataBundle:
+    """A bundle of in-memory float images in [0, 1], fitted to the request.
+
+    `images[split]` is (N, C, H, W). With `request.normalize`, each channel is
+    standardised by the training split's mean and std, which are kept in `info`
+    so that figures can undo it.
+    """
+    fitted = {
+        s: fit_images(x.float(), request.image_size, request.channels) for s, x in images.items()
+    }
+    train = fitted["train"]
+    mean = train.mean(dim=(0, 2, 3))  # (C,)
+    std = train.std(dim=(0, 2, 3)).clamp_min(1e-6)  # (C,)
+    if request.normalize:
+        fitted = {s: (x - mean[:, None, None]) / std[:, None, None] for s, x in fitted.items()}
+    return DataBundle(
+        name=name,
+        kind="images",
+        splits={s: TensorDataset(fitted[s], labels[s].long()) for s in fitted},
+        input_size=tuple(train.shape[1:]),
+        num_classes=len(classes),
+        classes=classes,
+        info={"mean": mean.tolist(), "std": std.tolist(), "normalized": request.normalize},
+    )
+
+
+def load_data(name: str, request: DataRequest | None = None) -> DataBundle:
+    """Build the registered data set `name` as `request` asks (default: as it is)."""
+    return DATASETS.get(name).builder(request or DataRequest())

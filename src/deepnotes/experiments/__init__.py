@@ -1,0 +1,5 @@
+"""The course's claims as experiments, one module per syllabus topic, each registered."""
+
+from deepnotes.experiments import conv_arithmetic, lenet_digits
+
+__all__ = ["conv_arithmetic", "lenet_digits"]

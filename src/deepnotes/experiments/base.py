@@ -1,0 +1,190 @@
+"""Experiments: each checkable sentence of the notes, measured and judged.
+
+An experiment is a registered function `run(ctx: Context) -> None` that
+measures something (a simulation, a trained model, a computed tensor), draws
+figures with `ctx.figure(...)`, adds tables with `ctx.table(...)`, and states
+claims with `ctx.claim(...)`. A claim compares a *measured* value with a
+threshold taken from the notes or a formula; its verdict is computed, never
+written down:
+
+    ctx.claim("conv-output", "i=5, k=4, p=2 gives o=6 (notes)",
+              measured=torch_output_width, op="==", target=6)
+
+`run_experiment` times the function and returns a `Result`, which the report
+turns into a page section and `summary.json` into data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+
+import matplotlib.pyplot as plt
+
+from deepnotes.registry import EXPERIMENTS
+
+COMPARISONS = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+}
+
+
+@dataclass
+class Claim:
+    """One sentence of the notes with the value measured for it and the verdict."""
+
+    id: str
+    statement: str
+    measured: float | int | str
+    op: str
+    target: float | int | str
+    passed: bool
+
+    @property
+    def expected(self) -> str:
+        return f"{self.op} {format_value(self.target)}"
+
+
+@dataclass
+class Figure:
+    path: str  # relative to the report's root
+    caption: str
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Result:
+    """What one experiment produced: its figures, tables, claims, notes and run time."""
+
+    name: str
+    title: str
+    topic: str
+    mode: str
+    seconds: float = 0.0
+    figures: list[Figure] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(c.passed for c in self.claims)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["passed"] = self.passed
+        return data
+
+
+def format_value(value: Any) -> str:
+    """A number as a person would write it: 6, 0.9731, 1.2e-07."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int) or (
+        math.isfinite(value) and value == int(value) and abs(value) < 1e15
+    ):
+        return f"{int(value):,}"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+        return f"{value:.3g}"
+    return f"{value:.4f}"
+
+
+class Context:
+    """What an experiment is given (mode, seed, output folder) and what it records."""
+
+    def __init__(
+        self,
+        name: str,
+        out_dir: Path,
+        root: Path,
+        quick: bool = True,
+        seed: int = 0,
+        data_dir: str | None = None,
+    ) -> None:
+        self.name = name
+        self.out_dir = Path(out_dir)  # this experiment's own folder
+        self.root = Path(root)  # the report's folder; figure paths are relative to it
+        self.quick = quick
+        self.seed = seed
+        self.data_dir = data_dir
+        self.figures: list[Figure] = []
+        self.tables: list[Table] = []
+        self.claims: list[Claim] = []
+        self.notes: list[str] = []
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    def figure(self, fig: plt.Figure, filename: str, caption: str) -> Path:
+        """Save a matplotlib figure as PNG in this experiment's folder and list it."""
+        path = self.out_dir / filename
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        self.figures.append(Figure(path.relative_to(self.root).as_posix(), caption))
+        return path
+
+    def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
+        self.tables.append(Table(title, columns, [list(r) for r in rows]))
+
+    def note(self, text: str) -> None:
+        """A visible remark in the report (e.g. "Cora not found: table skipped")."""
+        self.notes.append(text)
+
+    def claim(
+        self, id: str, statement: str, measured: float | int | str, op: str, target: Any
+    ) -> Claim:
+        """Judge `measured op target` and record it; a NaN measurement always fails."""
+        if op not in COMPARISONS:
+            raise ValueError(f"unknown comparison {op!r}")
+        is_nan = isinstance(measured, float) and math.isnan(measured)
+        passed = (not is_nan) and bool(COMPARISONS[op](measured, target))
+        claim = Claim(id, statement, measured, op, target, passed)
+        self.claims.append(claim)
+        return claim
+
+
+def run_experiment(
+    name: str, out: str | Path, quick: bool = True, seed: int = 0, data_dir: str | None = None
+) -> Result:
+    """Run one registered experiment into `out/<name>/`; an exception becomes a failed Result."""
+    entry = EXPERIMENTS.get(name)
+    root = Path(out)
+    ctx = Context(name, root / name, root, quick=quick, seed=seed, data_dir=data_dir)
+    start = time.perf_counter()
+    error = None
+    try:
+        entry.builder(ctx)
+    except Exception:  # one experiment failing must not take the report down
+        error = traceback.format_exc(limit=8)
+    result = Result(
+        name=name,
+        title=entry.meta.get("title", name),
+        topic=entry.meta.get("topic", ""),
+        mode="quick" if quick else "full",
+        seconds=time.perf_counter() - start,
+        figures=ctx.figures,
+        tables=ctx.tables,
+        claims=ctx.claims,
+        notes=ctx.notes,
+        error=error,
+    )
+    (root / name / "result.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    return result

@@ -1,0 +1,11 @@
+"""The model zoo: one family per file, each variant registered in `MODELS`.
+
+Every registered builder takes `num_classes` and `input_size` (the data's
+(C, H, W) or (F,)), plus its own keyword arguments, and its metadata names
+the task, the paper, the concepts it teaches and a reference parameter count
+with the source of that number (checked by the tests).
+"""
+
+from deepnotes.models import lenet, mlp
+
+__all__ = ["lenet", "mlp"]

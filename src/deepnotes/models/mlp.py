@@ -1,0 +1,74 @@
+"""The multilayer perceptron: dense layers with a non-linearity between them.
+
+    h_0 = flatten(x),  h_l = φ(W_l h_{l−1} + b_l),  output = W_L h_{L−1} + b_L
+
+Without φ the stack collapses to one linear map (W_L ⋯ W_1), which is why the
+non-linearity is the whole point. Rumelhart, Hinton, Williams, "Learning
+representations by back-propagating errors", Nature 1986.
+
+Shape: (B, *input_size) → (B, num_classes); images are flattened first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from deepnotes.registry import MODELS
+
+
+class MLP(nn.Module):
+    """Dense layers `hidden` wide with `activation` between them and optional dropout.
+
+    Args:
+        num_classes: outputs. Default: 10.
+        input_size: shape of one example; its elements are the input features.
+        hidden: widths of the hidden layers. Default: (256, 128).
+        activation: "relu", "tanh" or "sigmoid".
+        dropout: dropout probability after each hidden activation. Default: 0.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        input_size: Sequence[int] = (64,),
+        hidden: Sequence[int] = (256, 128),
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        act = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}[activation]
+        layers: list[nn.Module] = [nn.Flatten()]  # (B, *input_size) → (B, F)
+        width = math.prod(input_size)
+        for out in hidden:
+            layers += [nn.Linear(width, out), act()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = out
+        layers.append(nn.Linear(width, num_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
+
+
+@MODELS.register(
+    "mlp",
+    task="classification",
+    family="mlp",
+    input_size=None,  # takes the data as it is: vectors, or images flattened
+    num_classes=10,
+    paper="Rumelhart, Hinton, Williams, Learning representations by back-propagating errors, "
+    "Nature 1986",
+    reference_params={
+        "value": 50_826,
+        "input_size": (64,),
+        "num_classes": 10,
+        "source": "Σ (n_in·n_out + n_out) for 64 → 256 → 128 → 10: 16,640 + 32,896 + 1,290",
+    },
+    concepts=["perceptron", "hidden layers", "non-linearity"],
+)
+def mlp(**kwargs) -> MLP:
+    return MLP(**kwargs)

@@ -1,0 +1,64 @@
+"""Optimisers and learning-rate schedules, built by name from a run's config.
+
+Schedules are stepped once per optimiser step, so `total_steps` is the length of
+the whole run; with `step`, the rate drops ×0.1 at 1/2 and 3/4 of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch.optim.lr_scheduler import LRScheduler
+
+from deepnotes.errors import UserError
+from deepnotes.train.config import TrainConfig
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULERS = ("none", "step", "cosine", "onecycle", "warmup-cosine")
+
+
+def make_optimizer(
+    params: Iterable[torch.nn.Parameter], config: TrainConfig, lr: float | None = None
+) -> torch.optim.Optimizer:
+    """The optimiser named by `config.optimizer` (`lr` overrides the config's, e.g. for TTUR)."""
+    lr = config.lr if lr is None else lr
+    name, wd = config.optimizer, config.weight_decay
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    raise UserError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
+) -> LRScheduler | None:
+    """The per-step learning-rate schedule named by `config.scheduler`, or None."""
+    name = config.scheduler
+    sched = torch.optim.lr_scheduler
+    if name == "none":
+        return None
+    if name == "step":
+        milestones = [total_steps // 2, total_steps * 3 // 4]
+        return sched.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+    if name == "cosine":
+        return sched.CosineAnnealingLR(optimizer, T_max=total_steps)
+    if name == "onecycle":
+        max_lrs = [group["lr"] for group in optimizer.param_groups]
+        return sched.OneCycleLR(optimizer, max_lr=max_lrs, total_steps=total_steps)
+    if name == "warmup-cosine":
+        warmup = max(1, min(config.warmup_steps or total_steps // 20, total_steps - 1))
+        return sched.SequentialLR(
+            optimizer,
+            [
+                sched.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup),
+                sched.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup)),
+            ],
+            milestones=[warmup],
+        )
+    raise UserError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")

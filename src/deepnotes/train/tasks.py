@@ -1,0 +1,116 @@
+"""Tasks: how one batch becomes losses and metrics, so the trainer knows no model.
+
+The trainer runs the same loop for every model: for each batch it calls
+`task.training_step(model, batch, update)`, and at the end of an epoch
+`task.evaluate(model, loader)`. A task is the only place that knows what a
+batch holds and what the loss is:
+
+    classification   (x, y) → cross-entropy, accuracy           (this file)
+    segmentation     (x, mask) → per-pixel cross-entropy, mean IoU
+    language model   (tokens, next tokens) → nats per character
+    node             one graph with split masks → masked cross-entropy
+    vae / gan / ctc  live beside their models, where the lesson is
+
+`update(loss, name="model")` is the trainer's optimiser step (zero_grad,
+backward, clip, step, with a NaN check first). A task with several
+optimisers — a GAN's discriminator and generator — names them in
+`optimizers()` and calls `update` once per player, in its own order; so a new
+task adds a class, never a change to the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deepnotes.data.base import DataBundle
+from deepnotes.registry import TASKS
+
+Update = Callable[..., None]  # update(loss: Tensor, name: str = "model") -> None
+
+
+class Task:
+    """Base class: one model, one optimiser, a loss computed by `loss()`.
+
+    Subclasses set `data_kinds` (the `DataBundle.kind`s they accept) and implement
+    `loss` and `evaluate`; tasks with several optimisers override `optimizers`
+    and `training_step`.
+    """
+
+    name = "task"
+    data_kinds: tuple[str, ...] = ()
+    data_options: ClassVar[dict[str, Any]] = {}  # extra DataRequest fields, e.g. normalize=False
+
+    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
+        """Constructor arguments the data decides (classes, input size, vocabulary)."""
+        return {}
+
+    def optimizers(self, model: nn.Module) -> dict[str, Iterable[nn.Parameter]]:
+        """Parameter groups by optimiser name; the trainer builds one optimiser each."""
+        return {"model": model.parameters()}
+
+    def training_step(
+        self, model: nn.Module, batch: Any, update: Update
+    ) -> dict[str, torch.Tensor]:
+        """One optimisation step on `batch`; returns per-batch logs (means over the batch)."""
+        loss, logs = self.loss(model, batch)
+        update(loss)
+        return logs
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
+        """Metrics over a whole split: each batch's logs weighted by its size."""
+        totals: dict[str, float] = {}
+        count = 0
+        for batch in batches:
+            _, logs = self.loss(model, batch)
+            n = batch_size(batch)
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + float(value) * n
+            count += n
+        return {key: total / count for key, total in totals.items()}
+
+
+def batch_size(batch: Any) -> int:
+    """Number of examples in a batch: the length of its first tensor."""
+    first = batch[0] if isinstance(batch, (list, tuple)) else batch
+    return len(first)
+
+
+@TASKS.register("classification")
+class ClassificationTask(Task):
+    """Predict one class per example: cross-entropy loss, accuracy.
+
+    loss = −(1/B) Σ_b log softmax(f(x_b))[y_b]
+    """
+
+    name = "classification"
+    data_kinds = ("images", "vectors", "audio")
+
+    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
+        return {"num_classes": bundle.num_classes, "input_size": bundle.input_size}
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, y = batch
+        logits = model(x)  # (B, num_classes)
+        loss = F.cross_entropy(logits, y)
+        acc = (logits.argmax(dim=1) == y).float().mean()
+        return loss, {"loss": loss.detach(), "acc": acc}
+
+    @torch.no_grad()
+    def predict(
+        self, model: nn.Module, batches: Iterable[Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(predicted classes, true classes) over a split, for confusion matrices."""
+        predicted, true = [], []
+        for x, y in batches:
+            predicted.append(model(x).argmax(dim=1).cpu())
+            true.append(y.cpu())
+        return torch.cat(predicted), torch.cat(true)

@@ -1,0 +1,308 @@
+"""The training loop: plain PyTorch, a few named events, nothing model-specific.
+
+    for epoch in epochs:
+        for batch in train loader:              # shuffled by a generator seeded (seed, epoch)
+            logs = task.training_step(model, batch, update)
+        row = train logs + task.evaluate(val)   # one row of metrics.csv
+        events: on_epoch_end(trainer, row)      # CSV log, checkpoint, ...
+    metrics = task.evaluate(test)
+
+`update(loss, name)` is the one place where gradients are applied: it refuses a
+NaN or infinite loss (raising `TrainingDivergedError`, so the last good checkpoint
+is kept), then runs zero_grad → backward → optional clipping → step →
+scheduler step for the optimiser called `name`.
+
+Resuming is exact: the checkpoint holds weights, optimiser and scheduler
+state, the RNG states and the epoch; the shuffling order of an epoch depends
+only on (seed, epoch), so a run stopped and resumed sees the same batches in
+the same order as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from deepnotes.data.base import DataBundle
+from deepnotes.errors import TrainingDivergedError, UserError
+from deepnotes.train import checkpoint
+from deepnotes.train.config import TrainConfig
+from deepnotes.train.optimizers import make_optimizer, make_scheduler
+from deepnotes.train.tasks import Task
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA, then Apple's MPS, then the CPU; asking for a missing one is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if name not in available:
+        raise UserError(f"unknown device {name!r}; choose auto, cpu, cuda or mps")
+    if not available[name]:
+        raise UserError(f"device {name!r} is not available on this machine; use --device cpu")
+    return torch.device(name)
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor of a (nested) batch to `device`."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def eval_batches(
+    bundle: DataBundle, split: str, batch_size: int, device: torch.device
+) -> Iterator[Any]:
+    """The batches of one split in order, moved to `device`."""
+    for batch in bundle.loader(split, batch_size, shuffle=False):
+        yield to_device(batch, device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) for a reproducible run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG's state, in a form a checkpoint can store without pickle."""
+    version, mt, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": [version, list(mt), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, mt, gauss = state["python"]
+    random.setstate((version, tuple(mt), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Callback:
+    """Events of a run; override the ones you need."""
+
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None: ...
+
+    def on_fit_end(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
+
+
+class CSVLogger(Callback):
+    """Appends each epoch's row to `metrics.csv` (rewritten whole, so a resumed run stays clean)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        rows = trainer.state.history
+        columns = list(dict.fromkeys(key for r in rows for key in r))
+        with open(self.path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+class Checkpointer(Callback):
+    """Saves weights and run state atomically after every epoch."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        checkpoint.save_checkpoint(
+            self.directory,
+            f"epoch-{trainer.state.epoch:04d}",
+            trainer.model.state_dict(),
+            trainer.state_dict(),
+        )
+
+
+@dataclass
+class TrainState:
+    """Where a run is: epochs and optimiser steps done, and each epoch's metrics."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+class Trainer:
+    """Fits `model` on `bundle` with `task`, as `config` says; events go to `callbacks`."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        task: Task,
+        bundle: DataBundle,
+        config: TrainConfig,
+        device: torch.device,
+        callbacks: Iterable[Callback] = (),
+    ) -> None:
+        self.model = model.to(device)
+        self.task = task
+        self.bundle = bundle
+        self.config = config
+        self.device = device
+        self.callbacks = list(callbacks)
+        self.state = TrainState()
+        self.steps_per_epoch = len(self.train_loader(epoch=0))
+        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.optimizers = {
+            name: make_optimizer(params, config) for name, params in task.optimizers(model).items()
+        }
+        self.schedulers = {
+            name: make_scheduler(opt, config, self.total_steps)
+            for name, opt in self.optimizers.items()
+        }
+
+    def train_loader(self, epoch: int) -> torch.utils.data.DataLoader:
+        """The training batches of one epoch, in an order fixed by (seed, epoch)."""
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        return self.bundle.loader(
+            "train",
+            self.config.batch_size,
+            shuffle=True,
+            generator=generator,
+            num_workers=self.config.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def update(self, loss: torch.Tensor, name: str = "model") -> None:
+        """One optimiser step on `loss`: NaN check, zero_grad, backward, clip, step, schedule."""
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"loss became {loss.item()} at epoch {self.state.epoch + 1}, "
+                f"step {self.state.step + 1}; "
+                "stopped, the last good checkpoint is kept (try a lower --lr or --grad-clip)"
+            )
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip is not None:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        optimizer.step()
+        if self.schedulers[name] is not None:
+            self.schedulers[name].step()
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        """The task's metrics over a whole split, in eval mode."""
+        self.model.eval()
+        batches = eval_batches(self.bundle, split, self.config.eval_batch_size, self.device)
+        return self.task.evaluate(self.model, batches)
+
+    def fit(self) -> dict[str, float]:
+        """Train to the end (or from the resumed epoch), then evaluate on the test split."""
+        for callback in self.callbacks:
+            callback.on_fit_start(self)
+        while self.state.epoch < self.epochs and self.state.step < self.total_steps:
+            self.run_epoch()
+        last = self.state.history[-1]
+        metrics = {k: v for k, v in last.items() if k.startswith(("train_", "val_"))}
+        if "test" in self.bundle.splits:
+            metrics.update({f"test_{k}": v for k, v in self.evaluate("test").items()})
+        for callback in self.callbacks:
+            callback.on_fit_end(self, metrics)
+        return metrics
+
+    def run_epoch(self) -> None:
+        start = time.perf_counter()
+        self.model.train()
+        totals: dict[str, float] = {}
+        count = 0
+        loader = self.train_loader(self.state.epoch)
+        bar = tqdm(
+            loader,
+            desc=f"epoch {self.state.epoch + 1}/{self.epochs}",
+            leave=False,
+            disable=not self.config.progress or None,
+        )
+        for batch in bar:
+            batch = to_device(batch, self.device)
+            logs = self.task.training_step(self.model, batch, self.update)
+            self.state.step += 1
+            n = len(batch[0]) if isinstance(batch, (list, tuple)) else 1
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + float(value) * n
+            count += n
+            if "loss" in logs:
+                bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
+            if self.state.step >= self.total_steps:
+                break
+        self.state.train_seconds += time.perf_counter() - start
+        self.state.epoch += 1
+        row = {"epoch": self.state.epoch, "step": self.state.step}
+        row.update({f"train_{k}": total / count for k, total in totals.items()})
+        row["lr"] = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+        if "val" in self.bundle.splits:
+            row.update({f"val_{k}": v for k, v in self.evaluate("val").items()})
+        row["time_s"] = time.perf_counter() - start
+        self.state.history.append(row)
+        for callback in self.callbacks:
+            callback.on_epoch_end(self, row)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the weights that a resumed run needs."""
+        return {
+            "epoch": self.state.epoch,
+            "step": self.state.step,
+            "history": self.state.history,
+            "train_seconds": self.state.train_seconds,
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "schedulers": {
+                name: s.state_dict() for name, s in self.schedulers.items() if s is not None
+            },
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, model_state: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        self.model.load_state_dict(model_state)
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, sched in self.schedulers.items():
+            if sched is not None:
+                sched.load_state_dict(state["schedulers"][name])
+        self.state = TrainState(
+            epoch=state["epoch"],
+            step=state["step"],
+            history=state["history"],
+            train_seconds=state["train_seconds"],
+        )
+        set_rng_state(state["rng"])
