@@ -100,7 +100,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
     try:
         model = MODELS.create(args.model, num_classes=num_classes, input_size=input_size)
         summary = summarize(model, input_size)
-    except RuntimeError as e:
+    except (RuntimeError, UserError) as e:
         raise UserError(
             f"{args.model} cannot take input {input_size}: {str(e).splitlines()[0]}"
         ) from None
@@ -314,7 +314,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     if args.model_arg:
         cli["model_args"] = parse_model_args(args.model_arg)
-    model_defaults = MODELS.meta(args.model).get("train_defaults", {}) if args.model else {}
+
+    def model_defaults(name: str) -> dict[str, Any]:
+        return MODELS.meta(name).get("train_defaults", {})
+
     config = TrainConfig.from_sources(cli, model_defaults, args.config)
     out = Path(args.out or f"runs/{config.model}-{config.data}-{time.strftime('%Y%m%d-%H%M%S')}")
     summary = train(config, out, resume=args.resume)
@@ -411,7 +414,7 @@ def build_parser() -> Parser:
         dest="command", required=True, parser_class=Parser, metavar="COMMAND"
     )
 
-    def experiment_flags(p: argparse.ArgumentParser, out: str | None) -> None:
+    def experiment_flags(p: argparse.ArgumentParser) -> None:
         mode = p.add_mutually_exclusive_group()
         mode.add_argument(
             "--quick",
@@ -421,10 +424,7 @@ def build_parser() -> Parser:
         )
         mode.add_argument("--full", action="store_true", help="the long version for the report")
         p.add_argument(
-            "--out",
-            default=out,
-            required=out is None,
-            help="report folder" + (f" (default: {out})" if out else ""),
+            "--out", default="deepnotes-report", help="report folder (default: deepnotes-report)"
         )
         p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
         p.add_argument("--data-dir", help="data root to look in first")
@@ -435,7 +435,7 @@ def build_parser() -> Parser:
         description="Run every registered experiment and write OUT/index.html "
         "(figures, claims with verdicts, timings) and OUT/summary.json.",
     )
-    experiment_flags(p, "deepnotes-report")
+    experiment_flags(p)
     p.set_defaults(func=cmd_tour)
 
     p = sub.add_parser(
@@ -444,7 +444,7 @@ def build_parser() -> Parser:
         description="Run one experiment and write its report page.",
     )
     p.add_argument("experiment", help="experiment name (see `deepnotes experiments`)")
-    experiment_flags(p, None)
+    experiment_flags(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("experiments", help="list the experiments")

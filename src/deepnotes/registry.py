@@ -74,8 +74,13 @@ class Registry:
             raise UnknownNameError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._entries), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        names = list(self._entries)
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        if close:
+            hint = f"; did you mean {', '.join(close)}?"
+        else:  # nothing similar: still name the nearest few, so the line is never a dead end
+            nearest = difflib.get_close_matches(name, names, n=3, cutoff=0.0)
+            hint = f"; the closest are {', '.join(nearest)}" if nearest else ""
         listing = f" (`{self.listed_by}` lists them all)" if self.listed_by else ""
         return f"unknown {self.kind} {name!r}{hint}{listing}"
 

@@ -220,7 +220,7 @@ def run(ctx: Context) -> None:
         "over the padded input, one output pixel per position.",
     )
 
-    sizes = list(range(4, 33))
+    sizes = list(range(5, 33))
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for label, kw in [
         ("k=3, p=1, s=1 (same)", dict(k=3, p=1, s=1)),

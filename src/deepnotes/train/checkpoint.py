@@ -78,6 +78,8 @@ def split_tensors(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "") 
     parameter index) are kept as strings and tagged so `join_tensors` restores them.
     """
     if isinstance(obj, torch.Tensor):
+        if prefix in tensors:  # {"a.b": x} and {"a": {"b": y}} would share a key
+            raise ValueError(f"two tensors would be stored under the same key {prefix!r}")
         tensors[prefix] = obj.detach().cpu().contiguous()
         return {"__tensor__": prefix}
     if isinstance(obj, dict):
@@ -178,8 +180,11 @@ def load_checkpoint(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str,
     try:
         latest = json.loads(latest_path.read_text())
         name, digests = latest["name"], latest["sha256"]
+        valid = isinstance(name, str) and isinstance(digests, dict) and set(FILES) <= set(digests)
     except (ValueError, KeyError, TypeError):
-        raise CheckpointError(f"{latest_path} is not a valid checkpoint index") from None
+        valid = False
+    if not valid:
+        raise CheckpointError(f"{latest_path} is not a valid checkpoint index")
     data = {f: read_verified(directory / name / f, digests[f]) for f in FILES}
     try:
         model_state = load(data["model.safetensors"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,14 +60,18 @@ class TrainConfig:
     def from_sources(
         cls,
         cli: dict[str, Any],
-        model_defaults: dict[str, Any] | None = None,
+        model_defaults: Callable[[str], dict[str, Any]] | None = None,
         config_file: str | Path | None = None,
     ) -> TrainConfig:
-        """Merge defaults < model defaults < config file < command line (None = not given)."""
-        settings: dict[str, Any] = dict(model_defaults or {})
-        if config_file is not None:
-            settings.update(read_toml(config_file))
+        """Merge defaults < model defaults < config file < command line (None = not given).
+
+        `model_defaults(name)` gives a model's own defaults; it is asked once the model's
+        name is known, which may come from the command line or from the file.
+        """
+        settings: dict[str, Any] = read_toml(config_file) if config_file is not None else {}
         settings.update({k: v for k, v in cli.items() if v is not None})
+        if model_defaults is not None and "model" in settings:
+            settings = {**model_defaults(settings["model"]), **settings}
         unknown = set(settings) - cls.field_names()
         if unknown:
             raise UserError(f"unknown training setting(s): {', '.join(sorted(unknown))}")

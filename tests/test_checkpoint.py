@@ -1,0 +1,476 @@
+"""Checkpoints: tensor/JSON split, atomic writes, verified loads, and no unpickling."""
+
+from __future__ import annotations
+
+import copy
+import errno
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load, save, save_file
+from torch import nn
+
+from deepnotes.errors import CheckpointError, UserError
+from deepnotes.train import checkpoint
+from deepnotes.train.checkpoint import (
+    FILES,
+    LATEST,
+    join_tensors,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    split_tensors,
+    write_atomic,
+)
+
+# --- Helpers -------------------------------------------------------------------------------
+
+
+def assert_same(actual: Any, expected: Any, where: str = "") -> None:
+    """Deep equality: tensors equal in dtype, shape and value; tuples read back as lists."""
+    if isinstance(expected, torch.Tensor):
+        assert isinstance(actual, torch.Tensor), where
+        assert actual.dtype == expected.dtype, where
+        assert actual.shape == expected.shape, where
+        assert torch.equal(actual, expected), where
+    elif isinstance(expected, dict):
+        assert isinstance(actual, dict), where
+        assert set(actual) == set(expected), where  # same keys: 1 and "1" differ
+        for key in expected:
+            assert_same(actual[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, (list, tuple)):
+        assert isinstance(actual, list), where
+        assert len(actual) == len(expected), where
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_same(a, e, f"{where}.{i}")
+    else:
+        assert type(actual) is type(expected), where
+        assert actual == expected, where
+
+
+def make_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
+
+
+def batch(seed: int) -> torch.Tensor:
+    return torch.randn(6, 4, generator=torch.Generator().manual_seed(seed))
+
+
+def adam_step(model: nn.Module, optimizer: torch.optim.Optimizer, seed: int) -> None:
+    optimizer.zero_grad()
+    model(batch(seed)).pow(2).sum().backward()
+    optimizer.step()
+
+
+def trained(steps: int = 3) -> tuple[nn.Module, torch.optim.Adam]:
+    model = make_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05, betas=(0.8, 0.95))
+    for seed in range(steps):
+        adam_step(model, optimizer, seed)
+    return model, optimizer
+
+
+def through_disk_formats(obj: Any) -> Any:
+    """What `split_tensors` gives after a trip through JSON and safetensors bytes, joined."""
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = json.loads(json.dumps(split_tensors(obj, tensors, "opt")))
+    return join_tensors(skeleton, load(save(tensors)))
+
+
+def run_state(optimizer: torch.optim.Optimizer, epoch: int) -> dict[str, Any]:
+    return {
+        "epoch": epoch,
+        "optimizer": optimizer.state_dict(),
+        "rng": torch.get_rng_state(),
+        "history": [{"loss": 0.5, "acc": 0.25}, {"loss": 0.25, "acc": 0.5}],
+        "best": float("inf"),
+        "note": None,
+        "done": False,
+    }
+
+
+def save_epoch(directory: Path, epoch: int, keep: int = 2) -> tuple[dict, dict]:
+    model, optimizer = trained(steps=epoch)
+    state = run_state(optimizer, epoch)
+    save_checkpoint(directory, f"epoch-{epoch:04d}", model.state_dict(), state, keep=keep)
+    return model.state_dict(), state
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under `directory` (hidden ones included) by relative path, with its bytes."""
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+# --- split_tensors / join_tensors ----------------------------------------------------------
+
+
+def test_adam_state_round_trips_with_integer_keys():
+    _, optimizer = trained()
+    original = optimizer.state_dict()
+    assert original["state"]  # Adam has state after stepping
+    restored = through_disk_formats(original)
+    assert sorted(restored["state"]) == [0, 1, 2, 3]
+    assert all(type(k) is int for k in restored["state"])
+    assert_same(restored, original)
+
+
+def test_split_collects_every_tensor_under_a_unique_key():
+    _, optimizer = trained()
+    original = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = split_tensors(original, tensors, "opt")
+    expected = sum(
+        isinstance(v, torch.Tensor) for s in original["state"].values() for v in s.values()
+    )
+    assert len(tensors) == expected == 4 * 3  # step, exp_avg, exp_avg_sq per parameter
+    json.dumps(skeleton)  # no tensor left in the skeleton
+    assert skeleton["state"]["__intkeys__"]["0"]["exp_avg"] == {"__tensor__": "opt.state.0.exp_avg"}
+    assert torch.equal(tensors["opt.state.2.exp_avg_sq"], original["state"][2]["exp_avg_sq"])
+
+
+def test_restored_adam_takes_the_same_next_step():
+    model, optimizer = trained()
+    restored = through_disk_formats(optimizer.state_dict())
+    twin = copy.deepcopy(model)
+    twin_optimizer = torch.optim.Adam(twin.parameters(), lr=1.0)  # overwritten by the load
+    twin_optimizer.load_state_dict(restored)
+    assert twin_optimizer.param_groups[0]["lr"] == 0.05
+    assert tuple(twin_optimizer.param_groups[0]["betas"]) == (0.8, 0.95)
+    for seed in (10, 11):
+        adam_step(model, optimizer, seed)
+        adam_step(twin, twin_optimizer, seed)
+        for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+            assert torch.equal(p, q)
+    assert_same(twin_optimizer.state_dict()["state"], optimizer.state_dict()["state"])
+
+
+def test_split_of_an_empty_optimizer_state():
+    optimizer = torch.optim.Adam(make_model().parameters())
+    original = optimizer.state_dict()
+    assert original["state"] == {}
+    assert_same(through_disk_formats(original), original)
+
+
+def test_split_refuses_tensors_whose_paths_look_alike():
+    """{'a.b': t1, 'a': {'b': t2}} would store both under 'state.a.b': refused, never lost."""
+    original = {"a.b": torch.zeros(2), "a": {"b": torch.ones(2)}}
+    with pytest.raises(ValueError, match="same key"):
+        split_tensors(original, {}, "state")
+
+
+def test_split_refuses_what_json_cannot_hold():
+    with pytest.raises(TypeError, match="set"):
+        split_tensors({"a": {1, 2}}, {}, "s")
+
+
+# --- save_checkpoint / load_checkpoint -----------------------------------------------------
+
+
+def test_save_and_load_round_trip(tmp_path: Path):
+    model_state, state = save_epoch(tmp_path, 3)
+    assert (tmp_path / "epoch-0003").is_dir()
+    assert sorted(p.name for p in (tmp_path / "epoch-0003").iterdir()) == sorted(FILES)
+    assert json.loads((tmp_path / LATEST).read_text())["name"] == "epoch-0003"
+    loaded_model, loaded_state = load_checkpoint(tmp_path)
+    assert_same(loaded_model, dict(model_state))
+    assert_same(loaded_state, state)
+    assert loaded_state["best"] == float("inf")
+    # The weights file alone is plain safetensors.
+    assert_same(load_weights(tmp_path / "epoch-0003" / "model.safetensors"), dict(model_state))
+
+
+def test_loaded_state_resumes_a_model_and_optimizer(tmp_path: Path):
+    model, optimizer = trained()
+    save_checkpoint(tmp_path, "epoch-0001", model.state_dict(), run_state(optimizer, 1))
+    weights, state = load_checkpoint(tmp_path)
+    resumed = make_model()
+    with torch.no_grad():
+        for p in resumed.parameters():
+            p.add_(1.0)  # different from the saved weights until loaded
+    resumed.load_state_dict(weights)
+    resumed_optimizer = torch.optim.Adam(resumed.parameters())
+    resumed_optimizer.load_state_dict(state["optimizer"])
+    adam_step(model, optimizer, 7)
+    adam_step(resumed, resumed_optimizer, 7)
+    for p, q in zip(model.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("keep", [1, 2, 3])
+def test_only_the_newest_checkpoints_are_kept(tmp_path: Path, keep: int):
+    for epoch in range(1, 6):
+        save_epoch(tmp_path, epoch, keep=keep)
+    kept = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert kept == [f"epoch-{e:04d}" for e in range(6 - keep, 6)]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [LATEST]
+    assert load_checkpoint(tmp_path)[1]["epoch"] == 5
+
+
+# --- Damaged checkpoints -------------------------------------------------------------------
+
+
+def assert_one_line_error_naming(info: pytest.ExceptionInfo, path: Path) -> None:
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert isinstance(info.value, UserError)
+
+
+@pytest.mark.parametrize("filename", FILES)
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "delete"])
+def test_damaged_file_is_refused(tmp_path: Path, filename: str, damage: str):
+    save_epoch(tmp_path, 1)
+    path = tmp_path / "epoch-0001" / filename
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) - 7])
+    elif damage == "flip":
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.unlink()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path)
+    assert_one_line_error_naming(info, path)
+
+
+@pytest.mark.parametrize("filename", FILES)
+def test_any_flipped_byte_is_refused(tmp_path: Path, filename: str):
+    """A flip anywhere, not only mid-file: header, first and last bytes included."""
+    save_epoch(tmp_path, 1)
+    path = tmp_path / "epoch-0001" / filename
+    data = path.read_bytes()
+    for position in sorted({0, 1, 7, 8, 9, len(data) // 3, len(data) - 1}):
+        path.write_bytes(data[:position] + bytes([data[position] ^ 0x80]) + data[position + 1 :])
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(tmp_path)
+        assert_one_line_error_naming(info, path)
+    path.write_bytes(data)
+    load_checkpoint(tmp_path)  # the undamaged file loads again
+
+
+def test_missing_latest_is_refused(tmp_path: Path):
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path)
+    assert_one_line_error_naming(info, tmp_path / LATEST)
+    save_epoch(tmp_path, 1)
+    (tmp_path / LATEST).unlink()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path)
+    assert_one_line_error_naming(info, tmp_path / LATEST)
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"{", b"[]", b'{"name": "epoch-0001"}', b"\xff\xfe", b"null"]
+)
+def test_unreadable_latest_is_refused(tmp_path: Path, content: bytes):
+    save_epoch(tmp_path, 1)
+    (tmp_path / LATEST).write_bytes(content)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path)
+    assert_one_line_error_naming(info, tmp_path / LATEST)
+
+
+def test_latest_pointing_at_a_missing_checkpoint_is_refused(tmp_path: Path):
+    save_epoch(tmp_path, 1)
+    latest = json.loads((tmp_path / LATEST).read_text())
+    latest["name"] = "epoch-0099"
+    (tmp_path / LATEST).write_text(json.dumps(latest))
+    with pytest.raises(CheckpointError, match="epoch-0099"):
+        load_checkpoint(tmp_path)
+
+
+def test_latest_digest_flipped_is_refused(tmp_path: Path):
+    save_epoch(tmp_path, 1)
+    latest = json.loads((tmp_path / LATEST).read_text())
+    digest = latest["sha256"]["state.json"]
+    latest["sha256"]["state.json"] = ("1" if digest[0] == "0" else "0") + digest[1:]
+    (tmp_path / LATEST).write_text(json.dumps(latest))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path)
+    assert_one_line_error_naming(info, tmp_path / "epoch-0001" / "state.json")
+
+
+def test_latest_with_one_flipped_byte_in_a_digest_key_is_refused(tmp_path: Path):
+    """One flipped byte in a key of latest.json ('model.safetensors' → 'model.safetensorr')."""
+    save_epoch(tmp_path, 1)
+    raw = (tmp_path / LATEST).read_bytes()
+    position = raw.index(b'"model.safetensors"') + len('"model.safetensors') - 1
+    (tmp_path / LATEST).write_bytes(
+        raw[:position] + bytes([raw[position] ^ 0x01]) + raw[position + 1 :]
+    )
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path)
+    assert_one_line_error_naming(info, tmp_path / LATEST)
+
+
+@pytest.mark.parametrize(
+    "latest",
+    [
+        {"name": 5, "sha256": {}},
+        {"name": "epoch-0001", "sha256": []},
+        {"name": "epoch-0001", "sha256": "0" * 64},
+    ],
+    ids=["name-int", "sha256-list", "sha256-str"],
+)
+def test_latest_with_wrong_types_is_refused(tmp_path: Path, latest: dict):
+    save_epoch(tmp_path, 1)
+    (tmp_path / LATEST).write_text(json.dumps(latest))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path)
+    assert_one_line_error_naming(info, tmp_path / LATEST)
+
+
+# --- Failures while saving -----------------------------------------------------------------
+
+
+def failing_write_atomic(monkeypatch: pytest.MonkeyPatch, fail_on_call: int) -> list[Path]:
+    """Replace `write_atomic` by one that runs out of space on call number `fail_on_call`."""
+    calls: list[Path] = []
+    real = checkpoint.write_atomic
+
+    def write(path: Path, data: bytes) -> None:
+        calls.append(Path(path))
+        if len(calls) == fail_on_call:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real(path, data)
+
+    monkeypatch.setattr(checkpoint, "write_atomic", write)
+    return calls
+
+
+@pytest.mark.parametrize("fail_on_call", [1, 2, 3])
+def test_failed_save_keeps_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_on_call: int
+):
+    model_state, state = save_epoch(tmp_path, 1)
+    before = snapshot(tmp_path)
+    calls = failing_write_atomic(monkeypatch, fail_on_call)
+    with pytest.raises(OSError) as info:
+        save_epoch(tmp_path, 2)
+    assert info.value.errno == errno.ENOSPC
+    assert len(calls) == fail_on_call
+    # Nothing new is left, hidden staging directories included, and nothing old changed.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-0001", LATEST]
+    assert snapshot(tmp_path) == before
+    loaded_model, loaded_state = load_checkpoint(tmp_path)
+    assert_same(loaded_model, dict(model_state))
+    assert_same(loaded_state, state)
+    # The next save, once the disk has room, goes through.
+    monkeypatch.setattr(checkpoint, "write_atomic", write_atomic)
+    save_epoch(tmp_path, 3)
+    assert load_checkpoint(tmp_path)[1]["epoch"] == 3
+
+
+def test_failed_index_write_keeps_pointing_at_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The fourth write is latest.json: the new directory is complete but not yet current."""
+    model_state, state = save_epoch(tmp_path, 1)
+    before = snapshot(tmp_path)
+    calls = failing_write_atomic(monkeypatch, 4)
+    with pytest.raises(OSError):
+        save_epoch(tmp_path, 2)
+    assert calls[-1] == tmp_path / LATEST
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if not k.startswith("epoch-0002")} == before
+    loaded_model, loaded_state = load_checkpoint(tmp_path)
+    assert_same(loaded_model, dict(model_state))
+    assert_same(loaded_state, state)
+
+
+# --- write_atomic --------------------------------------------------------------------------
+
+
+def test_write_atomic_creates_and_replaces(tmp_path: Path):
+    path = tmp_path / "file.bin"
+    write_atomic(path, b"first")
+    assert path.read_bytes() == b"first"
+    inode = path.stat().st_ino
+    with open(path, "rb") as reader:  # a reader that opened the old file...
+        write_atomic(path, b"second, longer")
+        assert reader.read() == b"first"  # ...still sees all of it: a rename, not a rewrite
+    assert path.read_bytes() == b"second, longer"
+    assert path.stat().st_ino != inode
+    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace"])
+def test_write_atomic_failure_leaves_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+):
+    path = tmp_path / "file.bin"
+    write_atomic(path, b"old content")
+
+    def fail(*args: object) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(checkpoint.os, failing, fail)
+    with pytest.raises(OSError) as info:
+        write_atomic(path, b"new content")
+    monkeypatch.undo()
+    assert info.value.errno == errno.EIO
+    assert path.read_bytes() == b"old content"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+# --- load_weights --------------------------------------------------------------------------
+
+
+class MakesMarker:
+    """A pickle that creates a directory when it is unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_marker_pickle_is_live(tmp_path: Path):
+    """The control: unpickling this payload really does create the marker."""
+    marker = tmp_path / "control"
+    pickle.loads(pickle.dumps(MakesMarker(marker)))
+    assert marker.is_dir()
+
+
+@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
+def test_load_weights_refuses_pickles_without_running_them(tmp_path: Path, writer: str):
+    marker = tmp_path / "marker"
+    path = tmp_path / "weights.pt"
+    payload = {"weight": torch.zeros(2), "evil": MakesMarker(marker)}
+    if writer == "pickle":
+        path.write_bytes(pickle.dumps(payload))
+    else:
+        torch.save(payload, path)
+    with pytest.raises(CheckpointError) as info:
+        load_weights(path)
+    assert_one_line_error_naming(info, path)
+    assert not marker.exists()
+
+
+def test_load_weights_reads_safetensors_and_refuses_missing_files(tmp_path: Path):
+    weights = make_model().state_dict()
+    path = tmp_path / "model.safetensors"
+    save_file(dict(weights), path)
+    assert_same(load_weights(path), dict(weights))
+    with pytest.raises(CheckpointError) as info:
+        load_weights(tmp_path / "absent.safetensors")
+    assert_one_line_error_naming(info, tmp_path / "absent.safetensors")
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(CheckpointError) as info:
+        load_weights(path)
+    assert_one_line_error_naming(info, path)
