@@ -1,0 +1,95 @@
+"""Every registered experiment: its quick mode runs, its claims pass, its figures exist;
+and the report shows them."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from deepnotes.experiments.base import Context, run_experiment
+from deepnotes.registry import EXPERIMENTS
+from deepnotes.report import write_report
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    return out, {
+        name: run_experiment(name, out, quick=True, seed=0) for name in EXPERIMENTS.names()
+    }
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS.names())
+def test_experiment_quick_mode_passes(results, name):
+    out, by_name = results
+    result = by_name[name]
+    assert result.error is None, result.error
+    assert result.claims, "an experiment states at least one claim"
+    failed = [(c.id, c.measured, c.expected) for c in result.claims if not c.passed]
+    assert not failed
+    assert result.figures, "an experiment draws at least one figure"
+    for figure in result.figures:
+        path = out / figure.path
+        assert path.is_file() and path.stat().st_size > 1000
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert EXPERIMENTS.meta(name).get("topic"), "each experiment names its syllabus topic"
+
+
+class ImageCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+
+def test_report_page_and_summary(results):
+    out, by_name = results
+    page = write_report(list(by_name.values()), out)
+    html = page.read_text()
+    collector = ImageCollector()
+    collector.feed(html)
+    figures = [f.path for r in by_name.values() for f in r.figures]
+    assert sorted(collector.images) == sorted(figures)
+    for src in collector.images:
+        assert not re.match(r"^(https?:|/)", src), "images are relative files beside the page"
+        assert (out / src).is_file()
+    assert "http://" not in html and "https://" not in html  # nothing fetched from a network
+    for result in by_name.values():
+        assert result.title in html
+        for claim in result.claims:
+            assert claim.id in html
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["claims_total"] == sum(len(r.claims) for r in by_name.values())
+    assert summary["claims_passed"] == summary["claims_total"]
+    measured = {c["id"]: c["measured"] for e in summary["experiments"] for c in e["claims"]}
+    assert measured["conv-i5-k4-p2"] == 6
+
+
+def test_a_claim_is_judged_not_declared(tmp_path):
+    ctx = Context("x", tmp_path / "x", tmp_path)
+    assert ctx.claim("a", "s", 0.5, ">=", 0.97).passed is False
+    assert ctx.claim("b", "s", 0.98, ">=", 0.97).passed is True
+    assert ctx.claim("c", "s", float("nan"), "<", 1.0).passed is False
+    with pytest.raises(ValueError):
+        ctx.claim("d", "s", 1, "~", 1)
+
+
+def test_a_failing_experiment_is_reported_not_raised(tmp_path):
+    @EXPERIMENTS.register("always-broken-for-test", title="broken", topic="99. test")
+    def broken(ctx):
+        raise RuntimeError("boom")
+
+    try:
+        result = run_experiment("always-broken-for-test", tmp_path)
+    finally:
+        EXPERIMENTS._entries.pop("always-broken-for-test")
+    assert not result.passed
+    assert "boom" in result.error
+    page = write_report([result], tmp_path).read_text()
+    assert "FAIL" in page and "boom" in page
