@@ -35,6 +35,7 @@ from deepnotes.train.tasks import Task
 from deepnotes.train.trainer import (
     Checkpointer,
     CSVLogger,
+    EpochPrinter,
     Trainer,
     eval_batches,
     resolve_device,
@@ -169,7 +170,11 @@ def train_one(config: TrainConfig, out: Path, resume: bool = False) -> dict[str,
         bundle,
         config,
         device,
-        callbacks=[CSVLogger(out / "metrics.csv"), Checkpointer(out / "checkpoints")],
+        callbacks=[
+            CSVLogger(out / "metrics.csv"),
+            Checkpointer(out / "checkpoints"),
+            *([EpochPrinter()] if config.progress else []),
+        ],
     )
     if resume:
         trainer.load_state_dict(*checkpoint.load_checkpoint(out / "checkpoints"))

@@ -49,8 +49,13 @@ class Task:
         """Constructor arguments the data decides (classes, input size, vocabulary)."""
         return {}
 
-    def optimizers(self, model: nn.Module) -> dict[str, Iterable[nn.Parameter]]:
-        """Parameter groups by optimiser name; the trainer builds one optimiser each."""
+    def optimizers(self, model: nn.Module) -> dict[str, Iterable]:
+        """Parameters by optimiser name; the trainer builds one optimiser for each name.
+
+        A value may also be a list of torch param-group dicts, which can carry their own
+        settings, e.g. a discriminator's larger learning rate (TTUR):
+        `{"discriminator": [{"params": D.parameters(), "lr": 4e-4}], "generator": ...}`.
+        """
         return {"model": model.parameters()}
 
     def training_step(
@@ -64,6 +69,11 @@ class Task:
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
+    def batch_size(self, batch: Any) -> int:
+        """Examples in a batch, the weight of its logs in an epoch's mean (override for masks)."""
+        first = batch[0] if isinstance(batch, (list, tuple)) else batch
+        return len(first)
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
         """Metrics over a whole split: each batch's logs weighted by its size."""
@@ -71,17 +81,11 @@ class Task:
         count = 0
         for batch in batches:
             _, logs = self.loss(model, batch)
-            n = batch_size(batch)
+            n = self.batch_size(batch)
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + float(value) * n
             count += n
         return {key: total / count for key, total in totals.items()}
-
-
-def batch_size(batch: Any) -> int:
-    """Number of examples in a batch: the length of its first tensor."""
-    first = batch[0] if isinstance(batch, (list, tuple)) else batch
-    return len(first)
 
 
 @TASKS.register("classification")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -135,6 +136,19 @@ class CSVLogger(Callback):
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
+
+
+class EpochPrinter(Callback):
+    """One line per epoch on stderr: the row's losses and accuracies, and its time."""
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        shown = "  ".join(
+            f"{k} {v:.4f}" for k, v in row.items() if k.startswith(("train_", "val_"))
+        )
+        tqdm.write(
+            f"epoch {row['epoch']}/{trainer.epochs}  {shown}  ({row['time_s']:.1f} s)",
+            file=sys.stderr,
+        )
 
 
 class Checkpointer(Callback):
@@ -258,7 +272,7 @@ class Trainer:
             batch = to_device(batch, self.device)
             logs = self.task.training_step(self.model, batch, self.update)
             self.state.step += 1
-            n = len(batch[0]) if isinstance(batch, (list, tuple)) else 1
+            n = self.task.batch_size(batch)
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + float(value) * n
             count += n
