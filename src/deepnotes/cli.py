@@ -398,6 +398,21 @@ def cmd_tour(args: argparse.Namespace) -> int:
     return run_and_report(EXPERIMENTS.names(), args)
 
 
+# ---------------------------------------------------------------- figures
+
+PLOTS = ("activations",)
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from deepnotes.experiments.activations import draw_gallery
+
+    out = Path(args.out or f"{args.figure}.png")
+    if out.parent and not out.parent.exists():
+        raise UserError(f"folder {out.parent} does not exist")
+    draw_gallery(out)
+    print(f"figure written to {out}")
+
+
 # ---------------------------------------------------------------- the parser
 
 
@@ -450,6 +465,16 @@ def build_parser() -> Parser:
     p = sub.add_parser("experiments", help="list the experiments")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_experiments)
+
+    p = sub.add_parser(
+        "plot",
+        help="draw a figure of the course (activations gallery)",
+        description="Draw a figure: `activations` draws every activation of "
+        "deepnotes.nn with its derivative.",
+    )
+    p.add_argument("figure", choices=PLOTS)
+    p.add_argument("--out", metavar="FILE.png", help="where to write it (default: FIGURE.png)")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("models", help="list the registered models with params and GMACs")
     p.add_argument("pattern", nargs="?", help="regular expression to filter names")

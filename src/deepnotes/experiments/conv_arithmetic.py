@@ -208,16 +208,13 @@ def run(ctx: Context) -> None:
         1,
         recipe["output_size"],
     )
-    fig.suptitle(
-        "Blue: input; white dotted: zero padding; red/orange: the kernel's first two "
-        "positions (stride s apart); green: the output",
-        fontsize=10,
-    )
+    fig.tight_layout()
     ctx.figure(
         fig,
         "worked-examples.png",
-        "The notes' worked examples drawn: the kernel slides "
-        "over the padded input, one output pixel per position.",
+        "The notes' worked examples drawn: the kernel slides over the padded input, one output "
+        "pixel per position. Blue: input; dotted: zero padding; red and orange: the kernel's "
+        "first two positions, a stride apart; green: the output.",
     )
 
     sizes = list(range(5, 33))

@@ -1,0 +1,163 @@
+"""Activations (notes, week 4): each one drawn with its derivative, and the notes' claims measured.
+
+The gallery draws every activation of `deepnotes.nn.activations` from the module
+itself, its derivative taken by autograd. The claims:
+
+- a stack of linear layers is one linear map: W₂(W₁x + b₁) + b₂ = (W₂W₁)x + (W₂b₁ + b₂),
+  so depth without a non-linearity adds nothing;
+- sigmoid saturates: σ'(x) = σ(x)(1 − σ(x)) is 1/4 at 0 and vanishes away from it;
+- ReLU is scale equivariant: ReLU(αx) = α·ReLU(x) for α > 0 (so is PReLU, LeakyReLU);
+- softplus_β(x) = log(1 + e^{βx})/β approaches ReLU as β grows: the largest gap,
+  at x = 0, is log 2 / β.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+from deepnotes.experiments.base import Context
+from deepnotes.nn import activations
+from deepnotes.nn.linear import Linear
+from deepnotes.registry import EXPERIMENTS
+
+
+def draw_gallery(path: Path | None = None) -> plt.Figure:
+    """Every activation (solid) with its derivative (dashed) on x ∈ [−4, 4]; saved if `path`."""
+    names = list(activations.ACTIVATIONS)
+    columns = 5
+    rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
+    x = torch.linspace(-4, 4, 801, dtype=torch.float64)
+    for ax, name in zip(axes.flat, names, strict=False):
+        ours_cls, _, kwargs = activations.ACTIVATIONS[name]
+        module = ours_cls(**kwargs).double()
+        inputs = x.clone().requires_grad_(True)
+        # Softmax-like activations act on a vector: show one coordinate against a fixed other (0)
+        vector_wise = "dim" in kwargs
+        if vector_wise:
+            pair = torch.stack([inputs, torch.zeros_like(inputs)], dim=1)  # (801, 2)
+            y = module(pair)[:, 0]
+        else:
+            y = module(inputs)
+        (derivative,) = torch.autograd.grad(y.sum(), inputs)
+        ax.plot(x, y.detach(), label="f(x)", color="#1f77b4")
+        ax.plot(x, derivative, "--", label="f′(x)", color="#d62728")
+        ax.axhline(0, color="#999", lw=0.6)
+        ax.axvline(0, color="#999", lw=0.6)
+        ax.set_title(name + (" (x, 0)₁" if vector_wise else ""), fontsize=10)
+        ax.set_ylim(-2.2, 4.2)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(names) :]:
+        ax.axis("off")
+    axes.flat[0].legend(loc="upper left", fontsize=8)
+    fig.suptitle("Activations (solid) and their derivatives (dashed), drawn from deepnotes.nn")
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    return fig
+
+
+def linear_stack_collapse(depth: int, width: int, seed: int) -> float:
+    """Relative difference between a stack of `depth` Linear layers and its single product map."""
+    torch.manual_seed(seed)
+    layers = [Linear(width, width).double() for _ in range(depth)]
+    weight = torch.eye(width, dtype=torch.float64)
+    bias = torch.zeros(width, dtype=torch.float64)
+    for layer in layers:  # (W_k … W_1) and the accumulated bias
+        weight = layer.weight @ weight
+        bias = layer.weight @ bias + layer.bias
+    x = torch.randn(256, width, dtype=torch.float64)
+    stacked = x
+    for layer in layers:
+        stacked = layer(stacked)
+    with torch.no_grad():
+        collapsed = x @ weight.T + bias
+        return float((stacked - collapsed).norm() / collapsed.norm())
+
+
+@EXPERIMENTS.register(
+    "activations",
+    title="Activations: the gallery, saturation, scale equivariance and the linear collapse",
+    topic="5. Activations",
+    concepts=["sigmoid", "tanh", "ReLU", "softplus", "linear collapse"],
+)
+def run(ctx: Context) -> None:
+    ctx.figure(
+        draw_gallery(),
+        "gallery.png",
+        "Every activation of deepnotes.nn with its derivative (autograd).",
+    )
+
+    gap = linear_stack_collapse(depth=6, width=16, seed=ctx.seed)
+    ctx.claim(
+        "linear-collapse",
+        "Six stacked Linear layers equal one linear map (relative difference to the product map)",
+        gap,
+        "<=",
+        1e-12,
+    )
+
+    sigmoid = activations.Sigmoid().double()
+    x = torch.tensor([0.0, 5.0, 10.0], dtype=torch.float64, requires_grad=True)
+    (slope,) = torch.autograd.grad(sigmoid(x).sum(), x)
+    ctx.claim(
+        "sigmoid-slope-at-0",
+        "σ′(0) = 1/4, the largest slope sigmoid has",
+        float(slope[0]),
+        "==",
+        0.25,
+    )
+    ctx.claim(
+        "sigmoid-saturates",
+        "Sigmoid saturates: σ′(10) is below 1e-4 (gradients vanish)",
+        float(slope[2]),
+        "<",
+        1e-4,
+    )
+
+    relu = activations.ReLU()
+    z = torch.randn(10_000, dtype=torch.float64)
+    alphas = torch.tensor([0.1, 3.0, 1e3], dtype=torch.float64)
+    worst = max(float((relu(a * z) - a * relu(z)).abs().max()) for a in alphas)
+    ctx.claim(
+        "relu-scale-equivariant",
+        "ReLU(αx) = α·ReLU(x) for α > 0 (largest difference over α ∈ {0.1, 3, 1000})",
+        worst,
+        "<=",
+        1e-12,
+    )
+    sigmoid_gap = float((sigmoid(3.0 * z) - 3.0 * sigmoid(z)).abs().max())
+    ctx.claim(
+        "sigmoid-not-equivariant",
+        "…which sigmoid is not (largest |σ(3x) − 3σ(x)|)",
+        sigmoid_gap,
+        ">",
+        0.5,
+    )
+
+    grid = torch.linspace(-5, 5, 2001, dtype=torch.float64)
+    betas = [1.0, 10.0, 100.0]
+    gaps = [float((activations.Softplus(beta=b)(grid) - relu(grid)).abs().max()) for b in betas]
+    ctx.table(
+        "Softplus → ReLU",
+        ["β", "max |softplus_β − ReLU|", "log 2 / β"],
+        [[b, g, math.log(2) / b] for b, g in zip(betas, gaps, strict=True)],
+    )
+    ctx.claim(
+        "softplus-approaches-relu",
+        "Softplus approaches ReLU as β grows: its largest gap at β = 100 (log 2/100 ≈ 0.0069)",
+        gaps[-1],
+        "<",
+        0.01,
+    )
+    ctx.claim(
+        "softplus-gap-shrinks",
+        "…and the gap shrinks tenfold per tenfold β (gap at β=1 / gap at β=10)",
+        gaps[0] / gaps[1],
+        ">=",
+        9.9,
+    )

@@ -1,0 +1,103 @@
+"""Layers written from scratch, with torch.nn's names, arguments and state-dict keys.
+
+Each class computes what its `torch.nn` namesake computes, from the formula in
+its docstring, with plain tensor operations; the tests swap one for the other
+and compare outputs, gradients and buffers. Read them as the lesson:
+
+    linear.py        Linear, Flatten, Identity
+    conv.py          Conv1d, Conv2d (by unfolding, im2col), ConvTranspose2d (the notes'
+                     recipe, and the fast path: the gradient of convolution, col2im)
+    pooling.py       MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
+    dropout.py       Dropout (inverted)
+    batchnorm.py     BatchNorm1d, BatchNorm2d (the notes' three faults, fixed)
+    norm.py          LayerNorm, GroupNorm
+    activations.py   Sigmoid … LogSoftmax, and the ACTIVATIONS table for the gallery
+    losses.py        L1Loss … TripletMarginLoss
+    functional.py    the functional forms the layers use
+"""
+
+from deepnotes.nn.activations import (
+    CELU,
+    ELU,
+    GELU,
+    SELU,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    Softmax,
+    Softmin,
+    Softplus,
+    Tanh,
+)
+from deepnotes.nn.batchnorm import BatchNorm1d, BatchNorm2d
+from deepnotes.nn.conv import Conv1d, Conv2d, ConvTranspose2d
+from deepnotes.nn.dropout import Dropout
+from deepnotes.nn.linear import Flatten, Identity, Linear
+from deepnotes.nn.losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    HingeEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+)
+from deepnotes.nn.norm import GroupNorm, LayerNorm
+from deepnotes.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+
+__all__ = [
+    "CELU",
+    "ELU",
+    "GELU",
+    "SELU",
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "CosineEmbeddingLoss",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "GroupNorm",
+    "HingeEmbeddingLoss",
+    "HuberLoss",
+    "Identity",
+    "KLDivLoss",
+    "L1Loss",
+    "LayerNorm",
+    "LeakyReLU",
+    "Linear",
+    "LogSigmoid",
+    "LogSoftmax",
+    "MSELoss",
+    "MarginRankingLoss",
+    "MaxPool2d",
+    "NLLLoss",
+    "PReLU",
+    "ReLU",
+    "ReLU6",
+    "Sigmoid",
+    "SmoothL1Loss",
+    "SoftMarginLoss",
+    "Softmax",
+    "Softmin",
+    "Softplus",
+    "Tanh",
+    "TripletMarginLoss",
+]

@@ -1,0 +1,203 @@
+"""Batch normalisation: standardise each channel with the statistics of the mini-batch.
+
+In training, channel c of an input (N, C, *) is normalised over the m = N·∏* values it
+takes in the batch, then scaled and shifted by learned γ_c and β_c:
+
+    μ_c = (1/m) Σ x,   σ²_c = (1/m) Σ (x − μ_c)²,   y = γ_c · (x − μ_c)/√(σ²_c + ε) + β_c.
+
+Running estimates are updated at every training step, like a temporal-difference
+update,
+
+    running_mean ← (1 − momentum)·running_mean + momentum·μ_c,
+    running_var  ← (1 − momentum)·running_var  + momentum·σ²_c·m/(m − 1),
+
+and evaluation normalises with them instead, so that a prediction depends on its
+own input alone. momentum=None replaces the fixed factor by 1/t at the t-th batch:
+the plain average of every batch seen.
+
+Why it helps. Ioffe & Szegedy motivated it by "internal covariate shift" (each
+layer chasing the changing output distribution of the layers below); Santurkar et
+al. found it does not reduce that shift and may increase it. What it does do is
+regularise by noise injection: each sample is normalised with a noisy empirical
+mean and standard deviation of its mini-batch. Hence its sensitivity to batch
+size: too large, too little noise and too little regularisation; too small, too
+much noise and poor convergence. γ and β give back whatever scale and offset the
+next layer needs.
+
+The notes' from-scratch version had three faults, each fixed here:
+
+1. γ and β were plain tensors, not `nn.Parameter`s: the optimiser never saw them,
+   they were not learned, saved in the state dict or moved by `.to()`. Here they
+   are the parameters `weight` and `bias`.
+2. It normalised with `x.var()`, the unbiased estimate (÷(m − 1)). The batch is
+   normalised with the biased variance (÷m, the variance of the values at hand);
+   only `running_var` stores the unbiased estimate σ²·m/(m − 1) of the population.
+3. It updated the running statistics from μ and σ² with their autograd history,
+   so each step's buffer held on to the graphs of all earlier steps (memory grows
+   without bound, and backward reaches stale graphs). Here the update runs under
+   `torch.no_grad()`: the buffers are plain numbers.
+
+References: Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network
+Training by Reducing Internal Covariate Shift" (ICML 2015); Santurkar, Tsipras,
+Ilyas & Madry, "How Does Batch Normalization Help Optimization?" (NeurIPS 2018).
+Names, arguments, buffers and errors follow `torch.nn.BatchNorm1d/2d`.
+
+Shape:
+    BatchNorm1d: input (N, C) or (N, C, L); BatchNorm2d: input (N, C, H, W).
+    Output: the same shape as the input.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from deepnotes.nn.norm import mean_and_var, scale_and_shift, standardize
+
+
+class _BatchNorm(nn.Module):
+    r"""Batch normalisation over all dims but the channel dim 1; subclasses fix the input rank.
+
+    .. math::
+        y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + ε}} \cdot γ + β
+
+    In training, E[x] and Var[x] are the per-channel mean and *biased* variance of
+    the batch; the running estimates are updated (without autograd history) with
+    the mean and the *unbiased* variance. In evaluation the running estimates are
+    used, unless `track_running_stats=False`, in which case there are none and the
+    batch statistics are used in both modes. Batch statistics of a single value
+    per channel are an error (ValueError, as torch): the variance is 0 and the
+    unbiased variance undefined.
+
+    Args:
+        num_features: C, the number of channels.
+        eps: added to the variance for numerical stability. Default: 1e-5
+        momentum: weight of the new batch in the running estimates; None for the
+            cumulative average. Default: 0.1
+        affine: learn γ (`weight`, initialised to ones) and β (`bias`, zeros). Default: ``True``
+        track_running_stats: keep `running_mean`, `running_var` and
+            `num_batches_tracked`, and use them in evaluation. Default: ``True``
+        bias: learn β too (only with affine; keyword-only, as in torch ≥ 2.14). Default: ``True``
+
+    Shape:
+        - Input: (N, C, *).
+        - Output: (N, C, *), the same shape.
+    """
+
+    _input_ranks: tuple[int, ...]  # the input dims a subclass accepts
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        factory = {"device": device, "dtype": dtype}
+        # fault 1 of the notes: γ and β must be parameters, or they are never learned
+        self.weight = nn.Parameter(torch.empty(num_features, **factory)) if affine else None
+        self.bias = nn.Parameter(torch.empty(num_features, **factory)) if affine and bias else None
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
+            self.register_buffer("running_var", torch.ones(num_features, **factory))
+            self.register_buffer(
+                "num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device)
+            )
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.weight is not None:
+            nn.init.ones_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.dim() not in self._input_ranks:
+            ranks = " or ".join(f"{rank}D" for rank in self._input_ranks)
+            raise ValueError(f"expected {ranks} input (got {x.dim()}D input)")
+
+    @torch.no_grad()  # fault 3 of the notes: the running statistics carry no autograd history
+    def _update_running_stats(self, mean: Tensor, biased_var: Tensor, count: int) -> None:
+        self.num_batches_tracked.add_(1)
+        # momentum=None: the cumulative moving average, in which the t-th batch weighs 1/t
+        factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        # fault 2 of the notes: the running variance estimates the population variance, so it
+        # stores the unbiased σ²·m/(m − 1), while the batch is normalised with the biased σ²
+        unbiased_var = biased_var * count / (count - 1)
+        self.running_mean.mul_(1 - factor).add_(factor * mean)
+        self.running_var.mul_(1 - factor).add_(factor * unbiased_var)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input_dim(x)
+        per_channel = (-1, *(1,) * (x.dim() - 2))  # (C, 1, …) broadcasts along dim 1 of (N, C, …)
+        use_batch_stats = self.training or self.running_mean is None
+        if use_batch_stats:
+            count = x.numel() // x.shape[1]  # m = N·∏*, the values per channel
+            if count == 1:
+                raise ValueError(
+                    "Expected more than 1 value per channel when training, "
+                    f"got input size {x.size()}"
+                )
+            mean, var = mean_and_var(x, [0, *range(2, x.dim())])  # (1, C, 1, …)
+            if self.training and self.track_running_stats:
+                self._update_running_stats(mean.flatten(), var.flatten(), count)
+        else:
+            mean, var = self.running_mean.view(per_channel), self.running_var.view(per_channel)
+        y = standardize(x, mean, var, self.eps)
+        return scale_and_shift(y, self.weight, self.bias, per_channel)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of features (N, C) or sequences (N, C, L); see `_BatchNorm`.
+
+    Statistics per channel c over the N values of (N, C), or the N·L values of (N, C, L).
+    Arguments as `_BatchNorm`.
+
+    Shape:
+        - Input: (N, C) or (N, C, L).
+        - Output: the same shape.
+    """
+
+    _input_ranks = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of images (N, C, H, W); see `_BatchNorm`.
+
+    Statistics per channel c over its N·H·W values. Arguments as `_BatchNorm`.
+
+    Shape:
+        - Input: (N, C, H, W).
+        - Output: (N, C, H, W), the same shape.
+    """
+
+    _input_ranks = (4,)
