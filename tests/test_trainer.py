@@ -285,3 +285,17 @@ def test_two_optimizer_task_runs_through_the_same_loop_and_resumes(tmp_path):
         straight_trainer.model.parameters(), resumed_trainer.model.parameters(), strict=True
     ):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "onecycle", "warmup-cosine"])
+def test_from_scratch_optimizers_train_like_torch(tmp_path, scheduler):
+    """`optimizer_impl="deepnotes"` swaps in deepnotes.optim: the same run, the same numbers."""
+    settings = dict(
+        epochs=2, optimizer="sgd", scheduler=scheduler, lr=0.1, model_args={"hidden": [32]}
+    )  # no dropout: both runs draw no random numbers
+    ours = train(config(optimizer_impl="deepnotes", **settings), tmp_path / "ours")
+    theirs = train(config(**settings), tmp_path / "theirs")
+    for key, value in theirs["metrics"].items():
+        assert ours["metrics"][key] == pytest.approx(value, rel=1e-5), key
+    resumed_state = checkpoint.load_checkpoint(tmp_path / "ours" / "checkpoints")[1]
+    assert set(resumed_state["optimizers"]["model"]) == {"state", "param_groups"}

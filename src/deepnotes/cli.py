@@ -285,6 +285,7 @@ TRAIN_FLAGS = (
     "batch_size",
     "lr",
     "optimizer",
+    "optimizer_impl",
     "momentum",
     "weight_decay",
     "scheduler",
@@ -555,6 +556,11 @@ def build_parser() -> Parser:
     p.add_argument("--batch-size", type=int, help=f"(default: {d.batch_size})")
     p.add_argument("--lr", type=float, help=f"learning rate (default: {d.lr})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default: {d.optimizer})")
+    p.add_argument(
+        "--optimizer-impl",
+        choices=("torch", "deepnotes"),
+        help="torch.optim, or the from-scratch deepnotes.optim (default: torch)",
+    )
     p.add_argument("--momentum", type=float, help=f"for sgd and rmsprop (default: {d.momentum})")
     p.add_argument("--weight-decay", type=float, help=f"(default: {d.weight_decay})")
     p.add_argument(

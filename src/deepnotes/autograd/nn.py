@@ -233,9 +233,9 @@ def train_mlp(
 
     Note:
         Python's cycle collector is paused while training. Each step builds a
-        graph of tens of thousands of live nodes and collector passes would keep traversing
-        them (most of the run time); the graph holds no reference cycles (see
-        `Value.__init__`), so reference counting alone frees it.
+        graph of tens of thousands of live nodes, and collector passes would
+        spend most of the run time traversing them; the graph holds no reference
+        cycles (see `Value.__init__`), so reference counting alone frees it.
     """
     history = []
     collector_was_on = gc.isenabled()

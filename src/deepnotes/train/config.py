@@ -35,6 +35,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 1e-3
     optimizer: str = "adam"  # sgd | adam | adamw | rmsprop
+    optimizer_impl: str = "torch"  # torch | deepnotes (the from-scratch deepnotes.optim)
     momentum: float = 0.9  # SGD and RMSprop only
     weight_decay: float = 0.0
     scheduler: str = "none"  # none | step | cosine | onecycle | warmup-cosine

@@ -1,5 +1,9 @@
 """Optimisers and learning-rate schedules, built by name from a run's config.
 
+`optimizer_impl` picks the library: `torch.optim` or the from-scratch
+`deepnotes.optim`, which has the same class names, arguments and state-dict
+layout, so the choice is one line and checkpoints work with either.
+
 Schedules are stepped once per optimiser step, so `total_steps` is the length of
 the whole run; with `step`, the rate drops ×0.1 at 1/2 and 3/4 of the run.
 """
@@ -7,40 +11,58 @@ the whole run; with `step`, the rate drops ×0.1 at 1/2 and 3/4 of the run.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import ModuleType
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+import deepnotes.optim
 from deepnotes.errors import UserError
 from deepnotes.train.config import TrainConfig
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULERS = ("none", "step", "cosine", "onecycle", "warmup-cosine")
+LIBRARIES = {
+    "torch": (torch.optim, torch.optim.lr_scheduler),
+    "deepnotes": (deepnotes.optim, deepnotes.optim.lr_scheduler),
+}
+
+
+def library(config: TrainConfig) -> tuple[ModuleType, ModuleType]:
+    """(optimisers, schedules) modules named by `config.optimizer_impl`."""
+    try:
+        return LIBRARIES[config.optimizer_impl]
+    except KeyError:
+        raise UserError(
+            f"unknown optimizer implementation {config.optimizer_impl!r}; "
+            f"choose one of {', '.join(LIBRARIES)}"
+        ) from None
 
 
 def make_optimizer(
     params: Iterable[torch.nn.Parameter], config: TrainConfig, lr: float | None = None
-) -> torch.optim.Optimizer:
+) -> torch.optim.Optimizer | deepnotes.optim.Optimizer:
     """The optimiser named by `config.optimizer` (`lr` overrides the config's, e.g. for TTUR)."""
     lr = config.lr if lr is None else lr
     name, wd = config.optimizer, config.weight_decay
+    optim, _ = library(config)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+        return optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return optim.Adam(params, lr=lr, weight_decay=wd)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+        return optim.AdamW(params, lr=lr, weight_decay=wd)
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+        return optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd)
     raise UserError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
 def make_scheduler(
     optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
-) -> LRScheduler | None:
+) -> LRScheduler | deepnotes.optim.LRScheduler | None:
     """The per-step learning-rate schedule named by `config.scheduler`, or None."""
     name = config.scheduler
-    sched = torch.optim.lr_scheduler
+    _, sched = library(config)
     if name == "none":
         return None
     if name == "step":
