@@ -216,3 +216,11 @@ def test_help_explains_every_command():
         "--device",
     ):
         assert flag in train_help
+
+
+def test_plot_activations_gallery(tmp_path, capsys):
+    out = tmp_path / "gallery.png"
+    assert main(["plot", "activations", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", "activations", "--out", str(tmp_path / "missing" / "g.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err
