@@ -6,8 +6,9 @@ plain sight (no `import *`); `DATASETS` imports it on its first lookup.
     embedded           digits (scikit-learn's 8×8 digits, always available)
     synthetic          blobs, moons, shapes (generated from the data seed)
     torchvision_sets   mnist, fashion-mnist, cifar10 (files under a data root)
+    segmentation       shapes-seg (touching, overlapping shapes with per-pixel masks)
 """
 
-from deepnotes.data import embedded, synthetic, torchvision_sets
+from deepnotes.data import embedded, segmentation, synthetic, torchvision_sets
 
-__all__ = ["embedded", "synthetic", "torchvision_sets"]
+__all__ = ["embedded", "segmentation", "synthetic", "torchvision_sets"]

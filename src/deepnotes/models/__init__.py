@@ -6,6 +6,15 @@ the task, the paper, the concepts it teaches and a reference parameter count
 with the source of that number (checked by the tests).
 """
 
-from deepnotes.models import lenet, mlp
+from deepnotes.models import (
+    densenet,
+    inception,
+    lenet,
+    mlp,
+    resnet,
+    senet,
+    shufflenet,
+    unet,
+)
 
-__all__ = ["lenet", "mlp"]
+__all__ = ["densenet", "inception", "lenet", "mlp", "resnet", "senet", "shufflenet", "unet"]

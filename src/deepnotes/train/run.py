@@ -28,7 +28,7 @@ from safetensors.torch import save
 import deepnotes
 from deepnotes.data.base import DataBundle, DataRequest, data_roots, load_data
 from deepnotes.errors import UserError
-from deepnotes.registry import MODELS, TASKS
+from deepnotes.registry import DATASETS, MODELS, TASKS
 from deepnotes.train import checkpoint
 from deepnotes.train.config import TrainConfig
 from deepnotes.train.tasks import Task
@@ -99,6 +99,12 @@ def prepare(config: TrainConfig) -> tuple[torch.nn.Module, Task, DataBundle, dic
 
 
 def check_compatible(name: str, meta: dict[str, Any], task: Task, bundle: DataBundle) -> None:
+    data_task = DATASETS.meta(bundle.name).get("task")
+    if task.data_tasks is not None and data_task not in task.data_tasks:
+        raise UserError(
+            f"model {name} ({task.name}) cannot train on data set {bundle.name}, "
+            f"which is made for {data_task}"
+        )
     if bundle.kind not in task.data_kinds:
         raise UserError(
             f"model {name} ({task.name}) cannot train on data set {bundle.name} ({bundle.kind}); "

@@ -43,6 +43,7 @@ class Task:
 
     name = "task"
     data_kinds: tuple[str, ...] = ()
+    data_tasks: tuple[str, ...] | None = None  # the data sets' registered tasks it accepts (any)
     data_options: ClassVar[dict[str, Any]] = {}  # extra DataRequest fields, e.g. normalize=False
 
     def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
@@ -97,6 +98,7 @@ class ClassificationTask(Task):
 
     name = "classification"
     data_kinds = ("images", "vectors", "audio")
+    data_tasks = ("classification",)
 
     def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
         return {"num_classes": bundle.num_classes, "input_size": bundle.input_size}
@@ -118,3 +120,71 @@ class ClassificationTask(Task):
             predicted.append(model(x).argmax(dim=1).cpu())
             true.append(y.cpu())
         return torch.cat(predicted), torch.cat(true)
+
+
+@TASKS.register("segmentation")
+class SegmentationTask(Task):
+    """Predict one class per pixel: per-pixel cross-entropy, pixel accuracy, mean IoU.
+
+    loss = −(1/(B·H·W)) Σ_{b,i,j} log softmax(f(x_b)[:, i, j])[y_{b,i,j}]
+
+    The model maps (B, C, H, W) images to (B, K, H, W) class scores; masks are
+    (B, H, W) class indices. `evaluate` adds one confusion matrix up over the
+    whole split and computes the metrics from it at the end: IoU is a ratio of
+    pixel counts, and a mean of per-batch IoUs would weigh a batch where a class
+    has 3 pixels like one where it has 3,000.
+    """
+
+    name = "segmentation"
+    data_kinds = ("images",)
+    data_tasks = ("segmentation",)
+
+    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
+        return {"num_classes": bundle.num_classes, "input_size": bundle.input_size}
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, masks = batch  # (B, C, H, W), (B, H, W)
+        logits = model(x)  # (B, K, H, W)
+        loss = F.cross_entropy(logits, masks)  # mean over every pixel of every image
+        pixel_acc = (logits.argmax(dim=1) == masks).float().mean()
+        return loss, {"loss": loss.detach(), "pixel_acc": pixel_acc}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
+        """Loss and pixel accuracy over every pixel of the split, and the mean IoU."""
+        confusion = None
+        loss_sum = 0.0
+        for x, masks in batches:
+            logits = model(x)  # (B, K, H, W)
+            loss_sum += float(F.cross_entropy(logits, masks, reduction="sum"))
+            counts = confusion_matrix(logits.argmax(dim=1), masks, logits.shape[1])
+            confusion = counts if confusion is None else confusion + counts
+        pixels = float(confusion.sum())
+        return {
+            "loss": loss_sum / pixels,
+            "pixel_acc": float(confusion.trace()) / pixels,
+            "miou": mean_iou(confusion),
+        }
+
+
+def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(K, K) counts: entry [t, p] is the number of pixels of true class t predicted as p."""
+    pairs = true.flatten() * num_classes + predicted.flatten()  # one bin per (t, p)
+    counts = torch.bincount(pairs, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).cpu()
+
+
+def mean_iou(confusion: torch.Tensor) -> float:
+    """Mean intersection over union over the classes, from a (K, K) confusion matrix C.
+
+        IoU_c = |pred_c ∩ true_c| / |pred_c ∪ true_c| = C_cc / (Σ_p C_cp + Σ_t C_tc − C_cc)
+
+    averaged over every class, background included, that appears in the truth
+    or the prediction; a class absent from both has 0/0 and is skipped (as
+    scikit-learn's `jaccard_score(average="macro")` does with its default labels).
+    """
+    confusion = confusion.double()
+    intersection = confusion.diagonal()  # (K,)
+    union = confusion.sum(dim=1) + confusion.sum(dim=0) - intersection  # (K,)
+    present = union > 0
+    return float((intersection[present] / union[present]).mean())
