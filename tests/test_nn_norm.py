@@ -1,18 +1,27 @@
 """BatchNorm1d/2d, LayerNorm and GroupNorm against torch.nn: outputs, gradients and running
-statistics in train and eval mode, float32 and float64; and one test per fault of the notes'
+statistics in train and eval mode, float32 and float64; one test per fault of the notes'
 from-scratch BatchNorm (γ, β not learnable; unbiased variance in the normalisation; running
-statistics with autograd history)."""
+statistics with autograd history); and the fast path (`Normalization`, the hand-written
+gradient) against the readable one (`normalize`, differentiated by autograd)."""
 
 from __future__ import annotations
 
 import inspect
+import math
 
 import pytest
 import torch
 from torch import nn
 
 from deepnotes.nn.batchnorm import BatchNorm1d, BatchNorm2d
-from deepnotes.nn.norm import GroupNorm, LayerNorm, mean_and_var
+from deepnotes.nn.norm import (
+    GroupNorm,
+    LayerNorm,
+    Normalization,
+    NormalizationWithStatistics,
+    normalize,
+    standardize,
+)
 from reference import assert_close, compare_modules
 
 DTYPES = [torch.float32, torch.float64]
@@ -289,7 +298,7 @@ def test_two_pass_variance_keeps_float32_digits():
     """|mean| ≫ std: the two-pass variance stays close to float64's; one pass does not."""
     x = torch.randn(4096, generator=torch.Generator().manual_seed(0)) + 300
     exact = x.double().var(correction=0)
-    _, two_pass = mean_and_var(x, [0])
+    _, _, two_pass, _ = standardize(x, [0], eps=0.0)
     one_pass = x.square().mean() - x.mean().square()
     assert abs(two_pass.double().item() - exact) / exact < 1e-5
     assert abs(one_pass.double().item() - exact) / exact > 1e-3
@@ -317,3 +326,112 @@ def test_gradcheck(module):
 
     assert torch.autograd.gradcheck(function, (x, *params))
     assert torch.autograd.gradgradcheck(function, (x, *params))
+
+
+# ----------------------------------------------------------------------------- fast path
+
+# (input shape, statistics view, statistics dims, γ/β view): what the layers hand to
+# `Normalization`; None for the statistics view means the input's own shape
+LAYOUTS = {
+    "batchnorm": ((4, 3, 2, 3), None, (0, 2, 3), (3, 1, 1)),
+    "layernorm": ((2, 3, 2, 4), None, (-2, -1), (2, 4)),
+    "groupnorm": ((2, 6, 2, 2), (2, 3, -1), (2,), (6, 1, 1)),  # 3 groups of 2 channels
+    "one value per mean": ((3, 4), (3, 4, -1), (2,), (4,)),  # σ² = 0, x̂ = 0
+}
+AFFINE = {"weight and bias": (True, True), "weight": (True, False), "none": (False, False)}
+
+
+def layout_inputs(name, affine, dtype, offset=0.0, scale=1.0, seed=0):
+    """x (|mean| about `offset`, spread `scale`), γ and β (or None), all requiring grad;
+    and the layout arguments (statistics view, dims, γ/β view)."""
+    shape, stats_shape, dims, param_shape = LAYOUTS[name]
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=generator, dtype=torch.float64) * scale + offset
+    params = [
+        1.0 + 0.5 * torch.randn(math.prod(param_shape), generator=generator, dtype=torch.float64)
+        if wanted
+        else None
+        for wanted in AFFINE[affine]
+    ]
+    leaves = [t.to(dtype).requires_grad_() if t is not None else None for t in (x, *params)]
+    return leaves, (stats_shape or shape, dims, param_shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("offset", "scale"), [(0.0, 1.0), (0.0, 1e4), (1e4, 1e2)])
+@pytest.mark.parametrize("affine", list(AFFINE))
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_fast_path_matches_readable_path(layout, affine, offset, scale, dtype):
+    """Same outputs, statistics and gradients (input, γ, β) whether autograd differentiates
+    the formula or the hand-written backward does; |x| up to 1e4 stays finite."""
+    (x, weight, bias), layout_args = layout_inputs(layout, affine, dtype, offset, scale)
+    leaves = [t for t in (x, weight, bias) if t is not None]
+    grad_y = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    results = []
+    for path in (normalize, NormalizationWithStatistics.apply):
+        y, mean, var = path(x, weight, bias, *layout_args, 1e-5)
+        grads = torch.autograd.grad(y, leaves, grad_y)
+        assert all(t.isfinite().all() for t in (y, *grads))
+        results.append((y, mean, var, grads))
+    (y, mean, var, grads), (y_fast, mean_fast, var_fast, grads_fast) = results
+    assert_close(y_fast, y, dtype, "output")
+    assert_close((mean_fast, var_fast), (mean.detach(), var.detach()), dtype, "statistics")
+    assert_close(grads_fast, grads, dtype, "gradients")
+    assert not mean_fast.requires_grad and not var_fast.requires_grad
+    only_y = Normalization.apply(x, weight, bias, *layout_args, 1e-5)
+    assert torch.equal(only_y, y_fast)
+
+
+@pytest.mark.parametrize("affine", list(AFFINE))
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_fast_path_gradcheck_and_gradgradcheck(layout, affine):
+    """The hand-written backward is exact (gradcheck) and itself differentiable: under
+    create_graph it recomputes x̂ and 1/σ from x with autograd on (gradgradcheck)."""
+    (x, weight, bias), layout_args = layout_inputs(layout, affine, torch.float64, seed=2)
+    leaves = tuple(t for t in (x, weight, bias) if t is not None)
+
+    def function(x, *params):
+        weight, bias = (*params, None, None)[:2]
+        return Normalization.apply(x, weight, bias, *layout_args, 1e-5)
+
+    assert torch.autograd.gradcheck(function, leaves)
+    assert torch.autograd.gradgradcheck(function, leaves)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "shape"),
+    [
+        (BatchNorm2d(4, affine=False), nn.BatchNorm2d(4, affine=False), (3, 4, 2, 2)),
+        (BatchNorm1d(4), nn.BatchNorm1d(4), (5, 4)),
+        (GroupNorm(2, 4, affine=False), nn.GroupNorm(2, 4, affine=False), (3, 4, 5)),
+        (LayerNorm(5, elementwise_affine=False), nn.LayerNorm(5, elementwise_affine=False), (3, 5)),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else None,
+)
+def test_output_may_be_changed_in_place(ours, theirs, shape):
+    """ReLU(inplace=True) after the layer, as in many CNNs: allowed, and backward still
+    right, also without γ and β (where the output is x̂, which backward needs)."""
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    grads = []
+    for module in (ours.double(), theirs.double()):
+        leaf = x.clone().requires_grad_()
+        output = module(leaf).relu_()
+        output.backward(torch.ones_like(output))
+        grads.append(leaf.grad)
+    assert_close(grads[0], grads[1], torch.float64, "input grad")
+
+
+@pytest.mark.parametrize(
+    ("module", "shape"),
+    [
+        (BatchNorm1d(3), (4, 3)),
+        (BatchNorm2d(3), (2, 3, 2, 2)),
+        (LayerNorm(3), (2, 3)),
+        (GroupNorm(3, 3, affine=False), (2, 3, 4)),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, nn.Module) else "",
+)
+def test_layers_run_the_fast_path(module, shape):
+    """In training the layers' output comes from the hand-written backward's Function."""
+    output = module(torch.randn(shape, requires_grad=True))
+    assert type(output.grad_fn).__name__.startswith("Normalization")

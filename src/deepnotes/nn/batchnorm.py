@@ -35,11 +35,24 @@ The notes' from-scratch version had three faults, each fixed here:
 3. It updated the running statistics from μ and σ² with their autograd history,
    so each step's buffer held on to the graphs of all earlier steps (memory grows
    without bound, and backward reaches stale graphs). Here the update runs under
-   `torch.no_grad()`: the buffers are plain numbers.
+   `torch.no_grad()`, from μ and σ² that the fast path returns marked
+   non-differentiable: the buffers are plain numbers.
+
+The gradient. With x̂ = (x − μ_c)/√(σ²_c + ε) and s = 1/√(σ²_c + ε), over a channel's
+m values (Ioffe & Szegedy, section 3):
+
+    dβ_c = Σ dy,   dγ_c = Σ dy·x̂,   dx = s·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)),   dx̂ = dy·γ_c,
+
+and as γ_c is one number on the channel's values, dx = γ_c·s·(dy − (dβ_c + x̂·dγ_c)/m).
+
+`norm.py` derives it and writes it beside the forward (`Normalization`), the fast path
+this layer runs; `normalize` there is the readable formula that autograd differentiates,
+and a test proves the two equal.
 
 References: Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network
 Training by Reducing Internal Covariate Shift" (ICML 2015); Santurkar, Tsipras,
-Ilyas & Madry, "How Does Batch Normalization Help Optimization?" (NeurIPS 2018).
+Ilyas & Madry, "How Does Batch Normalization Help Optimization?" (NeurIPS 2018);
+Kratzert, "Understanding the backward pass through Batch Normalization Layer" (2016).
 Names, arguments, buffers and errors follow `torch.nn.BatchNorm1d/2d`.
 
 Shape:
@@ -52,7 +65,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from deepnotes.nn.norm import mean_and_var, scale_and_shift, standardize
+from deepnotes.nn.norm import NormalizationWithStatistics, scale_and_shift
 
 
 class _BatchNorm(nn.Module):
@@ -67,7 +80,9 @@ class _BatchNorm(nn.Module):
     used, unless `track_running_stats=False`, in which case there are none and the
     batch statistics are used in both modes. Batch statistics of a single value
     per channel are an error (ValueError, as torch): the variance is 0 and the
-    unbiased variance undefined.
+    unbiased variance undefined. With batch statistics the layer runs the fast path
+    `NormalizationWithStatistics` (gradient by hand, see `norm.py`); with the running
+    estimates, constants, y is affine in x and autograd differentiates it.
 
     Args:
         num_features: C, the number of channels.
@@ -145,28 +160,32 @@ class _BatchNorm(nn.Module):
         factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         # fault 2 of the notes: the running variance estimates the population variance, so it
         # stores the unbiased σ²·m/(m − 1), while the batch is normalised with the biased σ²
-        unbiased_var = biased_var * count / (count - 1)
-        self.running_mean.mul_(1 - factor).add_(factor * mean)
-        self.running_var.mul_(1 - factor).add_(factor * unbiased_var)
+        unbiased_var = biased_var * (count / (count - 1))
+        # running ← (1 − factor)·running + factor·batch, that is lerp(running, batch, factor)
+        self.running_mean.lerp_(mean, factor)
+        self.running_var.lerp_(unbiased_var, factor)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input_dim(x)
-        per_channel = (-1, *(1,) * (x.dim() - 2))  # (C, 1, …) broadcasts along dim 1 of (N, C, …)
-        use_batch_stats = self.training or self.running_mean is None
-        if use_batch_stats:
+        per_channel = (x.shape[1], *(1,) * (x.dim() - 2))  # (C, 1, …) against dim 1 of (N, C, …)
+        if self.training or self.running_mean is None:  # normalise with the batch statistics
             count = x.numel() // x.shape[1]  # m = N·∏*, the values per channel
             if count == 1:
                 raise ValueError(
                     "Expected more than 1 value per channel when training, "
                     f"got input size {x.size()}"
                 )
-            mean, var = mean_and_var(x, [0, *range(2, x.dim())])  # (1, C, 1, …)
+            dims = (0, *range(2, x.dim()))  # every dim but the channel's
+            y, mean, var = NormalizationWithStatistics.apply(
+                x, self.weight, self.bias, x.shape, dims, per_channel, self.eps
+            )  # mean, var: (1, C, 1, …)
             if self.training and self.track_running_stats:
-                self._update_running_stats(mean.flatten(), var.flatten(), count)
-        else:
-            mean, var = self.running_mean.view(per_channel), self.running_var.view(per_channel)
-        y = standardize(x, mean, var, self.eps)
-        return scale_and_shift(y, self.weight, self.bias, per_channel)
+                self._update_running_stats(mean.view(-1), var.view(-1), count)
+            return y
+        # evaluation: the running estimates are constants, so y is affine in x
+        mean, var = self.running_mean.view(per_channel), self.running_var.view(per_channel)
+        x_hat = (x - mean) * torch.rsqrt(var + self.eps)
+        return scale_and_shift(x_hat, self.weight, self.bias, per_channel)
 
     def extra_repr(self) -> str:
         return (
