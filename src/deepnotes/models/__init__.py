@@ -7,14 +7,29 @@ with the source of that number (checked by the tests).
 """
 
 from deepnotes.models import (
+    alexnet,
     densenet,
     inception,
     lenet,
     mlp,
+    nin,
     resnet,
     senet,
     shufflenet,
     unet,
+    vgg,
 )
 
-__all__ = ["densenet", "inception", "lenet", "mlp", "resnet", "senet", "shufflenet", "unet"]
+__all__ = [
+    "alexnet",
+    "densenet",
+    "inception",
+    "lenet",
+    "mlp",
+    "nin",
+    "resnet",
+    "senet",
+    "shufflenet",
+    "unet",
+    "vgg",
+]

@@ -1,0 +1,177 @@
+"""VGG: deep and narrow, built from one block — 3×3 convolutions, then a 2×2 max pooling.
+
+Simonyan, Zisserman, "Very deep convolutional networks for large-scale image
+recognition", ICLR 2015. The `_bn` variants put a BatchNorm after every
+convolution (Ioffe, Szegedy, ICML 2015), as torchvision does.
+
+The notes: deep and narrow is better — "a larger number of compositions of
+simple functions turns out to be more expressive [...] than a small number of
+shallower and more complicated functions". VGG keeps every convolution 3×3
+(padding 1, so a block keeps the size) and lets depth do the rest:
+
+- Two stacked 3×3 convolutions see what one 5×5 sees (receptive field
+  r = 1 + 2 + 2 = 5) with 2·3² = 18 instead of 5² = 25 weights per pair of
+  channels, and a ReLU between them; three see 7×7 with 27 instead of 49.
+- Five stages, each ending in a 2×2/2 max pooling that halves the size while
+  the width doubles from 64 up to 512: 224 → 112 → 56 → 28 → 14 → 7.
+
+The paper's table 1, as 3×3 convolutions per stage (widths 64, 128, 256, 512, 512):
+
+    vgg11 (A)   1 1 2 2 2        vgg16 (D)   2 2 3 3 3
+    vgg13 (B)   2 2 2 2 2        vgg19 (E)   2 2 4 4 4
+
+After the stages comes AlexNet's classifier on 512·7·7 = 25,088 features:
+dense 4,096 → ReLU → dropout → dense 4,096 → ReLU → dropout → dense
+num_classes. Its first layer alone has 25,088·4,096 + 4,096 = 102,764,544 of
+vgg16's 138,357,544 parameters; the thirteen convolutions have 14,714,688.
+
+Initialisation (torchvision's): He et al. 2015, weights ~ N(0, 2/fan_out), keep
+the signal's scale through a deep stack of ReLU layers; dense weights
+~ N(0, 0.01²); biases 0. The paper had no such rule yet and trained the
+shallow configuration A first, then started the deeper ones from it. In the
+`_bn` variants each convolution keeps its bias, as torchvision's do, though the
+BatchNorm that follows subtracts it again.
+
+`<name>_small` keeps every block and width (VGG's stem already is a 3×3
+stride-1 convolution) and averages the last map to 1×1 (512 features into the
+first dense layer); the five poolings need 32×32 inputs: 32 → 16 → 8 → 4 → 2 → 1.
+
+Shape: (B, C, H, W) → (B, num_classes), H and W at least 32.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from types import ModuleType
+
+import torch
+from torch import Tensor, nn
+
+from deepnotes.models.alexnet import TRAIN_DEFAULTS, dense_classifier
+from deepnotes.models.common import layers, register_variants, same_names
+
+PAPER = (
+    "Simonyan, Zisserman, Very deep convolutional networks for large-scale image recognition, "
+    "ICLR 2015"
+)
+BN_PAPER = (
+    "; BatchNorm: Ioffe, Szegedy, Batch normalization: accelerating deep network training by "
+    "reducing internal covariate shift, ICML 2015"
+)
+
+WIDTHS = (64, 128, 256, 512, 512)
+
+# Name → 3×3 convolutions per stage (the paper's configurations A, B, D, E) and
+# torchvision's parameter counts at 1000 classes, without and with BatchNorm.
+CONFIGS = {
+    "vgg11": ((1, 1, 2, 2, 2), 132_863_336, 132_868_840),
+    "vgg13": ((2, 2, 2, 2, 2), 133_047_848, 133_053_736),
+    "vgg16": ((2, 2, 3, 3, 3), 138_357_544, 138_365_992),
+    "vgg19": ((2, 2, 4, 4, 4), 143_667_240, 143_678_248),
+}
+
+
+class VGG(nn.Module):
+    """VGG: stages of 3×3 convolutions (+ BatchNorm) + ReLU, each closed by a 2×2 max pooling,
+    then three dense layers.
+
+    `features` is one flat `nn.Sequential`, as torchvision's, so that the two
+    share state-dict keys: stage by stage, `depths[i]` times (conv 3×3 →
+    [BatchNorm →] ReLU) at width `widths[i]`, then max pooling 2×2/2.
+
+    Args:
+        num_classes: outputs of the last dense layer. Default: 1000.
+        input_size: (C, H, W) of the images; only C shapes the network. Default: (3, 224, 224).
+        depths: 3×3 convolutions per stage. Default: (1, 1, 2, 2, 2), vgg11.
+        widths: output channels of each stage. Default: (64, 128, 256, 512, 512).
+        batch_norm: a BatchNorm2d after each convolution. Default: False.
+        hidden: width of the two hidden dense layers. Default: 4096.
+        dropout: dropout probability after each hidden dense layer. Default: 0.5.
+        pool_size: side of the averaged map that is flattened. Default: 7.
+        impl: layer library, "torch" or "deepnotes". Default: "torch".
+
+    Shape:
+        - Input: (B, C, H, W), H and W at least 2^len(depths).
+        - Output: (B, num_classes).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        input_size: Sequence[int] = (3, 224, 224),
+        depths: Sequence[int] = CONFIGS["vgg11"][0],
+        widths: Sequence[int] = WIDTHS,
+        batch_norm: bool = False,
+        hidden: int = 4096,
+        dropout: float = 0.5,
+        pool_size: int = 7,
+        impl: str = "torch",
+    ) -> None:
+        super().__init__()
+        L = layers(impl)
+        features: list[nn.Module] = []
+        c_in = input_size[0]
+        for depth, width in zip(depths, widths, strict=True):
+            for _ in range(depth):
+                features.append(L.Conv2d(c_in, width, kernel_size=3, padding=1))
+                if batch_norm:
+                    features.append(L.BatchNorm2d(width))
+                features.append(L.ReLU(inplace=True))
+                c_in = width
+            features.append(L.MaxPool2d(kernel_size=2, stride=2))
+        self.features = nn.Sequential(*features)
+        self.avgpool = L.AdaptiveAvgPool2d((pool_size, pool_size))
+        self.classifier = dense_classifier(
+            L, c_in * pool_size * pool_size, hidden, num_classes, dropout
+        )
+        self.initialize(L)
+
+    def initialize(self, L: ModuleType) -> None:
+        """torchvision's initialisation: He for the convolutions, N(0, 0.01²) for dense layers."""
+        for module in self.modules():
+            if isinstance(module, L.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, L.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.01)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.avgpool(self.features(x))  # (B, C, pool_size, pool_size)
+        x = torch.flatten(x, 1)  # (B, C·pool_size²)
+        return self.classifier(x)
+
+
+def register_vgg(name: str, depths: Sequence[int], batch_norm: bool, count: int) -> None:
+    """Register one configuration of the table, with its `_small` and `_tiny` variants."""
+    register_variants(
+        name,
+        functools.partial(VGG, depths=depths, batch_norm=batch_norm),
+        small={"pool_size": 1},
+        # the first three stages of the same configuration, an eighth as wide
+        tiny={"depths": depths[:3], "widths": (8, 16, 32), "hidden": 32, "pool_size": 1},
+        small_input_size=(3, 32, 32),
+        task="classification",
+        family="vgg",
+        input_size=(3, 224, 224),
+        num_classes=1000,
+        paper=PAPER + BN_PAPER * batch_norm,
+        reference_params={
+            "value": count,
+            "input_size": (3, 224, 224),
+            "num_classes": 1000,
+            "source": f"torchvision.models.{name} "
+            f"({name.upper()}_Weights.IMAGENET1K_V1: {count:,} params)",
+        },
+        concepts=["3×3 convolutions", "deep and narrow", "receptive field", "max pooling"]
+        + ["batch normalization"] * batch_norm,
+        train_defaults=TRAIN_DEFAULTS,  # AlexNet's: the same dense head, the same small data
+        torchvision=name,
+        from_torchvision=same_names,  # features, avgpool, classifier: torchvision's names
+    )
+
+
+for name, (depths, count, count_bn) in CONFIGS.items():
+    register_vgg(name, depths, batch_norm=False, count=count)
+    register_vgg(f"{name}_bn", depths, batch_norm=True, count=count_bn)
