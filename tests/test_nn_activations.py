@@ -1,6 +1,7 @@
 """Every activation of `deepnotes.nn.activations` against torch.nn: outputs and gradients on
 random inputs, on the kinks (0, 6) and at large |x| (±50, ±1e4), in float32 and float64;
-gradcheck in float64; the in-place variants; and the notes' claims that are properties."""
+gradcheck in float64; the in-place variants; each fast path (derivative by hand) against its
+formula (derivative by autograd), to second order; and the notes' claims that are properties."""
 
 from __future__ import annotations
 
@@ -51,6 +52,63 @@ def build(name: str) -> tuple[nn.Module, nn.Module]:
     return ours_cls(**kwargs), torch_cls(**kwargs)
 
 
+# Each fast path beside its formula, with the settings to try: (formula, fast path, settings)
+TWINS = {
+    "sigmoid": (activations.sigmoid_formula, activations.sigmoid, [{}]),
+    "tanh": (activations.tanh_formula, activations.tanh, [{}]),
+    "relu": (activations.relu_formula, activations.relu, [{}]),
+    "relu6": (activations.relu6_formula, activations.relu6, [{}]),
+    "leaky_relu": (
+        activations.leaky_relu_formula,
+        activations.leaky_relu,
+        [{}, {"negative_slope": 0.1}, {"negative_slope": -0.2}, {"negative_slope": 1.5}],
+    ),
+    "softplus": (
+        activations.softplus_formula,
+        activations.softplus,
+        [{}, {"beta": 4.0}, {"beta": 2.0, "threshold": 5.0}],
+    ),
+    "log_sigmoid": (activations.log_sigmoid_formula, activations.log_sigmoid, [{}]),
+    "elu": (activations.elu_formula, activations.elu, [{}, {"alpha": 0.5}, {"alpha": -0.5}]),
+    "celu": (activations.celu_formula, activations.celu, [{"alpha": 2.0}]),
+    "selu": (activations.selu_formula, activations.selu, [{}]),
+    "gelu": (activations.gelu_formula, activations.gelu, [{}, {"approximate": "tanh"}]),
+    "softmax": (activations.softmax_formula, activations.softmax, [{"dim": -1}, {"dim": 0}]),
+    "log_softmax": (
+        activations.log_softmax_formula,
+        activations.log_softmax,
+        [{"dim": -1}, {"dim": 0}],
+    ),
+}
+TWIN_CASES = [
+    pytest.param(name, kwargs, id=f"{name}-{kwargs}")
+    for name, (_, _, settings) in TWINS.items()
+    for kwargs in settings
+]
+
+
+class Call(nn.Module):
+    """A function with fixed keyword arguments, as a module for `compare_modules`."""
+
+    def __init__(self, function, **kwargs):
+        super().__init__()
+        self.function, self.kwargs = function, kwargs
+
+    def forward(self, x):
+        return self.function(x, **self.kwargs)
+
+
+def twins(name: str, kwargs: dict) -> tuple[Call, Call]:
+    """(fast path, formula) of `name` with `kwargs`, as modules."""
+    formula, fast, _ = TWINS[name]
+    return Call(fast, **kwargs), Call(formula, **kwargs)
+
+
+def off_kinks(x: torch.Tensor) -> torch.Tensor:
+    """x moved away from 0 and 6, where finite differences straddle two slopes."""
+    return torch.where((x.abs() < 0.05) | ((x - 6).abs() < 0.05), x + 0.1, x)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("name", list(CASES))
@@ -86,8 +144,7 @@ def test_gradcheck(name):
     inputs kept away from the kinks (where finite differences straddle two slopes)."""
     module = ACTIVATIONS[name].ours(**ACTIVATIONS[name].kwargs).double()
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 5, generator=generator, dtype=torch.float64) * 3
-    x = torch.where((x.abs() < 0.05) | ((x - 6).abs() < 0.05), x + 0.1, x).requires_grad_()
+    x = off_kinks(torch.randn(3, 5, generator=generator, dtype=torch.float64) * 3).requires_grad_()
     params = tuple(module.parameters())
 
     def function(x, *params):
@@ -96,6 +153,46 @@ def test_gradcheck(name):
 
     assert torch.autograd.gradcheck(function, (x, *params))
     assert torch.autograd.gradgradcheck(function, (x, *params))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("name", "kwargs"), TWIN_CASES)
+def test_fast_path_matches_formula(name, kwargs, dtype):
+    """The derivative written by hand equals autograd's derivative of the formula: values
+    and input gradients on random inputs, the kinks and large |x| (±20, ±50, ±1e4)."""
+    fast, formula = twins(name, kwargs)
+    large = inputs_for((1,), [*LARGE, -1.0, 0.0, 1.0], seed=0)[-1]  # (2, 11)
+    for shape in SHAPES:
+        inputs = [*inputs_for(shape, KINKS, seed=len(shape)), large]
+        compare_modules(fast, formula, inputs, dtype, modes=("train",))
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TWIN_CASES)
+def test_fast_path_second_derivative_matches_formula(name, kwargs):
+    """Differentiating the hand-written backward again gives the formula's second
+    derivative (Hessian-vector products in float64), and both pass gradgradcheck."""
+    generator = torch.Generator().manual_seed(1)
+    x = off_kinks(torch.randn(3, 5, generator=generator, dtype=torch.float64) * 3)
+    weights, direction = torch.randn(2, 3, 5, generator=generator, dtype=torch.float64)
+    second = []
+    for path in twins(name, kwargs):
+        leaf = x.clone().requires_grad_()
+        (grad,) = torch.autograd.grad((path(leaf) * weights).sum(), leaf, create_graph=True)
+        if grad.requires_grad:
+            second.append(torch.autograd.grad((grad * direction).sum(), leaf)[0])
+        else:  # piecewise linear: the gradient does not depend on x
+            second.append(torch.zeros_like(x))
+        assert torch.autograd.gradgradcheck(path, (x[:2, :3].clone().requires_grad_(),))
+    assert_close(second[0], second[1], torch.float64, "second derivative")
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TWIN_CASES)
+def test_fast_path_is_one_graph_node(name, kwargs):
+    """The point of the fast path: the whole activation is one node of autograd's graph."""
+    fast, _ = twins(name, kwargs)
+    x = torch.randn(4, 5, requires_grad=True)
+    (parent,) = fast(x).grad_fn.next_functions
+    assert type(parent[0]).__name__ == "AccumulateGrad"  # straight back to the leaf x
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -167,6 +264,15 @@ def test_relu_family_is_scale_equivariant_and_softplus_is_not():
         for scale in (0.1, 3.0, 1e3):
             assert_close(module(scale * x), scale * module(x), torch.float64)
     assert (Softplus()(3 * x) - 3 * Softplus()(x)).abs().max() > 1
+
+
+def test_leaky_relu_pieces_are_exact():
+    """The fast path's slope is exactly 1 or a, so LeakyReLU is x itself above 0 and a·x
+    below, bit for bit as in torch (a + (1 − a)·[x > 0] would round to 1 − ulp)."""
+    x = torch.randn(1000) * 3
+    for negative_slope in (0.01, 0.1, 0.3, -0.2, 1.7):
+        ours = activations.leaky_relu(x, negative_slope)
+        assert torch.equal(ours, nn.functional.leaky_relu(x, negative_slope))
 
 
 def test_softplus_approaches_relu_as_beta_grows():

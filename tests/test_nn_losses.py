@@ -24,15 +24,19 @@ REDUCTIONS = ("none", "mean", "sum")
 pytestmark = pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")
 
 
-def compare_losses(
-    name: str, kwargs: dict, args: list, dtype: torch.dtype, differentiable: tuple[int, ...]
+def compare_loss_functions(
+    ours: Callable,
+    theirs: Callable,
+    args: list,
+    dtype: torch.dtype,
+    differentiable: tuple[int, ...],
+    what: str,
 ) -> tuple[Tensor, list]:
-    """Run ours and torch's `name` loss on fresh copies of `args` (floats cast to `dtype`);
-    compare the losses and the gradients of the arguments at the `differentiable`
-    positions, and return ours."""
+    """Run two loss functions on fresh copies of `args` (floats cast to `dtype`); compare
+    the losses and the gradients of the arguments at the `differentiable` positions, and
+    return the first's."""
     results = []
-    for module in (losses, nn):
-        loss_fn = getattr(module, name)(**kwargs).to(dtype)
+    for loss_fn in (ours, theirs):
         leaves = [
             a.detach().clone().to(dtype).requires_grad_(i in differentiable)
             if a.is_floating_point()
@@ -43,10 +47,18 @@ def compare_losses(
         backward_through(output, seed=0)
         results.append((output, [leaves[i].grad for i in differentiable]))
     (ours, our_grads), (theirs, their_grads) = results
-    assert_close(ours, theirs, dtype, f"{name} loss ({dtype})")
-    assert all(g is not None for g in their_grads), "torch gave no gradient"
-    assert_close(our_grads, their_grads, dtype, f"{name} input grads ({dtype})")
+    assert_close(ours, theirs, dtype, f"{what} loss ({dtype})")
+    assert all(g is not None for g in their_grads), f"{what}: the reference gave no gradient"
+    assert_close(our_grads, their_grads, dtype, f"{what} input grads ({dtype})")
     return ours, our_grads
+
+
+def compare_losses(
+    name: str, kwargs: dict, args: list, dtype: torch.dtype, differentiable: tuple[int, ...]
+) -> tuple[Tensor, list]:
+    """Ours against torch's `name` loss (see `compare_loss_functions`); returns ours."""
+    ours, theirs = (getattr(module, name)(**kwargs).to(dtype) for module in (losses, nn))
+    return compare_loss_functions(ours, theirs, args, dtype, differentiable, name)
 
 
 # --------------------------------------------------------------------------------- cases
@@ -255,6 +267,14 @@ def test_gradcheck(name: str, setting: str):
     """Our gradients equal finite differences (float64, every element: reduction 'none')."""
     kwargs, args, differentiable = CASES[name][setting][0](torch.Generator().manual_seed(7))
     loss_fn = getattr(losses, name)(**kwargs, reduction="none").double()
+    assert torch.autograd.gradcheck(*of_differentiable(loss_fn, args, differentiable))
+
+
+def of_differentiable(
+    loss_fn: Callable, args: list, differentiable: tuple[int, ...]
+) -> tuple[Callable, list[Tensor]]:
+    """`loss_fn` as a function of its differentiable arguments alone, and their values
+    (float64 leaves that require grad), for gradcheck and gradgradcheck."""
     leaves = [a.clone().requires_grad_(i in differentiable) for i, a in enumerate(args)]
 
     def loss_of(*inputs: Tensor) -> Tensor:
@@ -263,7 +283,100 @@ def test_gradcheck(name: str, setting: str):
             full[i] = x
         return loss_fn(*full)
 
-    assert torch.autograd.gradcheck(loss_of, [leaves[i] for i in differentiable])
+    return loss_of, [leaves[i] for i in differentiable]
+
+
+# ------------------------------------------------------------ fast paths = the formulas
+# These modules run a torch.autograd.Function whose backward is the derivative written by
+# hand; the readable function beside it is the formula, differentiated by autograd. The two
+# must agree: values, gradients, at the extremes and kinks, and in second derivatives.
+
+FORMULAS: dict[str, Callable] = {
+    "HuberLoss": losses.huber_loss,
+    "SmoothL1Loss": losses.smooth_l1_loss,
+    "BCEWithLogitsLoss": losses.binary_cross_entropy_with_logits,
+    "SoftMarginLoss": losses.soft_margin_loss,
+    "NLLLoss": losses.nll_loss,
+    "CrossEntropyLoss": losses.cross_entropy,
+}
+
+
+def compare_fast_path(
+    name: str, kwargs: dict, args: list, dtype: torch.dtype, differentiable: tuple[int, ...]
+) -> None:
+    """The module `name` (its fast path) against its formula, on the same arguments."""
+    module = getattr(losses, name)(**kwargs).to(dtype)
+    cast = {k: v.to(dtype) if isinstance(v, Tensor) else v for k, v in kwargs.items()}
+
+    def formula(*inputs: Tensor) -> Tensor:
+        return FORMULAS[name](*inputs, **cast)
+
+    compare_loss_functions(module, formula, args, dtype, differentiable, f"{name} fast path")
+
+
+FAST_PATH_SETTINGS = [(name, setting) for name in FORMULAS for setting in CASES[name]]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(("name", "setting"), FAST_PATH_SETTINGS)
+def test_fast_path_matches_formula(name: str, setting: str, reduction: str):
+    for index, case in enumerate(CASES[name][setting]):
+        kwargs, args, differentiable = case(torch.Generator().manual_seed(index))
+        for dtype in DTYPES:
+            compare_fast_path(name, {**kwargs, "reduction": reduction}, args, dtype, differentiable)
+
+
+ERRORS = [0.0, 1.0, -1.0, 0.5, -0.5, 0.25, 3.0, -3.0, 1e4, -1e4]  # kinks at δ, β ∈ {1, 0.5, 0.25}
+LOGITS = [[1e4, -1e4, 0.0], [-1e4, 1e4, 9e3], [30.0, -30.0, 1e-8], [-100.0, 100.0, 2.0]]
+SAMPLE_TARGETS = [0, 2, 1, 1]
+
+
+def extremes(name: str) -> list[tuple[dict, list, tuple[int, ...]]]:
+    """Arguments where formulas break down: errors at the kinks and of 1e4, logits of ±1e4."""
+    logits = torch.tensor(LOGITS, dtype=torch.float64)
+    probabilities = torch.tensor([[0.0, 1.0, 0.3], [1.0, 0.5, 0.0]] * 2, dtype=torch.float64)
+    if name in ("HuberLoss", "SmoothL1Loss"):
+        target = torch.linspace(-2, 2, len(ERRORS), dtype=torch.float64)  # multiples of 4/9
+        input = target + torch.tensor(ERRORS, dtype=torch.float64)
+        key = "delta" if name == "HuberLoss" else "beta"
+        return [({key: size}, [input, target], (0, 1)) for size in (1.0, 0.5, 0.25)]
+    if name == "BCEWithLogitsLoss":
+        weights = {
+            "weight": torch.tensor([1.0, 0.5, 2.0]),
+            "pos_weight": torch.tensor([2.0, 0.5, 3.0]),
+        }
+        return [({}, [logits, probabilities], (0, 1)), (weights, [logits, probabilities], (0, 1))]
+    if name == "SoftMarginLoss":
+        return [({}, [logits, probabilities.round() * 2 - 1], (0,))]
+    target = torch.tensor(SAMPLE_TARGETS)
+    if name == "NLLLoss":
+        return [({}, [torch.log_softmax(logits, dim=1), target], (0,))]
+    smoothed = {"label_smoothing": 0.1, "weight": torch.tensor([0.5, 2.0, 1.0])}
+    return [
+        ({}, [logits, target], (0,)),
+        (smoothed, [logits, target], (0,)),
+        (smoothed, [logits, torch.softmax(logits / 1e4, dim=1)], (0, 1)),
+    ]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name", FORMULAS)
+def test_fast_path_matches_formula_at_extremes(name: str, reduction: str):
+    for kwargs, args, differentiable in extremes(name):
+        for dtype in DTYPES:
+            kwargs = {**kwargs, "reduction": reduction}
+            compare_fast_path(name, kwargs, args, dtype, differentiable)
+            if name != "SoftMarginLoss":  # torch's log(1 + e^{−yx}) overflows at yx = −1e4
+                compare_losses(name, kwargs, args, dtype, differentiable)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize(("name", "setting"), FAST_PATH_SETTINGS)
+def test_fast_path_second_derivatives(name: str, setting: str, reduction: str):
+    """The hand-written backward is itself differentiable: gradgradcheck (float64)."""
+    kwargs, args, differentiable = CASES[name][setting][0](torch.Generator().manual_seed(11))
+    loss_fn = getattr(losses, name)(**kwargs, reduction=reduction).double()
+    assert torch.autograd.gradgradcheck(*of_differentiable(loss_fn, args, differentiable))
 
 
 # ------------------------------------------------------------------------- corner cases
@@ -334,6 +447,21 @@ def test_soft_margin_at_huge_margins_is_finite():
     loss.sum().backward()
     assert torch.allclose(loss, torch.tensor([200.0, 200.0, torch.log(torch.tensor(2.0))]))
     assert torch.equal(x.grad, torch.tensor([-1.0, 1.0, -0.5]))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_ignores_masked_logits(reduction: str, dtype: torch.dtype):
+    """A logit of −∞ (a class masked out) costs nothing unless it is the target."""
+    inf = float("inf")
+    x = torch.tensor([[0.5, -inf, 2.0], [-inf, 1.0, 0.0], [3.0, 1.0, -inf]], dtype=torch.float64)
+    y = torch.tensor([0, 1, 1])
+    ours, (grad,) = compare_losses(
+        "CrossEntropyLoss", {"reduction": reduction}, [x, y], dtype, (0,)
+    )
+    assert torch.isfinite(ours).all() and torch.isfinite(grad).all()
+    log_probs = torch.log_softmax(x, dim=1)
+    compare_losses("NLLLoss", {"reduction": reduction}, [log_probs, y], dtype, (0,))
 
 
 @pytest.mark.parametrize("name", ["NLLLoss", "CrossEntropyLoss"])

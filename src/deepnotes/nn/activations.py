@@ -4,16 +4,33 @@ Without a non-linearity φ a stack of linear layers is one linear map,
 W₂(W₁x + b₁) + b₂ = (W₂W₁)x + (W₂b₁ + b₂), however deep it is; φ is what lets depth
 add expressive power. Each activation below is a small function of plain tensor
 operations plus an `nn.Module` with torch's name, arguments and defaults; its class
-docstring gives the formula, the derivative (which autograd takes from the formula)
-and the notes' guidance.
+docstring gives the formula, the derivative and the notes' guidance.
 
 Guidance from the notes (week 4): ReLU is the default for classification; if the
 network does not converge, try LeakyReLU or PReLU; tanh is fine for regression and
 continuous reconstruction. Sigmoid and tanh saturate, so their gradients vanish in
 deep stacks.
 
+Two ways to get the derivative. Each activation is written twice, side by side:
+
+- `sigmoid_formula(x)` and its kin are the lesson: the formula, in operations that
+  autograd differentiates for us;
+- `sigmoid(x)` and its kin, which the modules and `deepnotes.nn.losses` call, are the
+  fast path: a `torch.autograd.Function` (`_HandDerivative`) whose forward evaluates
+  the formula with autograd off and whose backward multiplies the incoming gradient
+  by the derivative written by hand beside it, as micrograd does (σ′ = σ(1 − σ) from
+  the saved output σ).
+
+Why both: on a small batch each eager operation costs microseconds of dispatch, and
+under autograd it also records a graph node and later runs a backward node. A
+formula of eight operations, differentiated by autograd, is therefore several times
+slower than torch's one fused kernel; with autograd off and a derivative of two or
+three operations it comes within about twice. The tests check that the two paths agree
+(values, first and second derivatives) and that both agree with torch. PReLU keeps
+autograd's derivative: its formula is three operations and already as fast as that.
+
 Numerical stability. A formula can be exact and still overflow in floating point:
-e^{x} is inf in float32 above x ≈ 88. So
+e^{x} is inf in float32 above x ≈ 88. The formulas keep every intermediate finite:
 
 - sigmoid, tanh and log-sigmoid only ever exponentiate −|x| ≤ 0;
 - softplus follows torch and returns x itself once βx exceeds `threshold`;
@@ -21,7 +38,18 @@ e^{x} is inf in float32 above x ≈ 88. So
   log Σⱼ e^{xⱼ} = m + log Σⱼ e^{xⱼ − m}, m = maxⱼ xⱼ, so every exponent is ≤ 0.
 
 Where a branch is discarded by `torch.where`, its input is kept finite too: autograd
-multiplies the discarded branch's gradient by zero, and 0·inf is NaN.
+multiplies the discarded branch's gradient by zero, and 0·inf is NaN. The fast paths
+need less care, because no autograd runs through their forward: 1/(1 + e^{−x}) at
+x = −1e4 is 1/(1 + inf) = 0 exactly in IEEE arithmetic; only autograd's derivative
+of that expression met 0·inf. The hand-written derivatives use the saved output
+(σ(1 − σ), 1 − tanh²) and stay finite. So the fast paths may use the shorter forms:
+σ as 1/(1 + e^{−x}), tanh as 1 − 2/(1 + e^{2x}), GELU's tanh fit as x·σ(2u). Two of
+those trade relative accuracy near 0 for speed, keeping the absolute error within
+an ulp of 1: tanh (1 − 2/(1 + e^{2x}) cancels for small x, where the formula's expm1
+does not), and log-sigmoid and the ELUs, which use log(1 + e^{−|x|}) and e^{x} − 1
+where the formulas use log1p and expm1, because in float32 on CPU torch's log1p and
+expm1 take several times longer than log and exp (softplus keeps log1p: torch's own
+kernel pays the same).
 
 Derivatives at kinks follow torch: ReLU′(0) = 0, ReLU6′(0) = ReLU6′(6) = 0,
 LeakyReLU′(0) = PReLU′(0) = the negative slope, ELU′(0) = α, SELU′(0) = λα.
@@ -34,8 +62,8 @@ Pricing" (NIPS 2000); Clevert, Unterthiner & Hochreiter, "Fast and Accurate Deep
 Network Learning by Exponential Linear Units" (ICLR 2016); Barron, "Continuously
 Differentiable Exponential Linear Units" (2017); Klambauer et al., "Self-Normalizing
 Neural Networks" (NeurIPS 2017); Hendrycks & Gimpel, "Gaussian Error Linear Units"
-(2016); Krizhevsky, "Convolutional Deep Belief Networks on CIFAR-10" (2010).
-Names, arguments and defaults follow `torch.nn`.
+(2016); Krizhevsky, "Convolutional Deep Belief Networks on CIFAR-10" (2010); Karpathy,
+micrograd (2020). Names, arguments and defaults follow `torch.nn`.
 
 Shape:
     Element-wise activations: input (*), any shape; output (*), the same shape.
@@ -46,7 +74,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -55,8 +84,12 @@ from torch import Tensor, nn
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
+# Hendrycks & Gimpel's fit Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715x³))).
+GELU_TANH_SCALE = math.sqrt(2 / math.pi)
+GELU_TANH_CUBIC = 0.044715
 
-# ----------------------------------------------------------------------------- functions
+
+# ----------------------------------------------------------------------------- the formulas
 
 
 def _negative_abs(x: Tensor) -> Tensor:
@@ -72,23 +105,24 @@ def _negative_abs(x: Tensor) -> Tensor:
 def _write_back(x: Tensor, result: Tensor, inplace: bool) -> Tensor:
     """Return `result`, or with `inplace` copy it into `x` and return `x`.
 
-    torch's `inplace=True` overwrites the input to save memory; here the formula is
+    torch's `inplace=True` overwrites the input to save memory; here the result is
     computed out of place and copied, which keeps torch's semantics (the input
-    changes, autograd still works on non-leaf inputs) but not the saving. Formulas
-    that use this avoid saving `x` itself for backward (they use `where` and
-    `masked_fill`, not `clamp`), so the copy does not invalidate it.
+    changes, autograd still works on non-leaf inputs) but not the saving. What the
+    derivative needs is never `x` itself (the formulas use `where` and `masked_fill`,
+    not `clamp`; the fast paths save the output or a slope), so the copy does not
+    invalidate it.
     """
     return x.copy_(result) if inplace else result
 
 
-def sigmoid(x: Tensor) -> Tensor:
+def sigmoid_formula(x: Tensor) -> Tensor:
     """σ(x) = 1/(1 + e^{−x}), evaluated through z = e^{−|x|} ∈ (0, 1]."""
     z = torch.exp(_negative_abs(x))
     # x ≥ 0: 1/(1 + e^{−x}) = 1/(1 + z);   x < 0: e^{x}/(1 + e^{x}) = z/(1 + z)
     return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))
 
 
-def tanh(x: Tensor) -> Tensor:
+def tanh_formula(x: Tensor) -> Tensor:
     """tanh(x) = (e^{x} − e^{−x})/(e^{x} + e^{−x}), evaluated through e^{−2|x|} − 1."""
     # tanh|x| = (1 − e^{−2|x|})/(1 + e^{−2|x|}) = −m/(2 + m) with m = e^{−2|x|} − 1 (expm1:
     # exact for small |x|, where 1 − e^{−2|x|} would cancel); tanh is odd.
@@ -97,29 +131,33 @@ def tanh(x: Tensor) -> Tensor:
     return torch.where(x >= 0, magnitude, -magnitude)
 
 
-def relu(x: Tensor, inplace: bool = False) -> Tensor:
+def relu_formula(x: Tensor, inplace: bool = False) -> Tensor:
     """ReLU(x) = max(0, x); the derivative is 0 at x = 0, as in torch."""
     return _write_back(x, x.masked_fill(x <= 0, 0.0), inplace)
 
 
-def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+def relu6_formula(x: Tensor, inplace: bool = False) -> Tensor:
     """ReLU6(x) = min(max(0, x), 6); the derivative is 0 at both kinks, as in torch."""
     return _write_back(x, x.masked_fill(x <= 0, 0.0).masked_fill(x >= 6, 6.0), inplace)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+def leaky_relu_formula(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """LeakyReLU(x) = x for x > 0, negative_slope·x otherwise (slope also at x = 0)."""
     return _write_back(x, torch.where(x > 0, x, negative_slope * x), inplace)
 
 
 def prelu(x: Tensor, weight: Tensor) -> Tensor:
-    """PReLU(x) = x for x > 0, a·x otherwise; `weight` holds a per channel (dim 1) or one a."""
+    """PReLU(x) = x for x > 0, a·x otherwise; `weight` holds a per channel (dim 1) or one a.
+
+    The one activation without a hand-written twin: three operations, which autograd
+    differentiates (including ∂/∂a, summed over the positions sharing a) about as fast.
+    """
     if weight.numel() > 1:
         weight = weight.view(-1, *(1,) * (x.dim() - 2))  # (C, 1, …): channel dim 1 of (N, C, …)
     return torch.where(x > 0, x, weight * x)
 
 
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+def softplus_formula(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """Softplus(x) = log(1 + e^{βx})/β, and x itself where βx > threshold (as torch)."""
     scaled = beta * x
     linear = scaled > threshold
@@ -128,35 +166,41 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return torch.where(linear, x, smooth)
 
 
-def log_sigmoid(x: Tensor) -> Tensor:
+def log_sigmoid_formula(x: Tensor) -> Tensor:
     """log σ(x) = −softplus(−x) = min(x, 0) − log(1 + e^{−|x|}), which never overflows."""
     return torch.where(x < 0, x, 0.0) - torch.log1p(torch.exp(_negative_abs(x)))
 
 
-def elu(x: Tensor, alpha: float = 1.0, input_scale: float = 1.0, inplace: bool = False) -> Tensor:
+def elu_formula(
+    x: Tensor, alpha: float = 1.0, input_scale: float = 1.0, inplace: bool = False
+) -> Tensor:
     """ELU(x) = x for x > 0, α(e^{s·x} − 1) otherwise (s = input_scale; CELU has s = 1/α)."""
     negative_part = torch.where(x > 0, 0.0, x)  # min(x, 0): e^{s·x} is never evaluated above 1
     result = torch.where(x > 0, x, alpha * torch.expm1(input_scale * negative_part))
     return _write_back(x, result, inplace)
 
 
-def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+def celu_formula(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """CELU(x) = max(0, x) + min(0, α(e^{x/α} − 1)): ELU with its input scaled by 1/α."""
-    return elu(x, alpha, input_scale=1 / alpha, inplace=inplace)
+    return elu_formula(x, alpha, input_scale=1 / alpha, inplace=inplace)
 
 
-def selu(x: Tensor, inplace: bool = False) -> Tensor:
+def selu_formula(x: Tensor, inplace: bool = False) -> Tensor:
     """SELU(x) = λ·ELU(x; α) with Klambauer et al.'s λ ≈ 1.0507 and α ≈ 1.6733."""
-    return _write_back(x, SELU_SCALE * elu(x, SELU_ALPHA), inplace)
+    return _write_back(x, SELU_SCALE * elu_formula(x, SELU_ALPHA), inplace)
 
 
-def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+def gelu_formula(x: Tensor, approximate: str = "none") -> Tensor:
     """GELU(x) = x·Φ(x), Φ the standard normal CDF; `approximate="tanh"` uses the tanh fit."""
     if approximate == "tanh":
-        # Hendrycks & Gimpel: Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715x³)))
-        inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
-        return 0.5 * x * (1 + tanh(inner))
-    return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))  # Φ(x) = ½(1 + erf(x/√2))
+        inner = GELU_TANH_SCALE * (x + GELU_TANH_CUBIC * x**3)
+        return 0.5 * x * (1 + tanh_formula(inner))
+    return x * _normal_cdf(x)
+
+
+def _normal_cdf(x: Tensor) -> Tensor:
+    """Φ(x) = ½(1 + erf(x/√2)), the standard normal CDF."""
+    return 0.5 * (1 + torch.erf(x * (1 / math.sqrt(2))))
 
 
 def _shifted_by_max(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
@@ -178,13 +222,13 @@ def log_sum_exp(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
     return result if keepdim else result.squeeze(dim)
 
 
-def softmax(x: Tensor, dim: int) -> Tensor:
+def softmax_formula(x: Tensor, dim: int) -> Tensor:
     """softmax(x)ᵢ = e^{xᵢ}/Σⱼ e^{xⱼ} along `dim`, computed as e^{xᵢ − m}/Σⱼ e^{xⱼ − m}."""
     exps = torch.exp(_shifted_by_max(x, dim)[0])
     return exps / exps.sum(dim, keepdim=True)
 
 
-def log_softmax(x: Tensor, dim: int) -> Tensor:
+def log_softmax_formula(x: Tensor, dim: int) -> Tensor:
     """log softmax(x)ᵢ = xᵢ − log Σⱼ e^{xⱼ} = (xᵢ − m) − log Σⱼ e^{xⱼ − m}.
 
     Subtracting m before the log keeps the result exact when xᵢ ≈ m is large
@@ -206,6 +250,314 @@ def _implicit_dim(name: str, dim: int | None, ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+# ----------------------------------------------------------------------------- the fast path
+
+
+class _Rule(Protocol):
+    """An activation's forward and its hand-written derivative, for `_HandDerivative`."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """y = f(x) (autograd is off), and the tensors the derivative needs."""
+        ...
+
+    def backward(self, grad: Tensor, *saved: Tensor) -> Tensor:
+        """∂L/∂x from ∂L/∂y = `grad` and the saved tensors."""
+        ...
+
+
+class _HandDerivative(torch.autograd.Function):
+    """y = f(x) without recording a graph; ∂L/∂x = f′ · ∂L/∂y with f′ written by hand.
+
+    forward runs `rule.value(x)` (autograd is off inside a Function's forward, so its
+    operations record nothing and may work in place) and keeps what the derivative
+    needs: the input x, the output y, or constants such as LeakyReLU's slope.
+    backward runs `rule.backward(grad, *saved)`.
+
+    Second derivatives (`gradgradcheck`, a gradient penalty) come for free as long as
+    backward is itself made of differentiable, out-of-place operations on those saved
+    tensors: a saved output keeps its link to x through this Function, so autograd can
+    differentiate the backward again. A value that depends on x but was computed in
+    forward and saved would break that chain (its derivative would count as 0), so the
+    rules recompute such values in backward; only LeakyReLU's slope (and ELU's mask
+    x > 0, for a negative α) are saved, being constant wherever they have a derivative.
+    Each saved tensor is also memory written in forward and read in backward, which is
+    what bounds a compiled (fused) activation on a large batch, so the rules save as
+    little as they can.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, rule: _Rule) -> Tensor:
+        y, saved = rule.value(x)
+        ctx.rule = rule
+        ctx.save_for_backward(*saved)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return ctx.rule.backward(grad, *ctx.saved_tensors), None
+
+
+class _SigmoidRule:
+    """σ(x) = 1/(1 + e^{−x});   σ′ = σ(1 − σ), from the saved output."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        y = x.neg().exp_().add_(1).reciprocal_()  # e^{−x} = inf gives exactly 0
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        grad_y = grad * y
+        return torch.addcmul(grad_y, grad_y, y, value=-1)  # g·σ − g·σ·σ
+
+
+class _TanhRule:
+    """tanh(x) = 1 − 2/(1 + e^{2x});   tanh′ = 1 − tanh², from the saved output."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        # e^{2x} = inf gives exactly 1, e^{2x} = 0 exactly −1
+        y = torch.exp(2 * x).add_(1).reciprocal_().mul_(-2).add_(1)
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        return torch.addcmul(grad, grad * y, y, value=-1)  # g − g·tanh·tanh
+
+
+class _ReLURule:
+    """ReLU(x) = max(0, x);   ReLU′ = 1 where y > 0, 0 where y = 0 (x ≤ 0): sign(y)."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        y = x.clamp(min=0)
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        return grad * y.sign()
+
+
+class _ReLU6Rule:
+    """ReLU6(x) = min(max(0, x), 6);   ReLU6′ = 1 for 0 < y < 6, else 0: sign(y(6 − y))."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        y = x.clamp(0, 6)
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        return grad * torch.sign(y * (6 - y))
+
+
+@dataclass
+class _LeakyReLURule:
+    """LeakyReLU(x) = slope·x, slope = 1 for x > 0, a for x ≤ 0;   LeakyReLU′ = slope.
+
+    The output cannot tell the pieces apart when a < 0 (both are positive), so forward
+    saves the slope itself. It is constant wherever the function is differentiable, so
+    its own derivative is 0 and saving it keeps second derivatives right.
+    """
+
+    negative_slope: float
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        positive = x.clamp(min=0).sign_()  # [x > 0], as 1.0 or 0.0
+        # [x > 0] + a·[x ≤ 0]: exactly 1 or a (a + (1 − a)·[x > 0] can round to 1 − ulp)
+        slope = torch.add(positive, 1 - positive, alpha=self.negative_slope)
+        return x * slope, (slope,)
+
+    def backward(self, grad: Tensor, slope: Tensor) -> Tensor:
+        return grad * slope
+
+
+@dataclass
+class _SoftplusRule:
+    """log(1 + e^{βx})/β, or x where βx > threshold;   Softplus′ = σ(βx), or 1."""
+
+    beta: float
+    threshold: float
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        scaled = x * self.beta
+        linear = scaled > self.threshold
+        # capped at the threshold, e^{βx} stays finite in the discarded branch
+        smooth = scaled.clamp_(max=self.threshold).exp_().log1p_().div_(self.beta)
+        return torch.where(linear, x, smooth), (x,)
+
+    def backward(self, grad: Tensor, x: Tensor) -> Tensor:
+        scaled = self.beta * x
+        return torch.where(scaled > self.threshold, grad, grad * sigmoid(scaled))
+
+
+class _LogSigmoidRule:
+    """log σ(x) = min(x, 0) − log(1 + e^{−|x|});   (log σ)′ = 1 − σ(x) = 1 − e^{y}."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        y = x.clamp(max=0) - x.abs().neg_().exp_().add_(1).log_()
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        return torch.addcmul(grad, grad, torch.exp(y), value=-1)  # g − g·σ(x), σ(x) = e^{y}
+
+
+@dataclass
+class _ELURule:
+    """λ·(x for x > 0, α(e^{s·x} − 1) otherwise);   f′ = λ for x > 0, λαs·e^{s·x} = s(y + λα).
+
+    ELU has λ = s = 1, CELU s = 1/α, SELU Klambauer et al.'s λ and α. As in torch, the
+    derivative is read off the saved output; for α ≥ 0 the output is positive exactly
+    where x is, so y is all that is saved (a mask x > 0 saved beside it made the
+    compiled kernel about twice as slow); a negative α also saves that mask.
+    """
+
+    alpha: float
+    input_scale: float = 1.0
+    scale: float = 1.0
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        negative_piece = torch.exp(x.clamp(max=0).mul_(self.input_scale)).sub_(1).mul_(self.alpha)
+        y = torch.where(x > 0, x, negative_piece).mul_(self.scale)
+        return y, (y,) if self.alpha >= 0 else (y, x > 0)
+
+    def backward(self, grad: Tensor, y: Tensor, positive: Tensor | None = None) -> Tensor:
+        negative_slope = (y + self.scale * self.alpha) * self.input_scale
+        positive = y > 0 if positive is None else positive
+        return grad * torch.where(positive, self.scale, negative_slope)
+
+
+class _GELURule:
+    """GELU(x) = x·Φ(x);   GELU′ = Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π), from the saved x."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        return x * _normal_cdf(x), (x,)
+
+    def backward(self, grad: Tensor, x: Tensor) -> Tensor:
+        gauss = torch.exp(x * x * -0.5)
+        return grad * torch.addcmul(_normal_cdf(x), x, gauss, value=1 / math.sqrt(2 * math.pi))
+
+
+class _GELUTanhRule:
+    """½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³);   f′ = s + x·s(1 − s)·2u′, s = σ(2u).
+
+    ½(1 + tanh u) = σ(2u) saves the tanh, and x + 0.044715x³ is one fused multiply-add
+    (`addcmul`) on x². backward recomputes s with the sigmoid's fast path, whose own
+    derivative then carries the second derivative.
+    """
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        minus_twice_inner = _gelu_tanh_cubic(x, x * x, GELU_TANH_CUBIC).mul_(-2 * GELU_TANH_SCALE)
+        # x/(1 + e^{−2u}): e^{−2u} = inf (x ≪ 0) gives exactly −0
+        return x / minus_twice_inner.exp_().add_(1), (x,)
+
+    def backward(self, grad: Tensor, x: Tensor) -> Tensor:
+        square = x * x
+        s = sigmoid(_gelu_tanh_cubic(x, square, GELU_TANH_CUBIC) * (2 * GELU_TANH_SCALE))
+        s_slope = torch.addcmul(s, s, s, value=-1)  # σ′(2u) = s(1 − s)
+        # x·2u′ = 2√(2/π)(x + 3·0.044715x³)
+        x_inner_slope = _gelu_tanh_cubic(x, square, 3 * GELU_TANH_CUBIC)
+        return grad * torch.addcmul(s, x_inner_slope, s_slope, value=2 * GELU_TANH_SCALE)
+
+
+def _gelu_tanh_cubic(x: Tensor, square: Tensor, coefficient: float) -> Tensor:
+    """x + coefficient·x³, from x and its square x², in one `addcmul`."""
+    return torch.addcmul(x, square, x, value=coefficient)
+
+
+@dataclass
+class _SoftmaxRule:
+    """yᵢ = e^{xᵢ − m}/Σⱼ e^{xⱼ − m};   ∂L/∂xᵢ = yᵢ(gᵢ − Σⱼ gⱼyⱼ), from the saved output."""
+
+    dim: int
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        exps = (x - x.amax(self.dim, keepdim=True)).exp_()
+        y = exps.div_(exps.sum(self.dim, keepdim=True))
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        grad_y = grad * y
+        return torch.addcmul(grad_y, y, grad_y.sum(self.dim, keepdim=True), value=-1)
+
+
+@dataclass
+class _LogSoftmaxRule:
+    """yᵢ = (xᵢ − m) − log Σⱼ e^{xⱼ − m};   ∂L/∂xᵢ = gᵢ − e^{yᵢ} Σⱼ gⱼ (e^{y} is the softmax)."""
+
+    dim: int
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        shifted = x - x.amax(self.dim, keepdim=True)
+        y = shifted.sub_(shifted.exp().sum(self.dim, keepdim=True).log_())
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        return torch.addcmul(grad, torch.exp(y), grad.sum(self.dim, keepdim=True), value=-1)
+
+
+_SIGMOID, _TANH, _RELU, _RELU6 = _SigmoidRule(), _TanhRule(), _ReLURule(), _ReLU6Rule()
+_LOG_SIGMOID, _GELU, _GELU_TANH = _LogSigmoidRule(), _GELURule(), _GELUTanhRule()
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """σ(x), the fast path of `sigmoid_formula` (see `_SigmoidRule`)."""
+    return _HandDerivative.apply(x, _SIGMOID)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """tanh(x), the fast path of `tanh_formula` (see `_TanhRule`)."""
+    return _HandDerivative.apply(x, _TANH)
+
+
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """ReLU(x), the fast path of `relu_formula` (see `_ReLURule`)."""
+    return _write_back(x, _HandDerivative.apply(x, _RELU), inplace)
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """ReLU6(x), the fast path of `relu6_formula` (see `_ReLU6Rule`)."""
+    return _write_back(x, _HandDerivative.apply(x, _RELU6), inplace)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """LeakyReLU(x), the fast path of `leaky_relu_formula` (see `_LeakyReLURule`)."""
+    return _write_back(x, _HandDerivative.apply(x, _LeakyReLURule(negative_slope)), inplace)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """Softplus(x), the fast path of `softplus_formula` (see `_SoftplusRule`)."""
+    return _HandDerivative.apply(x, _SoftplusRule(beta, threshold))
+
+
+def log_sigmoid(x: Tensor) -> Tensor:
+    """log σ(x), the fast path of `log_sigmoid_formula` (see `_LogSigmoidRule`)."""
+    return _HandDerivative.apply(x, _LOG_SIGMOID)
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """ELU(x), the fast path of `elu_formula` (see `_ELURule`)."""
+    return _write_back(x, _HandDerivative.apply(x, _ELURule(alpha)), inplace)
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """CELU(x), the fast path of `celu_formula`: ELU with its input scaled by 1/α."""
+    return _write_back(x, _HandDerivative.apply(x, _ELURule(alpha, 1 / alpha)), inplace)
+
+
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """SELU(x), the fast path of `selu_formula`: λ·ELU(x; α)."""
+    rule = _ELURule(SELU_ALPHA, scale=SELU_SCALE)
+    return _write_back(x, _HandDerivative.apply(x, rule), inplace)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """GELU(x), the fast path of `gelu_formula` (see `_GELURule`, `_GELUTanhRule`)."""
+    return _HandDerivative.apply(x, _GELU_TANH if approximate == "tanh" else _GELU)
+
+
+def softmax(x: Tensor, dim: int) -> Tensor:
+    """softmax(x) along `dim`, the fast path of `softmax_formula` (see `_SoftmaxRule`)."""
+    return _HandDerivative.apply(x, _SoftmaxRule(dim))
+
+
+def log_softmax(x: Tensor, dim: int) -> Tensor:
+    """log softmax(x) along `dim`, the fast path of `log_softmax_formula`."""
+    return _HandDerivative.apply(x, _LogSoftmaxRule(dim))
+
+
 # ----------------------------------------------------------------------------- modules
 
 
@@ -225,8 +577,9 @@ class Sigmoid(nn.Module):
     Smooth and step-like: it pushes outputs towards 0 or 1, which makes clear
     decisions. But it saturates: σ′ is at most 1/4 (at 0) and vanishes for large
     |x|, so gradients through many sigmoids shrink ("vanishing gradients") and
-    learning stalls. Computed via e^{−|x|}, so that ±1e4 neither overflows nor
-    gives NaN gradients.
+    learning stalls. The formula goes through e^{−|x|}, so that autograd's
+    derivative at ±1e4 is not NaN; the fast path evaluates 1/(1 + e^{−x}) as it
+    stands (1/(1 + inf) = 0) and takes σ′ = σ(1 − σ) from its output.
 
     Shape:
         - Input: (*), any shape.

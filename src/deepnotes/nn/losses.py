@@ -29,6 +29,26 @@ prediction of exactly 0 or 1 costs 100, not ∞. Each class follows torch.nn's (
 arguments, defaults, buffers, the exact 'mean' of weighted cross-entropy), so a test
 can swap one for the other.
 
+Gradients by hand. The gradient of a loss is the error signal that starts
+backpropagation, and most have a short closed form, written beside each forward:
+
+    cross-entropy   ∂l/∂x = softmax(x) − onehot(y)   (weighted, smoothed, masked: p Σq − q)
+    NLL             ∂l/∂x = −onehot(y) w_y
+    BCE with logits ∂l/∂x = σ(x) − y                 (with pos_weight: L σ(x) − p y)
+    soft margin     ∂l/∂x = y (σ(yx) − 1)
+    Huber           ∂l/∂x = clamp(x − y, −δ, δ)      (smooth L1: the same over β)
+
+These losses are computed twice, side by side. A readable function (`cross_entropy`,
+`nll_loss`, `binary_cross_entropy_with_logits`, `soft_margin_loss`, `huber_loss`,
+`smooth_l1_loss`) is the formula in plain tensor operations, and autograd derives the
+gradient from it. The module runs the fast path, a `torch.autograd.Function` whose
+forward is the same formula with autograd off and the reduction folded in, and whose
+backward is the closed form above, as micrograd puts each derivative beside its
+operation: fewer operations and no graph recording, which on small batches (where
+each eager operation costs microseconds of dispatch) is most of the time. Tests prove
+the two equal, values, gradients and second derivatives: under `create_graph` each
+backward recomputes what it saved from its inputs, so autograd records the dependence.
+
 References: PyTorch's `torch.nn` loss documentation; Szegedy et al., "Rethinking
 the Inception Architecture" (2016), label smoothing; Huber, "Robust Estimation
 of a Location Parameter" (1964); Girshick, "Fast R-CNN" (2015), smooth L1;
@@ -46,6 +66,7 @@ Shape:
 from __future__ import annotations
 
 import warnings
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -126,6 +147,29 @@ class _WeightedLoss(_Loss):
 
 
 # ---------------------------------------------------------------------------------------------
+# Fast paths: the reduction folded into a forward with autograd off, undone in the backward
+# ---------------------------------------------------------------------------------------------
+
+
+def _reduce_saving(ctx: Any, loss: Tensor, reduction: str) -> Tensor:
+    """Reduce in a fast path's forward, keeping what its backward needs to undo the reduction."""
+    ctx.reduction, ctx.count = reduction, loss.numel()
+    return reduce(loss, reduction)
+
+
+def _grad_per_element(ctx: Any, grad: Tensor, scale: float = 1.0) -> Tensor:
+    """scale·∂L/∂l_n from the reduced loss's gradient: grad ('none', 'sum'), grad/N ('mean')."""
+    if ctx.reduction == "mean":
+        scale = scale / ctx.count
+    return grad if scale == 1 else grad * scale
+
+
+def _unbroadcast(grad: Tensor, like: Tensor) -> Tensor:
+    """Sum a gradient over the dimensions `like` was broadcast along (a target of another shape)."""
+    return grad if grad.shape == like.shape else grad.sum_to_size(like.shape)
+
+
+# ---------------------------------------------------------------------------------------------
 # Regression
 # ---------------------------------------------------------------------------------------------
 
@@ -174,11 +218,68 @@ class MSELoss(_Loss):
         return reduce((input - target).square(), self.reduction)
 
 
-def _smooth_l1(error: Tensor, beta: float) -> Tensor:
-    """0.5 e²/β for e < β, e − 0.5 β otherwise (e = |x − y| ≥ 0); plain e when β = 0."""
+def huber(error: Tensor, delta: float) -> tuple[Tensor, Tensor]:
+    """Huber's ρ(e) and its slope ρ′(e), which is the error clipped to [−δ, δ]:
+
+        c = clamp(e, −δ, δ) = ρ′(e),   ρ(e) = c·(e − c/2)
+
+    that is 0.5 e² for |e| < δ (c = e) and δ(|e| − δ/2) beyond (c = ±δ): one formula
+    for both pieces, which meet with equal value and slope at |e| = δ.
+    """
+    slope = error.clamp(-delta, delta)
+    return slope * error.sub(slope, alpha=0.5), slope
+
+
+def huber_loss(
+    input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0
+) -> Tensor:
+    """The Huber loss as its formula, autograd deriving the gradient (the lesson)."""
+    return reduce(huber(input - target, delta)[0], reduction)
+
+
+def smooth_l1_loss(
+    input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0
+) -> Tensor:
+    """The smooth L1 loss as its formula, huber(x − y, β)/β, or |x − y| when β = 0 (the lesson)."""
     if beta == 0:
-        return error
-    return torch.where(error < beta, 0.5 * error.square() / beta, error - 0.5 * beta)
+        return reduce((input - target).abs(), reduction)
+    return reduce(huber(input - target, beta)[0] / beta, reduction)
+
+
+class _Huber(torch.autograd.Function):
+    """reduce(s·ρ(x − y)) with its derivative by hand: the fast path of `HuberLoss` (s = 1)
+    and `SmoothL1Loss` (δ = β, s = 1/β).
+
+    The forward computes the slope c = clamp(x − y, −δ, δ) on the way to ρ, and keeps it:
+
+        ∂l/∂x = s·c,   ∂l/∂y = −s·c.
+
+    Under `create_graph` the backward recomputes c from the saved inputs, so autograd
+    records its dependence on them and second derivatives come out right.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, input: Tensor, target: Tensor, delta: float, scale: float, reduction: str
+    ) -> Tensor:
+        loss, slope = huber(input - target, delta)
+        ctx.save_for_backward(input, target, slope)
+        ctx.delta, ctx.scale = delta, scale
+        return _reduce_saving(ctx, loss if scale == 1 else loss * scale, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        input, target, slope = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: record how c depends on x and y
+            slope = huber(input - target, ctx.delta)[1]
+        grad_input = slope * _grad_per_element(ctx, grad, ctx.scale)  # s·c
+        return (
+            _unbroadcast(grad_input, input) if ctx.needs_input_grad[0] else None,
+            _unbroadcast(-grad_input, target) if ctx.needs_input_grad[1] else None,
+            None,
+            None,
+            None,
+        )
 
 
 class HuberLoss(_Loss):
@@ -186,10 +287,12 @@ class HuberLoss(_Loss):
 
         l_n = 0.5 (x_n − y_n)²              if |x_n − y_n| < δ
               δ (|x_n − y_n| − 0.5 δ)        otherwise
+            = c (x_n − y_n − c/2),          c = clamp(x_n − y_n, −δ, δ)
 
-    Robust regression: MSE's smooth minimum with L1's bounded gradient (at most δ in
-    size), so outliers cannot dominate. It is δ times the smooth L1 loss with β = δ,
-    and is computed that way here.
+    Robust regression: MSE's smooth minimum with L1's bounded gradient, the error
+    clipped to [−δ, δ], so outliers cannot dominate. It is δ times the smooth L1 loss
+    with β = δ. The module runs the fast path `_Huber` (derivative by hand);
+    `huber_loss` is the same formula left to autograd.
 
     Args:
         reduction: 'none' | 'mean' | 'sum'. Default: 'mean'
@@ -209,8 +312,7 @@ class HuberLoss(_Loss):
         self.delta = delta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        loss = self.delta * _smooth_l1((input - target).abs(), self.delta)
-        return reduce(loss, self.reduction)
+        return _Huber.apply(input, target, self.delta, 1.0, self.reduction)
 
 
 class SmoothL1Loss(_Loss):
@@ -221,7 +323,8 @@ class SmoothL1Loss(_Loss):
 
     The Huber loss divided by δ = β: its linear part has slope 1 for every β (the L1
     loss shifted down by β/2), while the quadratic part's curvature 1/β grows as β
-    shrinks; β = 0 is exactly the L1 loss.
+    shrinks; β = 0 is exactly the L1 loss. The module runs the fast path `_Huber`
+    with scale 1/β; `smooth_l1_loss` is the formula left to autograd.
 
     Args:
         size_average, reduce: deprecated, see `reduction`. Default: None
@@ -248,7 +351,9 @@ class SmoothL1Loss(_Loss):
         self.beta = beta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return reduce(_smooth_l1((input - target).abs(), self.beta), self.reduction)
+        if self.beta == 0:
+            return smooth_l1_loss(input, target, self.reduction, 0.0)
+        return _Huber.apply(input, target, self.beta, 1 / self.beta, self.reduction)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,28 +373,222 @@ def _along_class_dim(weight: Tensor, input: Tensor) -> Tensor:
     return weight.view(shape)  # (1, C, 1, …, 1)
 
 
-def _pick_target_class(
-    log_probs: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int
+def _target_weights(
+    target: Tensor, weight: Tensor | None, ignore_index: int, like: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """NLL's two ingredients: −w_{y_n} log p_{n, y_n} and the target weight w_{y_n}.
+    """(safe target, w_{y_n}), both (N, 1, d₁, …): each target with its class weight, 0 where
+    y_n = ignore_index.
 
-    Both are 0 where y_n = ignore_index. Ignored targets (−100 by default, not a valid
-    index) are replaced by class 0 before the gather and their terms masked out after.
+    Ignored targets (−100 by default, not a valid index) become class 0 in the safe
+    target, so that it can be used as an index; their weight 0 masks them out. The
+    class dimension is kept (size 1) for `gather` and `scatter_add_` along it.
+    """
+    target = target.unsqueeze(_class_dim(like))  # (N, 1, d₁, …)
+    kept = target != ignore_index
+    safe_target = target * kept  # ignored → class 0
+    class_weight = kept if weight is None else weight[safe_target] * kept
+    return safe_target, class_weight.to(like.dtype)
+
+
+def _smoothed_target(target: Tensor, weight: Tensor | None, smoothing: float) -> Tensor:
+    """q_{n,c} = w_c ((1 − ε) y_{n,c} + ε/C) for a target of class probabilities y."""
+    if smoothing > 0:
+        target = (1 - smoothing) * target + smoothing / target.shape[_class_dim(target)]
+    return target if weight is None else target * _along_class_dim(weight, target)
+
+
+class _ClassNLLResult(NamedTuple):
+    """What `_class_nll` computes: the reduced loss, and what its backward needs."""
+
+    loss: Tensor
+    safe_target: Tensor | None  # class indices made valid (ignored ones → 0); None: probabilities
+    target_weight: Tensor | None  # w_{y_n}, 0 where ignored, (N, 1, d₁, …)
+    total_weight: Tensor | None  # Σ_n w_{y_n}, the divisor of the weighted 'mean'
+
+
+def _class_nll(
+    log_probs: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    smoothing: float,
+    reduction: str,
+) -> _ClassNLLResult:
+    """−Σ_c q_{n,c} log p_{n,c}, reduced: NLL and cross-entropy once log p is at hand.
+
+    The index target's term is a gather, never a product with the zeros of a one-hot
+    q, so a logit of −∞ (a masked class) costs nothing unless it is the target.
     """
     class_dim = _class_dim(log_probs)
-    kept = target != ignore_index  # (N, d₁, …)
-    safe_target = torch.where(kept, target, 0)
-    picked = log_probs.gather(class_dim, safe_target.unsqueeze(class_dim)).squeeze(class_dim)
-    class_weight = log_probs.new_ones(()) if weight is None else weight[safe_target]
-    target_weight = torch.where(kept, class_weight, 0).to(log_probs.dtype)  # (N, d₁, …)
-    return -target_weight * picked, target_weight
+    if target.shape == log_probs.shape:  # class probabilities: 'mean' over the samples
+        q = _smoothed_target(target, weight, smoothing)
+        loss = -(q * log_probs).sum(class_dim)  # (N, d₁, …)
+        return _ClassNLLResult(reduce(loss, reduction), None, None, None)
+    safe_target, target_weight = _target_weights(target, weight, ignore_index, log_probs)
+    loss = -target_weight * log_probs.gather(class_dim, safe_target)  # (N, 1, d₁, …)
+    if smoothing > 0:
+        class_cost = (
+            -log_probs if weight is None else -log_probs * _along_class_dim(weight, log_probs)
+        )
+        kept = (target != ignore_index).unsqueeze(class_dim)
+        uniform_cost = torch.where(kept, class_cost.sum(class_dim, keepdim=True), 0)
+        num_classes = log_probs.shape[class_dim]
+        loss = (1 - smoothing) * loss + (smoothing / num_classes) * uniform_cost
+    if reduction == "mean":  # torch's weighted mean: over the total weight of the targets
+        total_weight = target_weight.sum()
+        return _ClassNLLResult(loss.sum() / total_weight, safe_target, target_weight, total_weight)
+    if reduction == "none":
+        loss = loss.squeeze(class_dim)  # (N, d₁, …)
+    return _ClassNLLResult(reduce(loss, reduction), safe_target, target_weight, None)
 
 
-def _reduce_weighted(loss: Tensor, target_weight: Tensor, reduction: str) -> Tensor:
-    """torch's weighted 'mean': divide by the total weight of the non-ignored targets."""
-    if reduction == "mean":
-        return loss.sum() / target_weight.sum()
-    return reduce(loss, reduction)
+def _index_target_gradient(
+    log_probs: Tensor,
+    grad: Tensor,
+    target: Tensor,
+    safe_target: Tensor,
+    target_weight: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    smoothing: float,
+    logits: bool,
+) -> Tensor:
+    """g_n (p_n Σ_c q_{n,c} − q_n) for class-index targets (−g_n q_n without `logits`).
+
+    Here q_{n,c} = (1 − ε) w_{y_n} [c = y_n] + (ε/C) w_c [y_n ≠ ignore_index], the
+    weighted, smoothed, masked one-hot target, is never materialised: its one-hot
+    part is scattered into place and its uniform part subtracted. `grad` is g_n, one
+    per sample (N, 1, d₁, …), or one scalar.
+    """
+    class_dim = _class_dim(log_probs)
+    num_classes = log_probs.shape[class_dim]
+    on_target = target_weight * grad  # g_n w_{y_n}, (N, 1, d₁, …)
+    if smoothing > 0:
+        on_target = (1 - smoothing) * on_target
+        kept = (target != ignore_index).unsqueeze(class_dim).to(log_probs.dtype)
+        kept = kept * grad  # g_n [y_n ≠ ignore_index], (N, 1, d₁, …)
+        class_weight = log_probs.new_ones(num_classes) if weight is None else weight
+        spread = (smoothing / num_classes) * _along_class_dim(class_weight, log_probs)
+    if logits:
+        total = on_target  # g_n Σ_c q_{n,c}
+        if smoothing > 0:
+            total = total + spread.sum() * kept
+        grad_input = log_probs.exp() * total  # (N, C, d₁, …)
+    else:
+        grad_input = torch.zeros_like(log_probs)
+    if smoothing > 0:
+        grad_input = grad_input - spread * kept
+    return grad_input.scatter_add_(class_dim, safe_target, -on_target)
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """NLL of class-index targets given log-probabilities, as its formula (the lesson)."""
+    return _class_nll(input, target, weight, ignore_index, 0.0, reduction).loss
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy as its formula, NLL of log softmax(x), autograd deriving the gradient."""
+    log_probs = log_softmax(input, _class_dim(input))  # (N, C, d₁, …)
+    return _class_nll(log_probs, target, weight, ignore_index, label_smoothing, reduction).loss
+
+
+class _ClassNLL(torch.autograd.Function):
+    """NLL, and cross-entropy when the input holds logits, with the gradient by hand: the
+    fast path of `NLLLoss` and `CrossEntropyLoss`.
+
+    Both losses are l_n = −Σ_c q_{n,c} log p_{n,c} for a weighted target q: with class
+    indices, q_{n,c} = (1 − ε) w_{y_n} [c = y_n] + (ε/C) w_c [y_n ≠ ignore_index]; with
+    class probabilities, q_{n,c} = w_c ((1 − ε) y_{n,c} + ε/C). NLL is given x = log p,
+    so its gradient is minus the target,
+
+        ∂l_n/∂x_{n,c} = −q_{n,c}.
+
+    Cross-entropy is given logits, log p_c = x_c − log Σ_j e^{x_j}, whose derivative is
+    ∂ log p_c/∂x_j = [c = j] − p_j. Summing over c,
+
+        ∂l_n/∂x_{n,j} = p_{n,j} Σ_c q_{n,c} − q_{n,j}:
+
+    the softmax, scaled by the target's total weight, minus the weighted target; for one
+    class without weights or smoothing, p − onehot(y). Probability targets get
+    ∂l_n/∂y_{n,c} = −(1 − ε) w_c log p_{n,c}. 'mean' divides every gradient by what it
+    divides the loss by (Σ_n w_{y_n}, or the number of samples).
+
+    The backward recomputes log p from the saved input when `create_graph` is on, so
+    autograd records its dependence on x and second derivatives come out right.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        input: Tensor,
+        target: Tensor,
+        weight: Tensor | None,
+        ignore_index: int,
+        smoothing: float,
+        reduction: str,
+        logits: bool,
+    ) -> Tensor:
+        class_dim = _class_dim(input)
+        log_probs = log_softmax(input, class_dim) if logits else input  # (N, C, d₁, …)
+        loss, safe_target, target_weight, total_weight = _class_nll(
+            log_probs, target, weight, ignore_index, smoothing, reduction
+        )
+        ctx.save_for_backward(
+            input, log_probs, target, weight, safe_target, target_weight, total_weight
+        )
+        ctx.settings = (ignore_index, smoothing, reduction, logits)
+        ctx.count = input.numel() // input.shape[class_dim]  # the samples N·d₁·…·d_K
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        input, log_probs, target, weight, safe_target, target_weight, total_weight = (
+            ctx.saved_tensors
+        )
+        ignore_index, smoothing, reduction, logits = ctx.settings
+        class_dim = _class_dim(input)
+        if logits and torch.is_grad_enabled():  # create_graph: record how log p depends on x
+            log_probs = log_softmax(input, class_dim)
+        if reduction == "mean":
+            grad = grad / (ctx.count if total_weight is None else total_weight)
+        elif reduction == "none":
+            grad = grad.unsqueeze(class_dim)  # (N, 1, d₁, …)
+        grad_input = grad_target = None
+        if target_weight is not None:  # class indices
+            if ctx.needs_input_grad[0]:
+                grad_input = _index_target_gradient(
+                    log_probs,
+                    grad,
+                    target,
+                    safe_target,
+                    target_weight,
+                    weight,
+                    ignore_index,
+                    smoothing,
+                    logits,
+                )
+            return grad_input, None, None, None, None, None, None
+        q = _smoothed_target(target, weight, smoothing)  # class probabilities
+        if ctx.needs_input_grad[0]:  # p Σ_c q_c − q
+            grad_input = (log_probs.exp() * q.sum(class_dim, keepdim=True) - q) * grad
+        if ctx.needs_input_grad[1]:  # −(1 − ε) w_c log p_c
+            grad_target = -(1 - smoothing) * grad * log_probs
+            if weight is not None:
+                grad_target = grad_target * _along_class_dim(weight, input)
+        return grad_input, grad_target, None, None, None, None, None
 
 
 class NLLLoss(_WeightedLoss):
@@ -302,7 +601,9 @@ class NLLLoss(_WeightedLoss):
     The input holds log-probabilities (a `LogSoftmax` output); NLL after log-softmax
     is cross-entropy. Note that the weighted 'mean' divides by the total weight of the
     targets, not by N, so it is a weighted average of −x_{n, y_n}; with every target
-    ignored it is 0/0 = nan, as in torch.
+    ignored it is 0/0 = nan, as in torch. Its gradient is −w_{y_n} at the target class
+    and 0 elsewhere; the module runs the fast path `_ClassNLL` that writes it by hand,
+    `nll_loss` is the formula left to autograd.
 
     Args:
         weight: rescaling weight of each class, a tensor of size C. Default: None (all 1)
@@ -331,8 +632,9 @@ class NLLLoss(_WeightedLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        loss, target_weight = _pick_target_class(input, target, self.weight, self.ignore_index)
-        return _reduce_weighted(loss, target_weight, self.reduction)
+        return _ClassNLL.apply(
+            input, target, self.weight, self.ignore_index, 0.0, self.reduction, False
+        )
 
 
 class CrossEntropyLoss(_WeightedLoss):
@@ -356,6 +658,12 @@ class CrossEntropyLoss(_WeightedLoss):
         l_n = −Σ_c w_c y_{n,c} log p_{n,c}
 
     and 'mean' divides by the number of samples N·d₁·…·d_K, not by a weight sum.
+
+    Both are l_n = −Σ_c q_{n,c} log p_{n,c} for a weighted target q, and the gradient
+    is the softmax minus that target, ∂l_n/∂x_{n,j} = p_{n,j} Σ_c q_{n,c} − q_{n,j}
+    (p − onehot(y) in the plain case): the error signal of every classifier. The module
+    runs the fast path `_ClassNLL` that writes it by hand beside the forward;
+    `cross_entropy` is the formula left to autograd.
 
     The classification loss of the course: maximum likelihood of a categorical
     distribution, i.e. minimising KL(data ‖ model). Label smoothing (Inception-v3)
@@ -396,27 +704,15 @@ class CrossEntropyLoss(_WeightedLoss):
         self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        class_dim = _class_dim(input)
-        num_classes = input.shape[class_dim]
-        log_probs = log_softmax(input, class_dim)  # (N, C, d₁, …)
-        # −w_c log p_{n,c}, the cost of each class; all ones when there are no weights.
-        class_cost = -log_probs
-        if self.weight is not None:
-            class_cost = class_cost * _along_class_dim(self.weight, input)
-        smoothing = self.label_smoothing
-
-        if target.shape == input.shape:  # class probabilities
-            if smoothing > 0:
-                target = (1 - smoothing) * target + smoothing / num_classes
-            return reduce((class_cost * target).sum(class_dim), self.reduction)  # (N, d₁, …)
-
-        loss, target_weight = _pick_target_class(
-            log_probs, target, self.weight, self.ignore_index
-        )  # (N, d₁, …)
-        if smoothing > 0:
-            uniform_cost = torch.where(target != self.ignore_index, class_cost.sum(class_dim), 0)
-            loss = (1 - smoothing) * loss + (smoothing / num_classes) * uniform_cost
-        return _reduce_weighted(loss, target_weight, self.reduction)
+        return _ClassNLL.apply(
+            input,
+            target,
+            self.weight,
+            self.ignore_index,
+            self.label_smoothing,
+            self.reduction,
+            True,
+        )
 
 
 class _BinaryCrossEntropy(torch.autograd.Function):
@@ -480,6 +776,79 @@ class BCELoss(_WeightedLoss):
         return reduce(loss, self.reduction)
 
 
+def _logistic_terms(
+    input: Tensor, target: Tensor, log_sigmoid_input: Tensor, pos_weight: Tensor | None
+) -> Tensor:
+    """(1 − y) x − (1 + (p − 1) y) log σ(x), BCE with logits before the weight w."""
+    log_likelihood = log_sigmoid_input
+    if pos_weight is not None:
+        log_likelihood = log_likelihood * (1 + (pos_weight - 1) * target)
+    return torch.addcmul(input - log_likelihood, target, input, value=-1)  # x − L log σ − y x
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """BCE with logits as its formula, autograd deriving the gradient (the lesson)."""
+    loss = _logistic_terms(input, target, log_sigmoid(input), pos_weight)
+    return reduce(loss if weight is None else loss * weight, reduction)
+
+
+class _BinaryCrossEntropyWithLogits(torch.autograd.Function):
+    """BCE with logits with its derivatives by hand: the fast path of `BCEWithLogitsLoss`.
+
+    With (log σ)′(x) = 1 − σ(x) and the positive scale L = 1 + (p − 1) y:
+
+        ∂l/∂x = w [(1 − y) − L (1 − σ(x))] = w [L σ(x) − p y]     (w [σ(x) − y] for p = 1)
+        ∂l/∂y = w [−x − (p − 1) log σ(x)]                          (−w x for p = 1)
+
+    σ(x) = e^{log σ(x)} reuses the forward's log σ(x) (≤ 0, so the exponential is in
+    [0, 1]). Under `create_graph` the backward recomputes log σ(x) from the saved input,
+    so autograd records its dependence and second derivatives come out right.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        input: Tensor,
+        target: Tensor,
+        weight: Tensor | None,
+        pos_weight: Tensor | None,
+        reduction: str,
+    ) -> Tensor:
+        log_sigmoid_input = log_sigmoid(input)
+        ctx.save_for_backward(input, target, weight, pos_weight, log_sigmoid_input)
+        loss = _logistic_terms(input, target, log_sigmoid_input, pos_weight)
+        return _reduce_saving(ctx, loss if weight is None else loss * weight, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        input, target, weight, pos_weight, log_sigmoid_input = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: record how log σ(x) depends on x
+            log_sigmoid_input = log_sigmoid(input)
+        grad = _grad_per_element(ctx, grad)
+        if weight is not None:
+            grad = grad * weight
+        grad_input = grad_target = None
+        if ctx.needs_input_grad[0]:
+            sigmoid_input = log_sigmoid_input.exp()
+            if pos_weight is None:  # σ(x) − y
+                slope = sigmoid_input - target
+            else:  # L σ(x) − p y
+                slope = (1 + (pos_weight - 1) * target) * sigmoid_input - pos_weight * target
+            grad_input = slope * grad
+        if ctx.needs_input_grad[1]:
+            slope = -input  # −x − (p − 1) log σ(x)
+            if pos_weight is not None:
+                slope = slope - (pos_weight - 1) * log_sigmoid_input
+            grad_target = slope * grad
+        return grad_input, grad_target, None, None, None
+
+
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy on scores (logits): a sigmoid and BCE in one stable step.
 
@@ -491,7 +860,9 @@ class BCEWithLogitsLoss(_Loss):
     σ(x) − y without pos_weight. For p = 1 this is max(x, 0) − x y + log(1 + e^(−|x|)).
     pos_weight p > 1 raises recall (a positive counts p times; p = #negatives /
     #positives balances the classes), p < 1 raises precision. The loss of a GAN
-    discriminator that outputs scores, and of multi-label classification.
+    discriminator that outputs scores, and of multi-label classification. The module
+    runs the fast path `_BinaryCrossEntropyWithLogits` (derivatives by hand);
+    `binary_cross_entropy_with_logits` is the formula left to autograd.
 
     Args:
         weight: rescaling weight w, broadcast to the input. Default: None
@@ -522,13 +893,38 @@ class BCEWithLogitsLoss(_Loss):
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         if target.shape != input.shape:
             raise ValueError(f"target size {target.shape} differs from input size {input.shape}")
-        log_p = log_sigmoid(input)
-        if self.pos_weight is not None:
-            log_p = log_p * (1 + (self.pos_weight - 1) * target)
-        loss = (1 - target) * input - log_p
-        if self.weight is not None:
-            loss = loss * self.weight
-        return reduce(loss, self.reduction)
+        return _BinaryCrossEntropyWithLogits.apply(
+            input, target, self.weight, self.pos_weight, self.reduction
+        )
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """The soft margin loss as its formula, −log σ(y x), autograd deriving the gradient."""
+    return reduce(-log_sigmoid(target.detach() * input), reduction)
+
+
+class _SoftMargin(torch.autograd.Function):
+    """−log σ(y x), reduced, with its derivative by hand: the fast path of `SoftMarginLoss`.
+
+        ∂l/∂x = −y (1 − σ(y x)) = y (σ(y x) − 1),
+
+    with σ(y x) = e^{log σ(y x)} from the forward. The target takes no gradient, as in
+    torch; under `create_graph` log σ(y x) is recomputed so that autograd records it.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, target: Tensor, reduction: str) -> Tensor:
+        log_sigmoid_margin = log_sigmoid(target * input)
+        ctx.save_for_backward(input, target, log_sigmoid_margin)
+        return _reduce_saving(ctx, -log_sigmoid_margin, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        input, target, log_sigmoid_margin = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: record how log σ(y x) depends on x
+            log_sigmoid_margin = log_sigmoid(target * input)
+        slope = target * (log_sigmoid_margin.exp() - 1)  # y (σ(y x) − 1)
+        return _unbroadcast(slope * _grad_per_element(ctx, grad), input), None, None
 
 
 class SoftMarginLoss(_Loss):
@@ -539,6 +935,8 @@ class SoftMarginLoss(_Loss):
     BCE with logits written for ±1 labels: a soft version of the hinge max(0, −y x),
     penalising every margin y x, the smaller the more. Computed as −log σ, which stays
     finite where e^(−y x) would overflow; the target takes no gradient, as in torch.
+    The module runs the fast path `_SoftMargin`, gradient y (σ(y x) − 1) by hand;
+    `soft_margin_loss` is the formula left to autograd.
 
     Args:
         size_average, reduce: deprecated, see `reduction`. Default: None
@@ -550,7 +948,7 @@ class SoftMarginLoss(_Loss):
     """
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return reduce(-log_sigmoid(target.detach() * input), self.reduction)
+        return _SoftMargin.apply(input, target, self.reduction)
 
 
 # ---------------------------------------------------------------------------------------------
