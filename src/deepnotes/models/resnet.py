@@ -82,7 +82,7 @@ import torch
 from torch import Tensor, nn
 
 from deepnotes.errors import UserError
-from deepnotes.models.common import layers, register_variants
+from deepnotes.models.common import layers, register_variants, same_names
 
 Attention = Callable[[int], nn.Module]  # channels → module applied to the residual branch
 
@@ -367,11 +367,6 @@ class ResNet(nn.Module):
             f"block={self.block_name}, blocks_per_stage={self.blocks_per_stage}"
             f"{grouping if self.groups > 1 else ''}, stem={self.stem}"
         )
-
-
-def same_names(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-    """torchvision's state dict for ours: the module names are the same, so nothing maps."""
-    return dict(state_dict)
 
 
 def resnet18(**kwargs: Any) -> ResNet:
