@@ -203,6 +203,8 @@ def test_training_reports_test_miou(tmp_path, monkeypatch):
     assert summary["task"] == "segmentation"
     assert {"train_pixel_acc", "val_miou", "test_miou", "test_pixel_acc"} <= set(summary["metrics"])
     assert 0 <= summary["metrics"]["test_miou"] <= 1
+    assert summary["figures"] == ["predictions.png"]  # the overlays, saved beside the summary
+    assert (tmp_path / "run" / "predictions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # --- The overlay figure --------------------------------------------------------------------

@@ -325,6 +325,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items())
     print(f"{config.model} on {config.data}: {metrics}")
     print(f"run written to {out} ({summary['timing']['total_s']:.1f} s)")
+    for filename in summary.get("figures", []):
+        print(f"figure: {out / filename}")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:

@@ -1,10 +1,9 @@
-"""Convolution arithmetic (notes, week 2): output sizes, parameters and receptive fields.
+"""Convolution arithmetic (notes, week 2): output sizes and parameters.
 
 The notes' formula o = ⌊(i − k + 2p)/s⌋ + 1 and its worked examples, each
 measured on torch's own layers; the transposed convolution's
-o = (i − 1)s − 2p + k; pooling with the same formula; and the receptive field
-of two stacked 3×3 convolutions, measured by backpropagating from one output
-pixel and counting the input pixels that receive gradient.
+o = (i − 1)s − 2p + k; pooling with the same formula. How stacked layers see
+more of the input (the receptive field) is measured in `architectures`.
 """
 
 from __future__ import annotations
@@ -25,15 +24,6 @@ from deepnotes.registry import EXPERIMENTS
 def torch_width(layer: nn.Module, i: int) -> int:
     """The output width torch's layer actually produces for an i×i input."""
     return layer(torch.zeros(1, 1, i, i)).shape[-1]
-
-
-def measured_receptive_field(convs: nn.Sequential, i: int) -> int:
-    """Width of the input region whose pixels change the centre output pixel (by gradient)."""
-    x = torch.zeros(1, 1, i, i, requires_grad=True)
-    y = convs(x)
-    y[0, 0, y.shape[2] // 2, y.shape[3] // 2].backward()
-    columns = x.grad[0, 0].abs().sum(dim=0).nonzero()
-    return int(columns.max() - columns.min() + 1)
 
 
 def agreement_with_torch(trials: int, seed: int) -> float:
@@ -109,9 +99,9 @@ def draw_example(
 
 @EXPERIMENTS.register(
     "conv-arithmetic",
-    title="Convolution arithmetic: output sizes, parameters, receptive fields",
+    title="Convolution arithmetic: output sizes and parameters",
     topic="2. Convolution arithmetic",
-    concepts=["output size", "padding", "stride", "transposed convolution", "receptive field"],
+    concepts=["output size", "padding", "stride", "transposed convolution"],
 )
 def run(ctx: Context) -> None:
     torch.manual_seed(ctx.seed)
@@ -174,25 +164,6 @@ def run(ctx: Context) -> None:
         sum(p.numel() for p in conv.parameters()),
         "==",
         3 * 16 * 3 * 3 + 16,
-    )
-
-    two_3x3 = nn.Sequential(nn.Conv2d(1, 1, 3, bias=False), nn.Conv2d(1, 1, 3, bias=False))
-    for module in two_3x3:
-        nn.init.ones_(module.weight)
-    ctx.claim(
-        "two-3x3-see-5x5",
-        "Two stacked 3×3 convolutions see 5×5 input pixels, like one 5×5 "
-        "(measured by gradient; arith's receptive field of one 5×5 as target)",
-        measured_receptive_field(two_3x3, 11),
-        "==",
-        arith.receptive_field([arith.Layer(5)])[-1].size,
-    )
-    ctx.claim(
-        "two-3x3-fewer-weights",
-        "…with 18 weights per channel pair instead of 25",
-        sum(m.weight.numel() for m in two_3x3),
-        "==",
-        18,
     )
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.6))

@@ -187,6 +187,9 @@ def train_one(config: TrainConfig, out: Path, resume: bool = False) -> dict[str,
     write_json(out / "config.json", config.to_dict())
     metrics = trainer.fit()
     checkpoint.write_atomic(out / "model.safetensors", safetensors_bytes(trainer.model))
+    figures = task.figures(trainer.model, bundle)
+    for filename, figure in figures.items():
+        figure.savefig(out / filename, dpi=110, bbox_inches="tight")
     summary = {
         "model": config.model,
         "data": config.data,
@@ -203,6 +206,7 @@ def train_one(config: TrainConfig, out: Path, resume: bool = False) -> dict[str,
             "epochs": trainer.state.epoch,
             "steps": trainer.state.step,
         },
+        "figures": sorted(figures),
         "config": config.to_dict(),
         "versions": versions(),
         "out": str(out),

@@ -21,7 +21,7 @@ task adds a class, never a change to the loop.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,9 @@ from torch import nn
 
 from deepnotes.data.base import DataBundle
 from deepnotes.registry import TASKS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 Update = Callable[..., None]  # update(loss: Tensor, name: str = "model") -> None
 
@@ -87,6 +90,13 @@ class Task:
                 totals[key] = totals.get(key, 0.0) + float(value) * n
             count += n
         return {key: total / count for key, total in totals.items()}
+
+    def figures(self, model: nn.Module, bundle: DataBundle) -> dict[str, Figure]:
+        """Figures of the trained model by file name, saved beside the run's summary.
+
+        None here; a segmentation task draws its predictions, a generative one its samples.
+        """
+        return {}
 
 
 @TASKS.register("classification")
@@ -165,6 +175,12 @@ class SegmentationTask(Task):
             "pixel_acc": float(confusion.trace()) / pixels,
             "miou": mean_iou(confusion),
         }
+
+    def figures(self, model: nn.Module, bundle: DataBundle) -> dict[str, Figure]:
+        """The test images with their true and predicted masks over them."""
+        from deepnotes.data.segmentation import prediction_overlays
+
+        return {"predictions.png": prediction_overlays(model, bundle)}
 
 
 def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.Tensor:
