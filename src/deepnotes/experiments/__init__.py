@@ -1,5 +1,21 @@
 """The course's claims as experiments, one module per syllabus topic, each registered."""
 
-from deepnotes.experiments import activations, architectures, conv_arithmetic, lenet_digits
+from deepnotes.experiments import (
+    activations,
+    architectures,
+    conv_arithmetic,
+    curse_of_dimensionality,
+    lenet_digits,
+    transposed_conv,
+    weight_sharing,
+)
 
-__all__ = ["activations", "architectures", "conv_arithmetic", "lenet_digits"]
+__all__ = [
+    "activations",
+    "architectures",
+    "conv_arithmetic",
+    "curse_of_dimensionality",
+    "lenet_digits",
+    "transposed_conv",
+    "weight_sharing",
+]

@@ -1,0 +1,157 @@
+"""Transposed convolution (notes, week 2): the recipe step by step, and what it is not.
+
+The notes compute a transposed convolution (stride s, padding p, kernel k) as
+an ordinary stride-1 convolution of a stretched input:
+
+1. insert s − 1 zeros between adjacent input pixels;
+2. pad k − p − 1 zeros on every side;
+3. convolve with the kernel rotated by 180°.
+
+The output has (i − 1)s − 2p + k pixels a side. The experiment draws the steps
+for the notes' example (2×2 input, k = 3) and for stride 2, checks the result
+against torch's `ConvTranspose2d` and `deepnotes.nn`'s recipe, and measures
+what "transposed" means: it is the adjoint (the gradient) of the convolution
+with the same kernel, ⟨conv(x), y⟩ = ⟨x, conv_transpose(y)⟩; it restores the
+shape of the convolution's input, not its values — it is not an inverse.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from deepnotes import arith
+from deepnotes.experiments.base import Context
+from deepnotes.nn.functional import conv_transpose_recipe
+from deepnotes.registry import EXPERIMENTS
+
+
+def recipe_steps(x: Tensor, kernel: Tensor, stride: int, padding: int) -> dict[str, Tensor]:
+    """The recipe's intermediate maps for one (H, W) input and one (k, k) kernel, to draw.
+
+    Returns the input, the zero-stretched input, the padded map, the flipped kernel
+    and the output.
+    """
+    k = kernel.shape[-1]
+    height, width = x.shape
+    stretched = x.new_zeros((height - 1) * stride + 1, (width - 1) * stride + 1)
+    stretched[::stride, ::stride] = x  # s − 1 zeros between neighbours
+    border = k - padding - 1
+    padded = F.pad(stretched, (border,) * 4)  # k − p − 1 zeros each side
+    flipped = kernel.flip(0, 1)  # rotated by 180°
+    output = F.conv2d(padded[None, None], flipped[None, None])[0, 0]  # stride-1 convolution
+    return {
+        "input": x,
+        "zeros inserted": stretched,
+        "padded": padded,
+        "flipped kernel": flipped,
+        "output": output,
+    }
+
+
+def draw_steps(axes: list[plt.Axes], steps: dict[str, Tensor], title: str) -> None:
+    """One panel per step, each map's numbers written in its cells."""
+    for ax, (name, values) in zip(axes, steps.items(), strict=True):
+        ax.imshow(values.numpy(), cmap="Blues", vmin=0)
+        for (r, c), value in zip(
+            ((r, c) for r in range(values.shape[0]) for c in range(values.shape[1])),
+            values.flatten().tolist(),
+            strict=True,
+        ):
+            ax.text(c, r, f"{value:g}", ha="center", va="center", fontsize=7)
+        ax.set_title(f"{name}\n{values.shape[0]}×{values.shape[1]}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].set_ylabel(title, fontsize=10)
+
+
+@EXPERIMENTS.register(
+    "transposed-conv",
+    title="Transposed convolution: the recipe step by step, and why it is no inverse",
+    topic="2. Convolution arithmetic",
+    concepts=["transposed convolution", "upsampling", "adjoint", "zero insertion"],
+)
+def run(ctx: Context) -> None:
+    torch.manual_seed(ctx.seed)
+    settings = [  # (claim id, label, input side, k, s, p)
+        ("size-notes-example", "notes: i=2, k=3, s=1, p=0", 2, 3, 1, 0),
+        ("size-stride-2", "i=3, k=3, s=2, p=0", 3, 3, 2, 0),
+        ("size-stride-2-padding-1", "i=3, k=3, s=2, p=1", 3, 3, 2, 1),
+    ]
+    fig, axes = plt.subplots(len(settings), 5, figsize=(13, 2.9 * len(settings)))
+    worst_torch = worst_ours = 0.0
+    for row, (claim_id, label, side, k, s, p) in zip(axes, settings, strict=True):
+        x = torch.arange(1.0, side * side + 1).view(side, side)  # small integers, easy to read
+        kernel = torch.arange(1.0, k * k + 1).view(k, k)
+        steps = recipe_steps(x, kernel, s, p)
+        draw_steps(list(row), steps, label)
+        reference = F.conv_transpose2d(x[None, None], kernel[None, None], stride=s, padding=p)
+        ours = conv_transpose_recipe(x[None, None], kernel[None, None], stride=s, padding=p)
+        worst_torch = max(worst_torch, float((steps["output"] - reference[0, 0]).abs().max()))
+        worst_ours = max(worst_ours, float((ours - reference).abs().max()))
+        ctx.claim(
+            claim_id,
+            f"{label}: the recipe's output side is (i − 1)s − 2p + k",
+            steps["output"].shape[-1],
+            "==",
+            arith.transposed_output_size(side, k, s, p),
+        )
+    fig.tight_layout()
+    ctx.figure(
+        fig,
+        "recipe-steps.png",
+        "The recipe on small integers: insert s − 1 zeros between the input's pixels, pad "
+        "k − p − 1 zeros around, and slide the kernel rotated by 180° at stride 1. The numbers "
+        "are exactly torch's ConvTranspose2d output.",
+    )
+    ctx.claim(
+        "recipe-equals-torch",
+        "The drawn steps give torch's conv_transpose2d exactly (largest |difference| over "
+        "the three settings)",
+        worst_torch,
+        "==",
+        0.0,
+    )
+    ctx.claim(
+        "deepnotes-recipe-equals-torch",
+        "deepnotes.nn's recipe (any channels) gives the same (largest |difference|)",
+        worst_ours,
+        "==",
+        0.0,
+    )
+
+    # What "transposed" means: the adjoint of the convolution with the same kernel
+    channels_in, channels_out, k, s, p, side = 3, 4, 3, 2, 1, 9
+    weight = torch.randn(channels_out, channels_in, k, k, dtype=torch.float64)
+    x = torch.randn(2, channels_in, side, side, dtype=torch.float64)
+    y_side = arith.conv_output_size(side, k, s, p)
+    y = torch.randn(2, channels_out, y_side, y_side, dtype=torch.float64)
+    forward = F.conv2d(x, weight, stride=s, padding=p)
+    back = F.conv_transpose2d(y, weight, stride=s, padding=p)
+    left, right = float((forward * y).sum()), float((x * back).sum())
+    ctx.claim(
+        "adjoint-of-convolution",
+        "A transposed convolution is the adjoint of the convolution with the same weights: "
+        "⟨conv(x), y⟩ = ⟨x, conv_transpose(y)⟩ (relative difference)",
+        abs(left - right) / abs(left),
+        "<",
+        1e-12,
+    )
+    restored = F.conv_transpose2d(forward, weight, stride=s, padding=p)
+    ctx.claim(
+        "restores-shape",
+        f"It restores the shape: a {side}×{side} map convolved (k={k}, s={s}, p={p}) to "
+        f"{y_side}×{y_side} comes back {side}×{side} (measured side)",
+        restored.shape[-1],
+        "==",
+        side,
+    )
+    ctx.claim(
+        "not-an-inverse",
+        "…but not the values: it is no inverse (relative error ‖restored − x‖ / ‖x‖)",
+        float((restored - x).norm() / x.norm()),
+        ">",
+        0.5,
+    )
