@@ -2,6 +2,7 @@
 
 from deepnotes.experiments import (
     activations,
+    activations_training,
     architectures,
     conv_arithmetic,
     curse_of_dimensionality,
@@ -12,6 +13,7 @@ from deepnotes.experiments import (
 
 __all__ = [
     "activations",
+    "activations_training",
     "architectures",
     "conv_arithmetic",
     "curse_of_dimensionality",

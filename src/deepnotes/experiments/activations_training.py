@@ -1,0 +1,228 @@
+"""Activations in training (notes, week 4): vanishing gradients, dying ReLUs, linear collapse.
+
+- Vanishing gradients: σ′ ≤ 1/4, so backpropagation through L sigmoid layers
+  multiplies the gradient by up to L factors of 1/4 (times the weights): the
+  first layers of a deep sigmoid network hardly learn. ReLU's slope is 1 where
+  a unit is active, and the per-layer gradient norms stay level.
+- Dying ReLU: a unit whose pre-activation is negative for every input outputs 0
+  and gets gradient 0 for every input, so it never recovers. A too-large
+  learning rate pushes many units there; LeakyReLU (slope a > 0 for x < 0)
+  keeps a gradient everywhere, so no unit is stuck.
+- Linear collapse: without an activation, a deep network is one linear map and
+  cannot separate classes a line cannot; with ReLU it can.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits, make_moons
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from torch import Tensor, nn
+
+import deepnotes.nn as dn
+from deepnotes.experiments.base import Context
+from deepnotes.registry import EXPERIMENTS
+
+
+def mlp(sizes: list[int], activation: type[nn.Module] | None) -> nn.Sequential:
+    """Linear layers of `sizes`, each hidden one followed by `activation` (None: none)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        layers.append(dn.Linear(n_in, n_out))
+        if activation is not None and i < len(sizes) - 2:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+def digits() -> tuple[Tensor, Tensor]:
+    """scikit-learn's digits, standardised, as float32 tensors (x: (1797, 64), y: (1797,))."""
+    x, y = load_digits(return_X_y=True)
+    return torch.tensor(StandardScaler().fit_transform(x), dtype=torch.float32), torch.tensor(y)
+
+
+def layer_gradient_norms(model: nn.Sequential, x: Tensor, y: Tensor) -> list[float]:
+    """‖∂L/∂W‖ of each Linear layer, first to last, for one cross-entropy backward pass."""
+    model.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    return [float(m.weight.grad.norm()) for m in model if isinstance(m, dn.Linear)]
+
+
+def train(model: nn.Module, x: Tensor, y: Tensor, lr: float, steps: int) -> float:
+    """Full-batch SGD on cross-entropy for `steps` steps; returns the training accuracy."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+def stuck_units(model: nn.Sequential, x: Tensor) -> float:
+    """Share of hidden units whose activation has slope 0 on every input (they cannot learn).
+
+    For each hidden activation, the derivative with respect to its input is measured
+    by autograd on the whole data set: a unit is stuck when it is 0 for every example.
+    """
+    stuck = total = 0
+    h = x
+    for module in model:
+        if isinstance(module, dn.Linear):
+            h = module(h).detach()
+            continue
+        pre = h.clone().requires_grad_(True)
+        (slope,) = torch.autograd.grad(module(pre).sum(), pre)  # f′(pre), (N, units)
+        stuck += int((slope == 0).all(dim=0).sum())
+        total += pre.shape[1]
+        h = module(h).detach()
+    return stuck / total
+
+
+@EXPERIMENTS.register(
+    "activations-training",
+    title="Activations in training: vanishing gradients, dying ReLUs and the linear collapse",
+    topic="5. Activations",
+    concepts=["vanishing gradient", "dying ReLU", "LeakyReLU", "linear collapse"],
+)
+def run(ctx: Context) -> None:
+    torch.manual_seed(ctx.seed)
+    x, y = digits()
+    vanishing_gradients(ctx, x, y)
+    dying_relu(ctx, x, y)
+    linear_collapse(ctx)
+
+
+def vanishing_gradients(ctx: Context, x: Tensor, y: Tensor) -> None:
+    depth, width = 12, 64
+    sizes = [64] + [width] * (depth - 1) + [10]
+    norms = {}
+    # each with the initialisation made for it: Glorot's for sigmoid, He's for ReLU
+    for name, activation, initialize in (
+        ("sigmoid", dn.Sigmoid, nn.init.xavier_normal_),
+        ("ReLU", dn.ReLU, lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu")),
+    ):
+        torch.manual_seed(ctx.seed)
+        model = mlp(sizes, activation)
+        for layer in model:
+            if isinstance(layer, dn.Linear):
+                initialize(layer.weight)
+                nn.init.zeros_(layer.bias)
+        norms[name] = layer_gradient_norms(model, x, y)
+    shrink = {name: n[0] / n[-1] for name, n in norms.items()}  # first layer / last layer
+    ctx.claim(
+        "sigmoid-gradient-vanishes",
+        f"In a {depth}-layer sigmoid MLP the first layer's gradient is under 1/1000 of the "
+        "last layer's (measured ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖ at Glorot's initialisation)",
+        shrink["sigmoid"],
+        "<",
+        1e-3,
+    )
+    ctx.claim(
+        "relu-gradient-survives",
+        "With ReLU (and He's initialisation, as sigmoid has Glorot's) it keeps over 1/10 "
+        "of it (same ratio)",
+        shrink["ReLU"],
+        ">",
+        0.1,
+    )
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, values in norms.items():
+        ax.plot(range(1, depth + 1), values, "o-", label=name)
+    ax.set(yscale="log", xlabel="layer (input → output)", ylabel="‖∂L/∂W‖")
+    ax.set_title(f"Gradient norm per layer, {depth}-layer MLP at initialisation (digits)")
+    ax.legend()
+    ax.grid(alpha=0.3, which="both")
+    ctx.figure(
+        fig,
+        "gradient-norms.png",
+        "Backpropagation multiplies by σ′ ≤ 1/4 at every sigmoid layer: the gradient shrinks "
+        "geometrically towards the input. ReLU passes it through unchanged where units are "
+        "active.",
+    )
+
+
+def dying_relu(ctx: Context, x: Tensor, y: Tensor) -> None:
+    sizes = [64, 128, 128, 10]
+    steps = 100 if ctx.quick else 300
+    rates = [0.01, 0.1, 0.5, 1.0, 2.0, 3.0]
+    stuck: dict[str, list[float]] = {"ReLU": [], "LeakyReLU (a = 0.01)": []}
+    for lr in rates:
+        for name, activation in (("ReLU", dn.ReLU), ("LeakyReLU (a = 0.01)", dn.LeakyReLU)):
+            torch.manual_seed(ctx.seed)
+            model = mlp(sizes, activation)
+            train(model, x, y, lr, steps)
+            stuck[name].append(stuck_units(model, x))
+    ctx.claim(
+        "relu-dies-at-high-lr",
+        f"After {steps} SGD steps at learning rate {rates[-1]}, over 20% of the ReLU units "
+        "have slope 0 on every training image (measured share of dead units)",
+        stuck["ReLU"][-1],
+        ">",
+        0.2,
+    )
+    ctx.claim(
+        "relu-lives-at-low-lr",
+        f"…against under 5% at learning rate {rates[0]}",
+        stuck["ReLU"][0],
+        "<",
+        0.05,
+    )
+    ctx.claim(
+        "leaky-relu-never-stuck",
+        "LeakyReLU leaves no unit without gradient at any of these learning rates "
+        "(largest measured share)",
+        max(stuck["LeakyReLU (a = 0.01)"]),
+        "==",
+        0.0,
+    )
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in stuck.items():
+        ax.plot(rates, values, "o-", label=name)
+    ax.set(xscale="log", xlabel="learning rate (SGD)", ylabel="share of units with slope 0")
+    ax.set_title(f"Dead units after {steps} full-batch steps on digits")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    ctx.figure(
+        fig,
+        "dead-units.png",
+        "A unit is dead when its input is negative for every image: ReLU's slope there is 0, "
+        "so no gradient can revive it. Large steps push biases and weights there.",
+    )
+
+
+def linear_collapse(ctx: Context) -> None:
+    x_np, y_np = make_moons(1000, noise=0.15, random_state=ctx.seed)
+    x, y = torch.tensor(x_np, dtype=torch.float32), torch.tensor(y_np)
+    sizes = [2, 32, 32, 32, 2]
+    steps = 1000 if ctx.quick else 3000
+    accuracy = {}
+    for name, activation in (("no activation", None), ("ReLU", dn.ReLU)):
+        torch.manual_seed(ctx.seed)
+        accuracy[name] = train(mlp(sizes, activation), x, y, 0.1, steps)
+    line = LogisticRegression().fit(x_np, y_np).score(x_np, y_np)
+    ctx.claim(
+        "deep-linear-is-a-line",
+        "A 4-layer network without activations does no better on two moons than logistic "
+        "regression, a single line (its training accuracy − logistic regression's)",
+        accuracy["no activation"] - line,
+        "<",
+        0.01,
+    )
+    ctx.claim(
+        "relu-bends",
+        "With ReLU the same network separates the moons (training accuracy)",
+        accuracy["ReLU"],
+        ">",
+        0.97,
+    )
+    ctx.table(
+        "Two moons, training accuracy",
+        ["model", "accuracy"],
+        [["logistic regression", f"{line:.3f}"]]
+        + [[f"4 Linear layers, {name}", f"{a:.3f}"] for name, a in accuracy.items()],
+    )
