@@ -8,6 +8,7 @@ from deepnotes.experiments import (
     conv_arithmetic,
     curse_of_dimensionality,
     lenet_digits,
+    minibatch_noise,
     transposed_conv,
     weight_sharing,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "conv_arithmetic",
     "curse_of_dimensionality",
     "lenet_digits",
+    "minibatch_noise",
     "transposed_conv",
     "weight_sharing",
 ]

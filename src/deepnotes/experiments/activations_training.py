@@ -19,13 +19,13 @@ import itertools
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits, make_moons
+from sklearn.datasets import make_moons
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 from torch import Tensor, nn
 
 import deepnotes.nn as dn
 from deepnotes.experiments.base import Context
+from deepnotes.experiments.digits_training import accuracy, digits_splits, train
 from deepnotes.registry import EXPERIMENTS
 
 
@@ -39,28 +39,11 @@ def mlp(sizes: list[int], activation: type[nn.Module] | None) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def digits() -> tuple[Tensor, Tensor]:
-    """scikit-learn's digits, standardised, as float32 tensors (x: (1797, 64), y: (1797,))."""
-    x, y = load_digits(return_X_y=True)
-    return torch.tensor(StandardScaler().fit_transform(x), dtype=torch.float32), torch.tensor(y)
-
-
 def layer_gradient_norms(model: nn.Sequential, x: Tensor, y: Tensor) -> list[float]:
     """‖∂L/∂W‖ of each Linear layer, first to last, for one cross-entropy backward pass."""
     model.zero_grad()
     F.cross_entropy(model(x), y).backward()
     return [float(m.weight.grad.norm()) for m in model if isinstance(m, dn.Linear)]
-
-
-def train(model: nn.Module, x: Tensor, y: Tensor, lr: float, steps: int) -> float:
-    """Full-batch SGD on cross-entropy for `steps` steps; returns the training accuracy."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
-    with torch.no_grad():
-        return float((model(x).argmax(1) == y).float().mean())
 
 
 def stuck_units(model: nn.Sequential, x: Tensor) -> float:
@@ -91,7 +74,7 @@ def stuck_units(model: nn.Sequential, x: Tensor) -> float:
 )
 def run(ctx: Context) -> None:
     torch.manual_seed(ctx.seed)
-    x, y = digits()
+    x, y = digits_splits(ctx.seed)[0]  # the training images
     vanishing_gradients(ctx, x, y)
     dying_relu(ctx, x, y)
     linear_collapse(ctx)
@@ -155,7 +138,7 @@ def dying_relu(ctx: Context, x: Tensor, y: Tensor) -> None:
         for name, activation in (("ReLU", dn.ReLU), ("LeakyReLU (a = 0.01)", dn.LeakyReLU)):
             torch.manual_seed(ctx.seed)
             model = mlp(sizes, activation)
-            train(model, x, y, lr, steps)
+            train(model, (x, y), len(x), steps, lr, ctx.seed, momentum=0)  # full batch
             stuck[name].append(stuck_units(model, x))
     ctx.claim(
         "relu-dies-at-high-lr",
@@ -200,23 +183,25 @@ def linear_collapse(ctx: Context) -> None:
     x, y = torch.tensor(x_np, dtype=torch.float32), torch.tensor(y_np)
     sizes = [2, 32, 32, 32, 2]
     steps = 1000 if ctx.quick else 3000
-    accuracy = {}
+    accuracies = {}
     for name, activation in (("no activation", None), ("ReLU", dn.ReLU)):
         torch.manual_seed(ctx.seed)
-        accuracy[name] = train(mlp(sizes, activation), x, y, 0.1, steps)
+        model = mlp(sizes, activation)
+        train(model, (x, y), len(x), steps, 0.1, ctx.seed, momentum=0)
+        accuracies[name] = accuracy(model, (x, y))
     line = LogisticRegression().fit(x_np, y_np).score(x_np, y_np)
     ctx.claim(
         "deep-linear-is-a-line",
         "A 4-layer network without activations does no better on two moons than logistic "
         "regression, a single line (its training accuracy − logistic regression's)",
-        accuracy["no activation"] - line,
+        accuracies["no activation"] - line,
         "<",
         0.01,
     )
     ctx.claim(
         "relu-bends",
         "With ReLU the same network separates the moons (training accuracy)",
-        accuracy["ReLU"],
+        accuracies["ReLU"],
         ">",
         0.97,
     )
@@ -224,5 +209,5 @@ def linear_collapse(ctx: Context) -> None:
         "Two moons, training accuracy",
         ["model", "accuracy"],
         [["logistic regression", f"{line:.3f}"]]
-        + [[f"4 Linear layers, {name}", f"{a:.3f}"] for name, a in accuracy.items()],
+        + [[f"4 Linear layers, {name}", f"{a:.3f}"] for name, a in accuracies.items()],
     )

@@ -19,31 +19,12 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import torch
-import torch.nn.functional as F
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 from torch import Tensor, nn
 
 import deepnotes.nn as dn
 from deepnotes.experiments.base import Context
+from deepnotes.experiments.digits_training import Split, accuracy, digits_splits, train
 from deepnotes.registry import EXPERIMENTS
-
-Split = tuple[Tensor, Tensor]
-
-
-def digits_splits(seed: int) -> tuple[Split, Split]:
-    """Standardised digits: (train x, y), (test x, y), 70% / 30%, stratified."""
-    x, y = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.3, random_state=seed, stratify=y
-    )
-    scaler = StandardScaler().fit(x_train)
-
-    def tensors(x, y) -> Split:
-        return torch.tensor(scaler.transform(x), dtype=torch.float32), torch.tensor(y)
-
-    return tensors(x_train, y_train), tensors(x_test, y_test)
 
 
 def deep_mlp(batch_norm: bool, depth: int = 6, width: int = 64) -> nn.Sequential:
@@ -57,34 +38,6 @@ def deep_mlp(batch_norm: bool, depth: int = 6, width: int = 64) -> nn.Sequential
         n_in = width
     layers.append(dn.Linear(n_in, 10))
     return nn.Sequential(*layers)
-
-
-def train(
-    model: nn.Module, data: Split, batch_size: int, epochs: int, lr: float, seed: int
-) -> list[float]:
-    """Mini-batch SGD (momentum 0.9) on cross-entropy; the loss of every step."""
-    x, y = data
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    losses = []
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x) - batch_size + 1, batch_size):  # full batches only
-            batch = order[start : start + batch_size]
-            loss = F.cross_entropy(model(x[batch]), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-    return losses
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, data: Split) -> float:
-    model.eval()
-    x, y = data
-    return float((model(x).argmax(1) == y).float().mean())
 
 
 @EXPERIMENTS.register(
