@@ -9,6 +9,7 @@ from deepnotes.experiments import (
     curse_of_dimensionality,
     lenet_digits,
     minibatch_noise,
+    overfitting,
     transposed_conv,
     weight_sharing,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "curse_of_dimensionality",
     "lenet_digits",
     "minibatch_noise",
+    "overfitting",
     "transposed_conv",
     "weight_sharing",
 ]

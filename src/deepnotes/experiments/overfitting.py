@@ -1,0 +1,247 @@
+"""Capacity (notes, week 1): overfitting as capacity grows, and deep-narrow against shallow-wide.
+
+Overfitting. Training error can only fall as a model's capacity grows; test
+error falls, then rises once the model fits the noise of its few training
+points. Shown twice: least-squares polynomials of growing degree on 15 noisy
+samples of sin(2πx), and an MLP trained for longer and longer on 100 digits
+(its test loss turns up while its training loss keeps falling).
+
+Deep and narrow. "A larger number of compositions of simple functions is more
+expressive than a few shallower, more complicated ones." Made exact with
+Telgarsky's sawtooth ("Benefits of depth in neural networks", COLT 2016): the
+tent map t(x) = 2·min(x, 1 − x) is two ReLU units, t(x) = 2ReLU(x) − 4ReLU(x − ½)
+on [0, 1], and composing it L times gives a sawtooth of 2^L linear pieces with
+width-2 layers, 4 + 6(L − 1) + 3 parameters. A one-hidden-layer ReLU network
+with W units is piecewise linear with at most W + 1 pieces, so with the same
+parameter count (3W + 1) it leaves most teeth without a kink: on each such tooth
+its best line misses the tent by a mean square of at least 1/12.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import deepnotes.nn as dn
+from deepnotes.experiments.base import Context
+from deepnotes.experiments.digits_training import digits_splits
+from deepnotes.registry import EXPERIMENTS
+
+
+@EXPERIMENTS.register(
+    "overfitting",
+    title="Capacity: overfitting as it grows, and deep-narrow against shallow-wide",
+    topic="1. Generalisation and capacity",
+    concepts=["overfitting", "capacity", "train/test split", "depth", "expressivity"],
+)
+def run(ctx: Context) -> None:
+    rng = np.random.default_rng(ctx.seed)
+    polynomial_capacity(ctx, rng)
+    training_too_long(ctx)
+    deep_narrow_shallow_wide(ctx)
+
+
+def polynomial_capacity(ctx: Context, rng: np.random.Generator) -> None:
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        x = rng.random(n)
+        return x, np.sin(2 * np.pi * x) + 0.2 * rng.standard_normal(n)
+
+    x_train, y_train = sample(15)
+    x_test, y_test = sample(1000)
+    degrees = list(range(0, 13))
+    train_mse, test_mse, fits = [], [], {}
+    for degree in degrees:
+        # least squares on Legendre features of 2x − 1: well conditioned at every degree
+        fit = np.polynomial.Legendre.fit(x_train, y_train, degree, domain=[0, 1])
+        fits[degree] = fit
+        train_mse.append(float(np.mean((fit(x_train) - y_train) ** 2)))
+        test_mse.append(float(np.mean((fit(x_test) - y_test) ** 2)))
+    best = int(np.argmin(test_mse))
+    ctx.claim(
+        "train-error-falls-with-capacity",
+        "Training error never rises with the degree (rises counted, degrees 0–12)",
+        sum(b > a + 1e-12 for a, b in itertools.pairwise(train_mse)),
+        "==",
+        0,
+    )
+    ctx.claim(
+        "high-capacity-overfits",
+        "A degree-12 polynomial fitted to 15 points has over 10× the best test error "
+        f"(best at degree {degrees[best]}; ratio measured)",
+        test_mse[-1] / test_mse[best],
+        ">",
+        10,
+    )
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    grid = np.linspace(0, 1, 400)
+    left.plot(x_train, y_train, "ko", label="15 training points")
+    left.plot(grid, np.sin(2 * np.pi * grid), "k:", label="sin(2πx)")
+    for degree in (1, degrees[best], degrees[-1]):
+        left.plot(grid, fits[degree](grid), label=f"degree {degree}")
+    left.set(ylim=(-2, 2), xlabel="x", ylabel="y", title="Least-squares polynomials")
+    left.legend(fontsize=8)
+    right.plot(degrees, train_mse, "o-", label="train")
+    right.plot(degrees, test_mse, "o-", label="test")
+    right.set(yscale="log", xlabel="degree (capacity)", ylabel="mean squared error")
+    right.set_title("Train and test error against capacity")
+    right.legend()
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    ctx.figure(
+        fig,
+        "polynomial-capacity.png",
+        "More capacity always fits the training points better; past a point it fits their "
+        "noise, and the test error climbs.",
+    )
+
+
+def training_too_long(ctx: Context) -> None:
+    (x_train, y_train), (x_test, y_test) = digits_splits(ctx.seed)
+    x_train, y_train = x_train[:100], y_train[:100]  # few examples: easy to memorise
+    torch.manual_seed(ctx.seed)
+    model = nn.Sequential(dn.Linear(64, 256), dn.ReLU(), dn.Linear(256, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    epochs = 300 if ctx.quick else 1000
+    train_loss, test_loss = [], []
+    for _ in range(epochs):  # full batch: one step an epoch
+        loss = F.cross_entropy(model(x_train), y_train)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        train_loss.append(loss.item())
+        with torch.no_grad():
+            test_loss.append(F.cross_entropy(model(x_test), y_test).item())
+    best = int(np.argmin(test_loss))
+    ctx.claim(
+        "test-loss-turns-up",
+        f"Trained on 100 digits, the test loss turns up: after {epochs} epochs it is over "
+        f"20% above its minimum (epoch {best + 1}) while the training loss kept falling "
+        "(final / minimum test loss)",
+        test_loss[-1] / test_loss[best],
+        ">",
+        1.2,
+    )
+    ctx.claim(
+        "train-loss-keeps-falling",
+        "…the training loss at the end is under 1/10 of its value at the test minimum",
+        train_loss[-1] / train_loss[best],
+        "<",
+        0.1,
+    )
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(train_loss, label="train (100 images)")
+    ax.plot(test_loss, label="test")
+    ax.axvline(best, color="grey", ls=":", label="test minimum")
+    ax.set(yscale="log", xlabel="epoch", ylabel="cross-entropy", title="Training too long")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    ctx.figure(
+        fig,
+        "train-test-curves.png",
+        "A 64-256-10 MLP on 100 training digits: the training loss falls towards 0 while the "
+        "test loss, after its minimum, rises as the network grows confident on what it "
+        "memorised.",
+    )
+
+
+def tent_layers(depth: int) -> nn.Sequential:
+    """The sawtooth t∘t∘…∘t (depth times) as a width-2 ReLU network, weights set by hand.
+
+    Each layer computes (ReLU(x), ReLU(x − ½)) of the previous value x and the next
+    layer's first linear map forms t(x) = 2ReLU(x) − 4ReLU(x − ½) on the way in.
+    """
+    modules: list[nn.Module] = []
+    for layer in range(depth):
+        linear = dn.Linear(1 if layer == 0 else 2, 2)
+        with torch.no_grad():
+            # input: x (first layer) or the previous pair (a, b) with t = 2a − 4b
+            into = torch.tensor([[1.0]]) if layer == 0 else torch.tensor([[2.0, -4.0]])
+            linear.weight.copy_(torch.cat([into, into]))  # both units see the same value
+            linear.bias.copy_(torch.tensor([0.0, -0.5]))
+        modules += [linear, dn.ReLU()]
+    out = dn.Linear(2, 1)
+    with torch.no_grad():
+        out.weight.copy_(torch.tensor([[2.0, -4.0]]))
+        out.bias.zero_()
+    return nn.Sequential(*modules, out)
+
+
+def sawtooth(x: Tensor, depth: int) -> Tensor:
+    """t applied `depth` times, t(x) = 2·min(x, 1 − x): the target, computed directly."""
+    for _ in range(depth):
+        x = 2 * torch.minimum(x, 1 - x)
+    return x
+
+
+def linear_pieces(y: Tensor, x: Tensor) -> int:
+    """Linear pieces of a sampled piecewise-linear function: slope changes + 1."""
+    slopes = torch.diff(y) / torch.diff(x)
+    return int((torch.diff(slopes).abs() > 1e-6).sum()) + 1
+
+
+def deep_narrow_shallow_wide(ctx: Context) -> None:
+    depth = 6
+    deep = tent_layers(depth)
+    params = sum(p.numel() for p in deep.parameters())
+    width = (params - 1) // 3  # 1 → W → 1 has 3W + 1 parameters
+    x = torch.linspace(0, 1, 2**depth * 64 + 1, dtype=torch.float32)[:, None]  # (n, 1)
+    target = sawtooth(x, depth)
+    with torch.no_grad():
+        deep_out = deep(x)
+    ctx.claim(
+        "deep-narrow-pieces",
+        f"A {depth}-layer, width-2 ReLU network ({params} parameters) computes a sawtooth of "
+        f"2^{depth} = {2**depth} linear pieces (pieces counted on a fine grid)",
+        linear_pieces(deep_out.flatten(), x.flatten()),
+        "==",
+        2**depth,
+    )
+    ctx.claim(
+        "deep-narrow-exact",
+        "…exactly (largest |network − sawtooth|)",
+        float((deep_out - target).abs().max()),
+        "<",
+        1e-5,
+    )
+
+    torch.manual_seed(ctx.seed)
+    shallow = nn.Sequential(dn.Linear(1, width), dn.ReLU(), dn.Linear(width, 1))
+    optimizer = torch.optim.Adam(shallow.parameters(), lr=1e-2)
+    for _ in range(2000 if ctx.quick else 10000):
+        loss = F.mse_loss(shallow(x), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        shallow_out = shallow(x)
+        shallow_mse = float(F.mse_loss(shallow_out, target))
+    teeth = 2 ** (depth - 1)
+    bound = (teeth - (width + 1)) / teeth / 12  # teeth without a kink, each ≥ 1/12 off
+    ctx.claim(
+        "shallow-wide-cannot",
+        f"A one-hidden-layer ReLU network with the same {3 * width + 1} parameters (W = "
+        f"{width}, at most {width + 1} pieces) cannot: its trained mean squared error stays "
+        f"above the bound (teeth without a kink)/teeth · 1/12 = {bound:.3f}",
+        shallow_mse,
+        ">",
+        bound,
+    )
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    ax.plot(x, target, "k", lw=1, label=f"sawtooth, {2**depth} pieces")
+    ax.plot(x, deep_out, "--", label=f"deep, width 2, {depth} layers ({params} params): exact")
+    ax.plot(x, shallow_out, label=f"shallow, width {width} ({3 * width + 1} params), trained")
+    ax.set(xlabel="x", ylabel="y", title="Deep and narrow against shallow and wide")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    ctx.figure(
+        fig,
+        "deep-vs-shallow.png",
+        "Composition multiplies linear pieces (2 per layer), addition only adds them (1 per "
+        "unit): with equal parameters the deep narrow network represents the sawtooth and "
+        "the shallow wide one cannot.",
+    )
