@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 import subprocess
-from html import unescape
+from html import escape, unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -65,7 +65,7 @@ def test_report_page_and_summary(results):
         assert (out / src).is_file()
     assert "http://" not in html and "https://" not in html  # nothing fetched from a network
     for result in by_name.values():
-        assert result.title in html
+        assert escape(result.title) in html
         for claim in result.claims:
             assert claim.id in html
     summary = json.loads((out / "summary.json").read_text())
