@@ -1,0 +1,26 @@
+"""Latent-variable models and the divergences that score them (SYLLABUS.md §7).
+
+gmm.py          a Gaussian mixture by EM, k-means++ initialisation
+ppca.py         probabilistic PCA: closed form, EM, the exact posterior
+divergences.py  KL (closed form, Monte Carlo), the Fréchet distance (FID)
+"""
+
+from deepnotes.generative.divergences import (
+    MonteCarloEstimate,
+    frechet_distance,
+    gaussian_statistics,
+    kl_gaussians,
+    kl_monte_carlo,
+)
+from deepnotes.generative.gmm import GaussianMixture
+from deepnotes.generative.ppca import PPCA
+
+__all__ = [
+    "PPCA",
+    "GaussianMixture",
+    "MonteCarloEstimate",
+    "frechet_distance",
+    "gaussian_statistics",
+    "kl_gaussians",
+    "kl_monte_carlo",
+]
