@@ -177,6 +177,47 @@ def test_ppca_posterior_is_bayes_rule():
         assert float(gaps[0]) == pytest.approx(model.score(x[n : n + 1]), abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_ppca_elbo_gap_is_the_kl_to_the_posterior(seed):
+    """log p(x) − ELBO(q) = KL(q ‖ p(z|x)) for any Gaussian q; 0 at the posterior."""
+    data = torch.tensor(low_rank_data(seed))
+    model = PPCA(2).fit(data)
+    x = data[seed]
+    post_mean, post_cov = model.posterior(x[None])
+    log_px = model.score(x[None])
+    rng = np.random.default_rng(seed)
+    q_mean = torch.tensor(rng.normal(size=2))
+    q_cov = torch.tensor(random_covariance(rng, 2))
+    gap = log_px - float(model.elbo(x, q_mean, q_cov))
+    assert gap == pytest.approx(
+        float(kl_gaussians(q_mean, q_cov, post_mean[0], post_cov)), rel=1e-9
+    )
+    assert float(model.elbo(x, post_mean[0], post_cov)) == pytest.approx(log_px, abs=1e-9)
+
+
+def test_ppca_elbo_equals_its_monte_carlo_estimate():
+    data = torch.tensor(low_rank_data(7))
+    model = PPCA(2).fit(data)
+    x = data[0]
+    q = MultivariateNormal(
+        torch.tensor([0.3, -0.2], dtype=torch.float64), 0.5 * torch.eye(2, dtype=torch.float64)
+    )
+    z = q.sample((200_000,))
+    eye = torch.eye(6, dtype=torch.float64)
+    log_joint = MultivariateNormal(
+        z @ model.W_.T + model.mean_, model.noise_variance_ * eye
+    ).log_prob(x)
+    log_joint = log_joint + MultivariateNormal(
+        torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    ).log_prob(z)
+    samples = log_joint - q.log_prob(z)
+    standard_error = float(samples.std() / len(samples) ** 0.5)
+    assert (
+        abs(float(samples.mean()) - float(model.elbo(x, q.mean, q.covariance_matrix)))
+        < 3 * standard_error
+    )
+
+
 def test_ppca_refuses_too_many_components():
     with pytest.raises(UserError, match="n_components"):
         PPCA(6).fit(np.zeros((10, 6)))

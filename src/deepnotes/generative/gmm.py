@@ -125,6 +125,17 @@ class GaussianMixture:
             centres.append(x[chosen].squeeze(0))
         return torch.stack(centres)
 
+    def initialize(self, x: Tensor, means: Tensor | None = None) -> GaussianMixture:
+        """Starting parameters: each point assigned to its nearest centre (given, or from
+        `init`), then one M-step."""
+        x = torch.as_tensor(x, dtype=torch.float64)
+        if len(x) < self.n_components:
+            raise UserError(f"{len(x)} points cannot fit {self.n_components} components")
+        centres = self.initial_means(x) if means is None else torch.as_tensor(means).to(x.dtype)
+        nearest = torch.cdist(x, centres).argmin(dim=1)  # hard assignment
+        self.m_step(x, torch.nn.functional.one_hot(nearest, self.n_components).to(x.dtype))
+        return self
+
     def fit(
         self,
         x: Tensor,
@@ -134,16 +145,12 @@ class GaussianMixture:
     ) -> GaussianMixture:
         """Run EM on (N, d) data, from given parameters or from `init`'s centres."""
         x = torch.as_tensor(x, dtype=torch.float64)
-        if len(x) < self.n_components:
-            raise UserError(f"{len(x)} points cannot fit {self.n_components} components")
         if means_init is not None and weights_init is not None and covariances_init is not None:
             self.means_ = torch.as_tensor(means_init, dtype=torch.float64)
             self.weights_ = torch.as_tensor(weights_init, dtype=torch.float64)
             self.covariances_ = torch.as_tensor(covariances_init, dtype=torch.float64)
         else:
-            means = self.initial_means(x) if means_init is None else torch.as_tensor(means_init)
-            nearest = torch.cdist(x, means.to(x.dtype)).argmin(dim=1)  # hard assignment
-            self.m_step(x, torch.nn.functional.one_hot(nearest, self.n_components).to(x.dtype))
+            self.initialize(x, means_init)
         self.log_likelihoods_: list[float] = []
         self.converged_ = False
         for iteration in range(1, self.max_iter + 1):

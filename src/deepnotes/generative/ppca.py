@@ -121,3 +121,25 @@ class PPCA:
         m = self.W_.T @ self.W_ + self.noise_variance_ * torch.eye(q, dtype=x.dtype)
         means = torch.linalg.solve(m, self.W_.T @ (x - self.mean_).T).T
         return means, self.noise_variance_ * torch.linalg.inv(m)
+
+    def elbo(self, x: Tensor, q_mean: Tensor, q_covariance: Tensor) -> Tensor:
+        """ELBO(q) = E_q[log p(x | z)] + E_q[log p(z)] + H(q), exactly, for q(z) = N(m, V).
+
+        For one (d,) point x and a Gaussian q over the (q,) latent:
+            E_q[log p(x|z)] = −d/2 log 2πσ² − (‖x − μ − W m‖² + tr(W V Wᵀ)) / 2σ²,
+            E_q[log p(z)]   = −q/2 log 2π − (‖m‖² + tr V) / 2,
+            H(q)            = q/2 (1 + log 2π) + ½ log|V|.
+        It equals log p(x) − KL(q ‖ p(z|x)), so it is largest, = log p(x), at the posterior.
+        """
+        x = torch.as_tensor(x, dtype=torch.float64)
+        d, q = self.W_.shape
+        variance = self.noise_variance_
+        residual = x - self.mean_ - self.W_ @ q_mean
+        reconstruction = -0.5 * d * math.log(2 * math.pi * variance) - (
+            residual @ residual + torch.trace(self.W_ @ q_covariance @ self.W_.T)
+        ) / (2 * variance)
+        prior = -0.5 * q * math.log(2 * math.pi) - 0.5 * (
+            q_mean @ q_mean + torch.trace(q_covariance)
+        )
+        entropy = 0.5 * q * (1 + math.log(2 * math.pi)) + 0.5 * torch.logdet(q_covariance)
+        return reconstruction + prior + entropy
