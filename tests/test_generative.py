@@ -12,6 +12,7 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from torch.distributions import MultivariateNormal, Normal, StudentT
 
+from deepnotes.data.synthetic import RING_MODES, RING_RADIUS, RING_STD, ring_centres
 from deepnotes.errors import UserError
 from deepnotes.generative import (
     PPCA,
@@ -20,6 +21,7 @@ from deepnotes.generative import (
     gaussian_statistics,
     kl_gaussians,
     kl_monte_carlo,
+    mode_coverage,
 )
 from deepnotes.generative.ppca import gaussian_log_likelihood
 
@@ -284,3 +286,54 @@ def test_frechet_distance_in_one_dimension_and_to_itself():
     torch.testing.assert_close(cov, torch.tensor(np.cov(features.numpy().T)))
     assert float(frechet_distance(mean, cov, mean, cov)) == pytest.approx(0, abs=1e-9)
     assert math.isfinite(float(frechet_distance(mean, cov, mean + 1, 2 * cov)))
+
+
+# --- Mode coverage on the ring of 8 Gaussians ---------------------------------------------
+
+
+def ring_samples(seed: int, n: int = 2500, modes: list[int] | None = None) -> torch.Tensor:
+    """n points of the ring8 distribution itself, or of only some of its modes."""
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(modes if modes is not None else range(RING_MODES), n)
+    return torch.tensor(ring_centres()[chosen] + RING_STD * rng.standard_normal((n, 2)))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_true_distribution_covers_every_mode(seed):
+    score = mode_coverage(ring_samples(seed), torch.tensor(ring_centres()), RING_STD)
+    assert score.modes_covered == 8
+    # P(‖e‖ ≤ 3σ) for a 2-D Gaussian is 1 − e^{−9/2} ≈ 0.989
+    assert score.high_quality == pytest.approx(1 - math.exp(-4.5), abs=0.01)
+    assert sum(score.shares) == pytest.approx(score.high_quality)
+
+
+def test_a_collapsed_generator_covers_few_modes():
+    collapsed = ring_samples(0, modes=[2, 5])
+    score = mode_coverage(collapsed, torch.tensor(ring_centres()), RING_STD)
+    assert score.modes_covered == 2
+    assert score.high_quality > 0.97
+    blurred = ring_samples(1) * 1.1  # every point pushed outwards by 10% of the radius
+    assert mode_coverage(blurred, torch.tensor(ring_centres()), RING_STD).high_quality < 0.01
+
+
+def test_a_mode_needs_one_percent_of_the_samples():
+    rng = np.random.default_rng(0)
+    points = ring_samples(0, n=990, modes=[0])
+    few = torch.tensor(ring_centres()[[1] * 10] + RING_STD * rng.standard_normal((10, 2)) * 0.1)
+    score = mode_coverage(torch.cat([points, few]), torch.tensor(ring_centres()), RING_STD)
+    assert score.shares[1] == pytest.approx(0.01)
+    assert score.modes_covered == 2
+    fewer = mode_coverage(torch.cat([points, few[:9]]), torch.tensor(ring_centres()), RING_STD)
+    assert fewer.modes_covered == 1
+
+
+def test_ring8_data_set_is_the_ring():
+    from deepnotes.data.base import DataRequest
+    from deepnotes.registry import DATASETS
+
+    bundle = DATASETS.get("ring8").builder(DataRequest(roots=(), normalize=False))
+    x, y = bundle.splits["train"].tensors
+    distances = (x - torch.tensor(ring_centres(), dtype=x.dtype)[y]).norm(dim=1)
+    assert float(distances.max()) < 6 * RING_STD
+    assert torch.bincount(y).min() > 0 and bundle.num_classes == 8
+    assert float(x.norm(dim=1).mean()) == pytest.approx(RING_RADIUS, abs=0.01)

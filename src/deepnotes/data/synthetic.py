@@ -5,6 +5,10 @@ boundary is a curve in the plane. `blobs` (three Gaussian clusters) is solved by
 a linear model; `moons` (two interleaved half circles) is not, and is the
 classic first case for a hidden layer.
 
+`ring8` is the toy set on which GANs show mode collapse: eight tight Gaussians
+(σ = 0.02) evenly spaced on a circle of radius 2, as in the Unrolled-GAN and
+VEEGAN papers; each point's label is its mode.
+
 `shapes` is the image counterpart: circles, squares, triangles and crosses of
 random position, size and intensity on a noisy background. Each shape is drawn
 with plain numpy — a grid of pixel centres and one boolean test per shape
@@ -96,6 +100,36 @@ def moons(request: DataRequest) -> DataBundle:
     """Two interleaved half circles with Gaussian noise: no straight line separates them."""
     x, y = make_moons(n_samples=NUM_POINTS, noise=0.2, random_state=request.seed)
     return vector_bundle("moons", x, y, request, classes=["upper", "lower"])
+
+
+RING_MODES, RING_RADIUS, RING_STD = 8, 2.0, 0.02
+
+
+def ring_centres(modes: int = RING_MODES, radius: float = RING_RADIUS) -> np.ndarray:
+    """(modes, 2) points evenly spaced on a circle, the first on the positive x axis."""
+    angles = 2 * np.pi * np.arange(modes) / modes
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+@DATASETS.register(
+    "ring8",
+    kind="vectors",
+    task="classification",
+    input_size=(2,),
+    num_classes=RING_MODES,
+    source="generated: 8 Gaussians of σ 0.02 evenly on a circle of radius 2, the toy set of "
+    "Metz et al., Unrolled GANs (2017) and Srivastava et al., VEEGAN (2017)",
+    licence=GENERATED,
+    present=None,
+)
+def ring8(request: DataRequest) -> DataBundle:
+    """Points drawn from a ring of 8 Gaussians; each point's label is its mode."""
+    rng = np.random.default_rng(request.seed)
+    labels = rng.integers(0, RING_MODES, NUM_POINTS)
+    points = ring_centres()[labels] + RING_STD * rng.standard_normal((NUM_POINTS, 2))
+    return vector_bundle(
+        "ring8", points, labels, request, classes=[f"mode {k}" for k in range(RING_MODES)]
+    )
 
 
 def regular_polygon(n: int, center: tuple[float, float], radius: float, angle: float) -> np.ndarray:

@@ -13,14 +13,17 @@ from deepnotes.generative.divergences import (
     kl_monte_carlo,
 )
 from deepnotes.generative.gmm import GaussianMixture
+from deepnotes.generative.metrics import ModeCoverage, mode_coverage
 from deepnotes.generative.ppca import PPCA
 
 __all__ = [
     "PPCA",
     "GaussianMixture",
+    "ModeCoverage",
     "MonteCarloEstimate",
     "frechet_distance",
     "gaussian_statistics",
     "kl_gaussians",
     "kl_monte_carlo",
+    "mode_coverage",
 ]
