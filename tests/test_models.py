@@ -23,6 +23,7 @@ from deepnotes.summary import summarize
 
 NAMES = MODELS.names()
 LENETS = [n for n in NAMES if MODELS.meta(n).get("family") == "lenet"]
+GENERATIVE = {"vae"}  # tasks whose models have no classes
 
 
 def reference_input_size(name: str) -> tuple[int, ...]:
@@ -47,10 +48,13 @@ def is_image_model(name: str) -> bool:
     return len(reference_input_size(name)) == 3
 
 
-def other_sizes(name: str) -> tuple[int, tuple[int, ...]]:
-    """A number of classes and an input size unlike the reference ones, fixed per name."""
+def other_sizes(name: str) -> tuple[int | None, tuple[int, ...]]:
+    """A number of classes and an input size unlike the reference ones, fixed per name
+    (no classes for a generative model)."""
     rng = random.Random(zlib.crc32(name.encode()))
     num_classes = rng.choice([c for c in range(2, 40) if c != reference_classes(name)])
+    if MODELS.meta(name)["task"] in GENERATIVE:
+        num_classes = None
     size = list(reference_input_size(name))
     # Images get another channel count, vectors another feature count.
     size[0] = rng.choice([c for c in range(1, 6 if len(size) == 3 else 100) if c != size[0]])
@@ -89,7 +93,10 @@ def test_metadata_has_the_documented_keys(name: str):
     assert meta["input_size"] is None or all(
         isinstance(s, int) and s > 0 for s in meta["input_size"]
     )
-    assert isinstance(meta["num_classes"], int) and meta["num_classes"] > 0
+    if meta["task"] in GENERATIVE:  # a generative model has no classes
+        assert meta["num_classes"] is None
+    else:
+        assert isinstance(meta["num_classes"], int) and meta["num_classes"] > 0
     assert isinstance(meta["paper"], str) and meta["paper"].strip()
     assert isinstance(meta["concepts"], list) and meta["concepts"]
     assert all(isinstance(c, str) and c for c in meta["concepts"])
@@ -119,6 +126,8 @@ def test_forward_shape_and_backward_reaches_every_parameter(
         assert out.shape == (2, num_classes)
     elif task == "segmentation":
         assert out.shape[:2] == (2, num_classes) and out.ndim == 4
+    elif task == "vae":
+        assert out.shape == (2,)  # one ELBO per example
     assert torch.isfinite(out).all()
     out.sum().backward()
     params = dict(model.named_parameters())
@@ -131,7 +140,7 @@ def test_forward_shape_and_backward_reaches_every_parameter(
 def test_other_configurations_really_differ():
     for name in NAMES:
         ref, other = configurations(name)
-        assert ref[0] != other[0]
+        assert ref[0] != other[0] or MODELS.meta(name)["task"] in GENERATIVE
         assert ref[1][0] != other[1][0]
         assert ref[1][1:] == other[1][1:]
 

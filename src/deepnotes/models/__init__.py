@@ -17,6 +17,7 @@ from deepnotes.models import (
     senet,
     shufflenet,
     unet,
+    vae,
     vgg,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "senet",
     "shufflenet",
     "unet",
+    "vae",
     "vgg",
 ]

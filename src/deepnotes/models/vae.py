@@ -1,0 +1,373 @@
+"""The variational autoencoder (notes, week 7): a latent-variable model trained by its ELBO.
+
+Kingma & Welling, "Auto-encoding variational Bayes", ICLR 2014; Rezende,
+Mohamed, Wierstra, "Stochastic backpropagation and approximate inference in
+deep generative models", ICML 2014.
+
+    p(z) = N(0, I),   p_θ(x | z) = Bernoulli(σ(decoder(z)))  or  N(decoder(z), s² I),
+    q_φ(z | x) = N(μ_φ(x), diag σ²_φ(x))   (the encoder)
+
+    log p(x) ≥ ELBO = E_q[log p_θ(x | z)] − KL(q_φ(z | x) ‖ p(z)),
+
+the gap being KL(q ‖ p(z|x)). Both terms are sums over dimensions: the
+reconstruction term over every pixel, the KL over every latent,
+
+    KL = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²),
+
+so the ELBO is in nats per example (never a pixel mean beside a latent sum).
+The expectation is estimated with one sample drawn by the reparameterisation
+z = μ + σ ⊙ ε, ε ~ N(0, I), which lets gradients reach μ and σ. β weights
+the KL in training (β-VAE, Higgins et al., ICLR 2017); the reported ELBO always
+uses β = 1.
+
+For evaluation, the importance-weighted bound (Burda, Grosse, Salakhutdinov,
+"Importance weighted autoencoders", ICLR 2016) with k samples,
+
+    log p(x) ≥ IWAE_k = log (1/k) Σ_i p(x, z_i)/q(z_i | x),   z_i ~ q(z | x),
+
+is tighter than the ELBO (IWAE_1 = ELBO in expectation) and approaches log p(x)
+as k grows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from deepnotes.data.base import DataBundle
+from deepnotes.errors import UserError
+from deepnotes.models.common import layers
+from deepnotes.registry import MODELS, TASKS
+from deepnotes.train.tasks import Task
+
+ARCHITECTURES = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian")
+LOG_2PI = math.log(2 * math.pi)
+
+
+class ELBOTerms(NamedTuple):
+    """Per-example terms, each (B,), in nats."""
+
+    reconstruction: Tensor  # E_q[log p(x | z)], one sample
+    kl: Tensor  # KL(q(z | x) ‖ p(z)), exact
+
+    @property
+    def elbo(self) -> Tensor:
+        return self.reconstruction - self.kl
+
+
+def mlp(L: Any, sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers of `sizes` with a ReLU between each pair (none after the last)."""
+    modules: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        modules.append(L.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            modules.append(L.ReLU())
+    return nn.Sequential(*modules)
+
+
+class VAE(nn.Module):
+    """A VAE with an MLP or convolutional encoder and decoder.
+
+    Args:
+        input_size: (C, H, W) of the images. Default: (1, 28, 28).
+        num_classes: unused (a VAE has no classes); accepted so every zoo model
+            builds from the same arguments. Default: None.
+        latent_dim: dimensions of z. Default: 8.
+        hidden: widths of the MLP's hidden layers (the decoder mirrors them), or the
+            channels of the two stride-2 convolutions. Default: (512, 256) for "mlp",
+            (32, 64) for "conv".
+        architecture: "mlp" or "conv" (H and W divisible by 4). Default: "mlp".
+        likelihood: "bernoulli" (pixels in [0, 1]; the decoder gives logits) or
+            "gaussian" (the decoder gives means; one learned log-scale). Default: "bernoulli".
+        beta: weight of the KL in the training loss. Default: 1.
+        impl: layer library, "torch" or "deepnotes". Default: "torch".
+
+    Shape: forward (B, C, H, W) → (B,) one-sample ELBO per example.
+    """
+
+    def __init__(
+        self,
+        input_size: Sequence[int] = (1, 28, 28),
+        num_classes: int | None = None,
+        latent_dim: int = 8,
+        hidden: Sequence[int] | None = None,
+        architecture: str = "mlp",
+        likelihood: str = "bernoulli",
+        beta: float = 1.0,
+        impl: str = "torch",
+    ) -> None:
+        super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise UserError(f"architecture must be one of {', '.join(ARCHITECTURES)}")
+        if likelihood not in LIKELIHOODS:
+            raise UserError(f"likelihood must be one of {', '.join(LIKELIHOODS)}")
+        L = layers(impl)
+        del num_classes  # see the docstring
+        self.input_size, self.latent_dim = tuple(input_size), latent_dim
+        self.architecture, self.likelihood, self.beta = architecture, likelihood, beta
+        channels, height, width = self.input_size
+        if architecture == "mlp":
+            hidden = tuple(hidden or (512, 256))
+            pixels = channels * height * width
+            self.encoder = nn.Sequential(L.Flatten(), mlp(L, [pixels, *hidden, 2 * latent_dim]))
+            self.decoder = nn.Sequential(
+                mlp(L, [latent_dim, *reversed(hidden), pixels]), nn.Unflatten(1, self.input_size)
+            )
+        else:
+            if height % 4 or width % 4:
+                raise UserError(f"the conv VAE needs H and W divisible by 4, got {height}×{width}")
+            c1, c2 = tuple(hidden or (32, 64))
+            small = (c2, height // 4, width // 4)  # the map after two stride-2 convolutions
+            self.encoder = nn.Sequential(
+                L.Conv2d(channels, c1, 4, stride=2, padding=1),  # H → H/2
+                L.ReLU(),
+                L.Conv2d(c1, c2, 4, stride=2, padding=1),  # H/2 → H/4
+                L.ReLU(),
+                L.Flatten(),
+                L.Linear(math.prod(small), 2 * latent_dim),
+            )
+            self.decoder = nn.Sequential(
+                L.Linear(latent_dim, math.prod(small)),
+                L.ReLU(),
+                nn.Unflatten(1, small),
+                L.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),  # H/4 → H/2
+                L.ReLU(),
+                L.ConvTranspose2d(c1, channels, 4, stride=2, padding=1),  # H/2 → H
+            )
+        # the Gaussian likelihood's log s, one for all pixels, learned
+        self.log_scale = nn.Parameter(torch.zeros(())) if likelihood == "gaussian" else None
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """q(z | x): mean and log-variance, each (B, latent_dim)."""
+        mean, log_var = self.encoder(x).chunk(2, dim=1)
+        return mean, log_var
+
+    @staticmethod
+    def reparameterize(mean: Tensor, log_var: Tensor, samples: int | None = None) -> Tensor:
+        """z = μ + σ ⊙ ε, ε ~ N(0, I): (B, latent) or, with `samples`, (samples, B, latent)."""
+        shape = mean.shape if samples is None else (samples, *mean.shape)
+        return mean + (0.5 * log_var).exp() * torch.randn(shape, device=mean.device)
+
+    def log_likelihood(self, x: Tensor, decoded: Tensor) -> Tensor:
+        """log p(x | z) summed over every pixel: (..., B) for decoded (..., B, C, H, W)."""
+        if self.likelihood == "bernoulli":
+            per_pixel = -F.binary_cross_entropy_with_logits(
+                decoded, x.expand_as(decoded), reduction="none"
+            )
+        else:
+            per_pixel = -0.5 * (
+                LOG_2PI + 2 * self.log_scale + ((x - decoded) / self.log_scale.exp()).pow(2)
+            )
+        return per_pixel.flatten(-3).sum(-1)
+
+    @staticmethod
+    def kl_to_prior(mean: Tensor, log_var: Tensor) -> Tensor:
+        """KL(N(μ, diag σ²) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²): (B,)."""
+        return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(-1)
+
+    def elbo_terms(self, x: Tensor) -> ELBOTerms:
+        mean, log_var = self.encode(x)
+        z = self.reparameterize(mean, log_var)
+        return ELBOTerms(self.log_likelihood(x, self.decoder(z)), self.kl_to_prior(mean, log_var))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.elbo_terms(x).elbo
+
+    @torch.no_grad()
+    def iwae(self, x: Tensor, samples: int = 100, chunk: int = 25) -> Tensor:
+        """The importance-weighted bound on log p(x) with `samples` draws: (B,).
+
+        log w_i = log p(x | z_i) + log p(z_i) − log q(z_i | x); the bound is
+        logsumexp_i log w_i − log k. Draws are made here, apart from any ELBO's.
+        """
+        mean, log_var = self.encode(x)
+        log_weights = []
+        for start in range(0, samples, chunk):
+            z = self.reparameterize(mean, log_var, min(chunk, samples - start))  # (k, B, latent)
+            log_prior = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+            log_q = -0.5 * (LOG_2PI + log_var + (z - mean).pow(2) / log_var.exp()).sum(-1)
+            decoded = self.decoder(z.flatten(0, 1)).unflatten(0, z.shape[:2])  # (k, B, C, H, W)
+            log_weights.append(self.log_likelihood(x, decoded) + log_prior - log_q)
+        return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(samples)
+
+    @torch.no_grad()
+    def mean_image(self, z: Tensor) -> Tensor:
+        """The decoder's mean image for latent codes z: σ(logits), or the Gaussian's mean."""
+        decoded = self.decoder(z)
+        return decoded.sigmoid() if self.likelihood == "bernoulli" else decoded
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n mean images decoded from z ~ N(0, I): (n, C, H, W)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return self.mean_image(z)
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_size={self.input_size}, latent_dim={self.latent_dim}, "
+            f"likelihood={self.likelihood!r}, beta={self.beta}"
+        )
+
+
+@TASKS.register("vae")
+class VAETask(Task):
+    """Train by the negative ELBO (β-weighted KL); report ELBO, its terms and IWAE in nats.
+
+    loss = −(1/B) Σ_b [E_q log p(x_b | z) − β KL(q(z | x_b) ‖ p(z))]
+
+    Images keep their [0, 1] pixels (no standardisation): the Bernoulli
+    likelihood needs them so. Labels are ignored.
+    """
+
+    name = "vae"
+    data_kinds = ("images",)
+    data_options: ClassVar[dict[str, Any]] = {"normalize": False}
+    iwae_samples = 100
+
+    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
+        return {"input_size": bundle.input_size}
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x = batch[0]
+        terms = model.elbo_terms(x)
+        loss = -(terms.reconstruction - model.beta * terms.kl).mean()
+        logs = {
+            "loss": loss.detach(),
+            "elbo": terms.elbo.detach().mean(),
+            "reconstruction": terms.reconstruction.detach().mean(),
+            "kl": terms.kl.detach().mean(),
+        }
+        return loss, logs
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
+        """The mean ELBO terms over the split, and the IWAE bound with independent draws."""
+        batches = list(batches)
+        metrics = super().evaluate(model, batches)
+        total = sum(float(model.iwae(b[0], self.iwae_samples).sum()) for b in batches)
+        metrics["iwae"] = total / sum(len(b[0]) for b in batches)
+        return metrics
+
+    def figures(self, model: nn.Module, bundle: DataBundle) -> dict[str, Any]:
+        figures = {
+            "samples.png": sample_grid(model),
+            "reconstructions.png": reconstruction_grid(model, bundle),
+        }
+        if model.latent_dim == 2:
+            figures["latent-map.png"] = latent_map(model)
+        return figures
+
+
+def image_grid(images: Tensor, rows: int, title: str) -> Any:
+    """A figure of (N, C, H, W) images in [0, 1], `rows` rows, grey or colour."""
+    from matplotlib.figure import Figure  # matplotlib only when drawing
+
+    columns = math.ceil(len(images) / rows)
+    fig = Figure(figsize=(0.9 * columns, 0.9 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax, image in zip(axes.flat, images.cpu(), strict=False):
+        pixels = image.permute(1, 2, 0).clamp(0, 1).numpy()  # (H, W, C)
+        ax.imshow(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, cmap="gray")
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle(title)
+    return fig
+
+
+def sample_grid(model: VAE, n: int = 64) -> Any:
+    """Mean images of n draws from the prior."""
+    images = model.sample(n, torch.Generator().manual_seed(0))
+    return image_grid(images, 8, "Samples: decoder means for z ~ N(0, I)")
+
+
+def reconstruction_grid(model: VAE, bundle: DataBundle, n: int = 16) -> Any:
+    """Test images (top rows) above their reconstructions from the posterior mean."""
+    x = bundle.split("test")[:n][0].to(next(model.parameters()).device)  # (n, C, H, W)
+    with torch.no_grad():
+        mean, _ = model.encode(x)
+    return image_grid(torch.cat([x, model.mean_image(mean)]), 4, "Test images, reconstructions")
+
+
+def latent_map(model: VAE, steps: int = 15) -> Any:
+    """Decoded means over a grid of a 2-D latent space, at the prior's quantiles."""
+    from scipy.stats import norm
+
+    quantiles = torch.tensor(norm.ppf(torch.linspace(0.03, 0.97, steps).numpy()))
+    grid = torch.cartesian_prod(quantiles.flip(0), quantiles).float()[:, [1, 0]]  # (z₁, z₂)
+    images = model.mean_image(grid.to(next(model.parameters()).device))
+    return image_grid(images, steps, "The latent plane: decoder means on a grid of z")
+
+
+PAPER = (
+    "Kingma, Welling, Auto-encoding variational Bayes, ICLR 2014; Rezende, Mohamed, Wierstra, "
+    "Stochastic backpropagation and approximate inference in deep generative models, ICML 2014"
+)
+
+
+def vae(**kwargs: Any) -> VAE:
+    """The MLP VAE: 784 → 512 → 256 → 2·8, decoder mirrored (at 1×28×28)."""
+    return VAE(**kwargs)
+
+
+def vae_conv(**kwargs: Any) -> VAE:
+    """The convolutional VAE: two stride-2 convolutions, two transposed ones."""
+    return VAE(architecture="conv", **kwargs)
+
+
+def mlp_vae_params(pixels: int, hidden: Sequence[int], latent: int) -> int:
+    """Σ (n_in + 1)·n_out over the encoder's and the decoder's Linear layers."""
+    encoder = [pixels, *hidden, 2 * latent]
+    decoder = [latent, *reversed(hidden), pixels]
+    return sum((a + 1) * b for sizes in (encoder, decoder) for a, b in itertools.pairwise(sizes))
+
+
+def conv_vae_params(channels: int, side: int, widths: tuple[int, int], latent: int) -> int:
+    """c_in·c_out·k² + c_out per (transposed) convolution, (n_in + 1)·n_out per Linear."""
+    c1, c2 = widths
+    small = c2 * (side // 4) ** 2
+    convolutions = (channels * c1 + c1 * c2 + c2 * c1 + c1 * channels) * 16 + 2 * c1 + c2 + channels
+    return convolutions + (small + 1) * 2 * latent + (latent + 1) * small
+
+
+REFERENCES = {
+    "vae": (
+        mlp_vae_params(784, (512, 256), 8),
+        "the layer formulas: Linear (n_in + 1)·n_out, encoder 784-512-256-16, decoder "
+        "8-256-512-784",
+    ),
+    "vae_conv": (
+        conv_vae_params(1, 28, (32, 64), 8),
+        "the layer formulas: conv 4×4 1→32→64, Linear 64·7·7 → 16, Linear 8 → 64·7·7, "
+        "transposed conv 4×4 64→32→1",
+    ),
+}
+
+for name, builder, concepts in (
+    ("vae", vae, ["ELBO", "reparameterisation", "KL divergence", "IWAE"]),
+    ("vae_conv", vae_conv, ["ELBO", "reparameterisation", "transposed convolution"]),
+):
+    value, source = REFERENCES[name]
+    MODELS.register(
+        name,
+        task="vae",
+        family="vae",
+        input_size=(1, 28, 28),
+        num_classes=None,
+        paper=PAPER,
+        reference_params={
+            "value": value,
+            "input_size": (1, 28, 28),
+            "num_classes": None,
+            "source": source,
+        },
+        train_defaults={"epochs": 60, "batch_size": 64, "lr": 1e-3},
+        concepts=concepts,
+    )(builder)
