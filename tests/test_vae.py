@@ -127,6 +127,10 @@ def test_training_raises_the_elbo_and_reports_iwae(tmp_path):
     assert metrics["test_iwae"] >= metrics["test_elbo"] - 0.5  # tighter, up to sampling noise
     assert summary["figures"] == ["latent-map.png", "reconstructions.png", "samples.png"]
 
+    grid = tmp_path / "grid.png"
+    assert main(["sample", str(out), "--n", "9", "--out", str(grid)]) == 0
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     untrained = MODELS.create("vae", input_size=(1, 8, 8), latent_dim=2)
     bundle = DATASETS.get("digits").builder(
         DataRequest(roots=(), normalize=False, image_size=(8, 8))
@@ -155,3 +159,27 @@ def test_vae_beats_the_independent_pixel_baseline(tmp_path):
     baseline = independent_pixel_nll(bundle)
     assert -metrics["test_elbo"] <= 0.85 * baseline
     assert metrics["test_iwae"] > metrics["test_elbo"]
+
+
+def test_sample_refuses_a_classifier_and_a_missing_folder(tmp_path, capsys):
+    run = tmp_path / "mlp"
+    assert (
+        main(
+            [
+                "train",
+                "mlp",
+                "--data",
+                "digits",
+                "--max-steps",
+                "1",
+                "--out",
+                str(run),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.png")]) == 2
+    assert "draws no samples" in capsys.readouterr().err
+    assert main(["sample", str(run), "--out", str(tmp_path / "nowhere" / "s.png")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -5,6 +5,7 @@
     deepnotes experiments                            list experiments
     deepnotes train MODEL --data NAME [...]          train, write OUT/summary.json
     deepnotes eval RUN_DIR --data NAME               evaluate a trained run
+    deepnotes sample RUN_DIR [--n 64] [--out FILE]   draw from a trained generative model
     deepnotes models | summary MODEL | data | conv   look things up
 
 A mistake a user can make (an unknown name, a missing file, an impossible
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import time
@@ -343,6 +345,26 @@ def cmd_eval(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_sample(args: argparse.Namespace) -> None:
+    import torch
+
+    from deepnotes.figures import image_grid
+    from deepnotes.train.run import load_trained
+
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise UserError(f"folder {out.parent} does not exist")
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1, got {args.n}")
+    model, _, _, _ = load_trained(args.run_dir)
+    if not hasattr(model, "sample"):
+        raise UserError(f"{args.run_dir} holds a {type(model).__name__}, which draws no samples")
+    images = model.sample(args.n, torch.Generator().manual_seed(args.seed))
+    figure = image_grid(images, math.ceil(math.sqrt(args.n)), f"{args.n} samples, seed {args.seed}")
+    figure.savefig(out, dpi=110, bbox_inches="tight")
+    print(f"{args.n} samples written to {out}")
+
+
 # ---------------------------------------------------------------- experiments, tour
 
 
@@ -607,6 +629,18 @@ def build_parser() -> Parser:
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "sample",
+        help="draw samples from a trained generative model",
+        description="Draw samples from the generative model of a run folder (a VAE's decoder "
+        "means for z ~ N(0, I)) and save them as one grid image.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--n", type=int, default=64, help="how many samples (default: 64)")
+    p.add_argument("--out", default="samples.png", help="PNG file (default: samples.png)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.set_defaults(func=cmd_sample)
     return parser
 
 

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from deepnotes.data.base import DataBundle
 from deepnotes.errors import UserError
+from deepnotes.figures import image_grid
 from deepnotes.models.common import layers
 from deepnotes.registry import MODELS, TASKS
 from deepnotes.train.tasks import Task
@@ -264,22 +265,6 @@ class VAETask(Task):
         if model.latent_dim == 2:
             figures["latent-map.png"] = latent_map(model)
         return figures
-
-
-def image_grid(images: Tensor, rows: int, title: str) -> Any:
-    """A figure of (N, C, H, W) images in [0, 1], `rows` rows, grey or colour."""
-    from matplotlib.figure import Figure  # matplotlib only when drawing
-
-    columns = math.ceil(len(images) / rows)
-    fig = Figure(figsize=(0.9 * columns, 0.9 * rows + 0.4), layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=False)
-    for ax, image in zip(axes.flat, images.cpu(), strict=False):
-        pixels = image.permute(1, 2, 0).clamp(0, 1).numpy()  # (H, W, C)
-        ax.imshow(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels, cmap="gray")
-    for ax in axes.flat:
-        ax.axis("off")
-    fig.suptitle(title)
-    return fig
 
 
 def sample_grid(model: VAE, n: int = 64) -> Any:
