@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
@@ -26,17 +24,8 @@ from torch import Tensor, nn
 import deepnotes.nn as dn
 from deepnotes.experiments.base import Context
 from deepnotes.experiments.digits_training import accuracy, digits_splits, train
+from deepnotes.models.mlp import dense_stack
 from deepnotes.registry import EXPERIMENTS
-
-
-def mlp(sizes: list[int], activation: type[nn.Module] | None) -> nn.Sequential:
-    """Linear layers of `sizes`, each hidden one followed by `activation` (None: none)."""
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        layers.append(dn.Linear(n_in, n_out))
-        if activation is not None and i < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
 
 
 def layer_gradient_norms(model: nn.Sequential, x: Tensor, y: Tensor) -> list[float]:
@@ -90,7 +79,7 @@ def vanishing_gradients(ctx: Context, x: Tensor, y: Tensor) -> None:
         ("ReLU", dn.ReLU, lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu")),
     ):
         torch.manual_seed(ctx.seed)
-        model = mlp(sizes, activation)
+        model = dense_stack(sizes, activation, dn)
         for layer in model:
             if isinstance(layer, dn.Linear):
                 initialize(layer.weight)
@@ -137,7 +126,7 @@ def dying_relu(ctx: Context, x: Tensor, y: Tensor) -> None:
     for lr in rates:
         for name, activation in (("ReLU", dn.ReLU), ("LeakyReLU (a = 0.01)", dn.LeakyReLU)):
             torch.manual_seed(ctx.seed)
-            model = mlp(sizes, activation)
+            model = dense_stack(sizes, activation, dn)
             train(model, (x, y), len(x), steps, lr, ctx.seed, momentum=0)  # full batch
             stuck[name].append(stuck_units(model, x))
     ctx.claim(
@@ -186,7 +175,7 @@ def linear_collapse(ctx: Context) -> None:
     accuracies = {}
     for name, activation in (("no activation", None), ("ReLU", dn.ReLU)):
         torch.manual_seed(ctx.seed)
-        model = mlp(sizes, activation)
+        model = dense_stack(sizes, activation, dn)
         train(model, (x, y), len(x), steps, 0.1, ctx.seed, momentum=0)
         accuracies[name] = accuracy(model, (x, y))
     line = LogisticRegression().fit(x_np, y_np).score(x_np, y_np)

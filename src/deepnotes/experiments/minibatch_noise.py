@@ -25,11 +25,12 @@ from torch import Tensor, nn
 import deepnotes.nn as dn
 from deepnotes.experiments.base import Context
 from deepnotes.experiments.digits_training import Split, accuracy, digits_splits, train
+from deepnotes.models.mlp import dense_stack
 from deepnotes.registry import EXPERIMENTS
 
 
 def small_mlp() -> nn.Sequential:
-    return nn.Sequential(dn.Linear(64, 64), dn.ReLU(), dn.Linear(64, 10))
+    return dense_stack([64, 64, 10], dn.ReLU, dn)
 
 
 def flat_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:

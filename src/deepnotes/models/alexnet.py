@@ -54,7 +54,7 @@ import torch
 from torch import Tensor, nn
 
 from deepnotes.errors import UserError
-from deepnotes.models.common import layers, register_variants
+from deepnotes.models.common import imagenet_reference, layers, register_variants
 
 PAPER = (
     "Krizhevsky, Sutskever, Hinton, ImageNet classification with deep convolutional neural "
@@ -194,13 +194,11 @@ register_variants(
     input_size=(3, 224, 224),
     num_classes=1000,
     paper=PAPER,
-    reference_params={
-        "value": 61_100_840,
-        "input_size": (3, 224, 224),
-        "num_classes": 1000,
-        "source": "torchvision.models.alexnet (AlexNet_Weights.IMAGENET1K_V1: 61,100,840 "
+    reference_params=imagenet_reference(
+        61_100_840,
+        "torchvision.models.alexnet (AlexNet_Weights.IMAGENET1K_V1: 61,100,840 "
         "params): convolutions 2,469,696 + dense 37,752,832 + 16,781,312 + 4,097,000",
-    },
+    ),
     train_defaults=TRAIN_DEFAULTS,
     concepts=["ReLU", "max pooling", "dropout", "data augmentation", "ensembling"],
     torchvision="alexnet",

@@ -46,6 +46,11 @@ def same_names(state_dict: dict) -> dict:
     return dict(state_dict)
 
 
+def imagenet_reference(value: int, source: str) -> dict[str, Any]:
+    """`reference_params` for a count at torchvision's ImageNet setting: 3×224×224, 1000 classes."""
+    return {"value": value, "input_size": (3, 224, 224), "num_classes": 1000, "source": source}
+
+
 def register_variants(
     name: str,
     builder: Callable[..., nn.Module],

@@ -52,7 +52,7 @@ from types import ModuleType
 import torch
 from torch import Tensor, nn
 
-from deepnotes.models.common import layers, register_variants, same_names
+from deepnotes.models.common import imagenet_reference, layers, register_variants, same_names
 
 PAPER = (
     "Huang, Liu, van der Maaten, Weinberger, Densely Connected Convolutional Networks, CVPR 2017"
@@ -334,12 +334,10 @@ register_variants(
     densenet121,
     small={"stem": "small"},
     tiny={**TINY, "block_config": (2, 2, 2, 2)},
-    reference_params={
-        "value": 7_978_856,
-        "input_size": (3, 224, 224),
-        "num_classes": 1000,
-        "source": "torchvision DenseNet121_Weights.IMAGENET1K_V1 num_params",
-    },
+    reference_params=imagenet_reference(
+        7_978_856,
+        "torchvision DenseNet121_Weights.IMAGENET1K_V1 num_params",
+    ),
     torchvision="densenet121",
     **META,
 )
@@ -348,12 +346,10 @@ register_variants(
     densenet169,
     small={"stem": "small"},
     tiny={**TINY, "block_config": (2, 2, 3, 3)},
-    reference_params={
-        "value": 14_149_480,
-        "input_size": (3, 224, 224),
-        "num_classes": 1000,
-        "source": "torchvision DenseNet169_Weights.IMAGENET1K_V1 num_params",
-    },
+    reference_params=imagenet_reference(
+        14_149_480,
+        "torchvision DenseNet169_Weights.IMAGENET1K_V1 num_params",
+    ),
     torchvision="densenet169",
     **META,
 )

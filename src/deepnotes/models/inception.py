@@ -74,7 +74,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from deepnotes.models.common import layers, register_variants, same_names
+from deepnotes.models.common import imagenet_reference, layers, register_variants, same_names
 
 IntOrPair = int | tuple[int, int]
 
@@ -490,12 +490,10 @@ register_variants(
     num_classes=1000,
     paper="Szegedy et al., Going deeper with convolutions, CVPR 2015 (GoogLeNet, Inception v1); "
     "BatchNorm as in Ioffe & Szegedy, ICML 2015",
-    reference_params={
-        "value": 6_624_904,
-        "input_size": (3, 224, 224),
-        "num_classes": 1000,
-        "source": "torchvision GoogLeNet_Weights.IMAGENET1K_V1 num_params (aux_logits=False)",
-    },
+    reference_params=imagenet_reference(
+        6_624_904,
+        "torchvision GoogLeNet_Weights.IMAGENET1K_V1 num_params (aux_logits=False)",
+    ),
     concepts=[
         "Inception module",
         "parallel branches concatenated along channels",

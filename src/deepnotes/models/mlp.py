@@ -11,12 +11,29 @@ Shape: (B, *input_size) → (B, num_classes); images are flattened first.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from torch import Tensor, nn
 
 from deepnotes.registry import MODELS
+
+
+def dense_stack(
+    sizes: Sequence[int],
+    activation: Callable[[], nn.Module] | None,
+    library: ModuleType = nn,
+) -> nn.Sequential:
+    """Linear layers n₀ → n₁ → … → n_L of `library` (torch.nn or deepnotes.nn), `activation()`
+    after every one but the last; None leaves a purely linear stack."""
+    modules: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        modules.append(library.Linear(n_in, n_out))
+        if activation is not None and i < len(sizes) - 2:
+            modules.append(activation())
+    return nn.Sequential(*modules)
 
 
 class MLP(nn.Module):

@@ -62,7 +62,7 @@ from types import ModuleType
 from torch import Tensor, nn
 
 from deepnotes.models.alexnet import TRAIN_DEFAULTS, stem_settings
-from deepnotes.models.common import layers, register_variants
+from deepnotes.models.common import imagenet_reference, layers, register_variants
 
 PAPER = "Lin, Chen, Yan, Network in network, ICLR 2014 (arXiv:1312.4400)"
 
@@ -215,14 +215,12 @@ register_variants(
     test_input_size=(3, 96, 96),  # the ImageNet stem needs 67 at least: 96 → 22 → 10 → 4 → 1
     num_classes=1000,
     paper=PAPER,
-    reference_params={
-        "value": 7_439_608,
-        "input_size": (3, 224, 224),
-        "num_classes": 1000,
-        "source": "d2l.ai §8.3 (Network in Network) configuration — mlpconv blocks 96 (11×11/4), "
+    reference_params=imagenet_reference(
+        7_439_608,
+        "d2l.ai §8.3 (Network in Network) configuration — mlpconv blocks 96 (11×11/4), "
         "256 (5×5), 384 (3×3), num_classes (3×3) — counted as Σ c_in·c_out·k² + c_out: "
         "53,568 + 746,240 + 1,180,800 + 5,459,000; torchvision has no NiN",
-    },
+    ),
     train_defaults=TRAIN_DEFAULTS,
     concepts=["1×1 convolution", "per-pixel MLP", "global average pooling", "mlpconv"],
 )

@@ -82,7 +82,7 @@ import torch
 from torch import Tensor, nn
 
 from deepnotes.errors import UserError
-from deepnotes.models.common import layers, register_variants, same_names
+from deepnotes.models.common import imagenet_reference, layers, register_variants, same_names
 
 Attention = Callable[[int], nn.Module]  # channels → module applied to the residual branch
 
@@ -427,13 +427,11 @@ def register_resnet(
         input_size=(3, 224, 224),
         num_classes=1000,
         paper=paper,
-        reference_params={
-            "value": params,
-            "input_size": (3, 224, 224),
-            "num_classes": 1000,
-            "source": f"torchvision.models.{name}: num_params of its ImageNet weights "
+        reference_params=imagenet_reference(
+            params,
+            f"torchvision.models.{name}: num_params of its ImageNet weights "
             "(torchvision model docs), and sum(p.numel()) of the randomly initialised model",
-        },
+        ),
         concepts=concepts,
         torchvision=name,
         from_torchvision=same_names,

@@ -44,7 +44,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from deepnotes.models.common import layers, register_variants
+from deepnotes.models.common import imagenet_reference, layers, register_variants
 from deepnotes.models.resnet import RESNET_PAPER, SMALL, TINY, ResNet, resnet50
 
 
@@ -109,14 +109,12 @@ register_variants(
     input_size=(3, 224, 224),
     num_classes=1000,
     paper=f"Hu, Shen, Sun, Squeeze-and-excitation networks, CVPR 2018; {RESNET_PAPER}",
-    reference_params={
-        "value": 28_088_024,
-        "input_size": (3, 224, 224),
-        "num_classes": 1000,
-        "source": "torchvision.models.resnet50 (25,557,032) plus SE with reduction 16 "
+    reference_params=imagenet_reference(
+        28_088_024,
+        "torchvision.models.resnet50 (25,557,032) plus SE with reduction 16 "
         "(1×1 convs with bias) in its 16 bottlenecks: Σ 2C²/16 + C/16 + C = 2,530,992 "
         "(see deepnotes.models.senet); Hu et al. 2018 report ~2.5M more than ResNet-50",
-    },
+    ),
     concepts=[
         "squeeze-and-excitation",
         "channel attention",

@@ -78,7 +78,7 @@ import torch
 from torch import Tensor, nn
 
 from deepnotes.errors import UserError
-from deepnotes.models.common import layers, register_variants
+from deepnotes.models.common import imagenet_reference, layers, register_variants
 
 STEMS = ("imagenet", "small")
 
@@ -387,17 +387,15 @@ register_variants(
     num_classes=1000,
     paper="Zhang, Zhou, Lin, Sun, ShuffleNet: an extremely efficient convolutional neural "
     "network for mobile devices, CVPR 2018 (g = 3, 1×)",
-    reference_params={
-        "value": 1_865_728,
-        "input_size": (3, 224, 224),
-        "num_classes": 1000,
-        "source": "no torchvision model; counted by the notes' formulas (conv c_in·c_out·k²/g, "
+    reference_params=imagenet_reference(
+        1_865_728,
+        "no torchvision model; counted by the notes' formulas (conv c_in·c_out·k²/g, "
         "BatchNorm 2c, dense n_in·n_out + n_out) over Table 1 of the paper, g = 3, 1× "
         "(24, 240, 480, 960 channels; 4, 8, 4 units; bottleneck = output/4; first 1×1 dense): "
         "conv1 696 + stage2 39,552 + stage3 307,680 + stage4 556,800 + fc 961,000; its "
         "137.5 M multiply-adds match the table's 137 MFLOPs; megvii's official code reports "
         "1.9M (its fc has no bias)",
-    },
+    ),
     concepts=[
         "grouped convolution",
         "channel shuffle",
@@ -425,12 +423,10 @@ register_variants(
     num_classes=1000,
     paper="Ma, Zhang, Zheng, Sun, ShuffleNet V2: practical guidelines for efficient CNN "
     "architecture design, ECCV 2018 (1.0×)",
-    reference_params={
-        "value": 2_278_604,
-        "input_size": (3, 224, 224),
-        "num_classes": 1000,
-        "source": "torchvision.models.shufflenet_v2_x1_0 (2,278,604 parameters)",
-    },
+    reference_params=imagenet_reference(
+        2_278_604,
+        "torchvision.models.shufflenet_v2_x1_0 (2,278,604 parameters)",
+    ),
     concepts=[
         "channel split",
         "channel shuffle",

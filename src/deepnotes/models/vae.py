@@ -44,6 +44,7 @@ from deepnotes.data.base import DataBundle
 from deepnotes.errors import UserError
 from deepnotes.figures import image_grid
 from deepnotes.models.common import layers
+from deepnotes.models.mlp import dense_stack
 from deepnotes.registry import MODELS, TASKS
 from deepnotes.train.tasks import Task
 
@@ -61,16 +62,6 @@ class ELBOTerms(NamedTuple):
     @property
     def elbo(self) -> Tensor:
         return self.reconstruction - self.kl
-
-
-def mlp(L: Any, sizes: Sequence[int]) -> nn.Sequential:
-    """Linear layers of `sizes` with a ReLU between each pair (none after the last)."""
-    modules: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        modules.append(L.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            modules.append(L.ReLU())
-    return nn.Sequential(*modules)
 
 
 class VAE(nn.Module):
@@ -117,9 +108,12 @@ class VAE(nn.Module):
         if architecture == "mlp":
             hidden = tuple(hidden or (512, 256))
             pixels = channels * height * width
-            self.encoder = nn.Sequential(L.Flatten(), mlp(L, [pixels, *hidden, 2 * latent_dim]))
+            self.encoder = nn.Sequential(
+                L.Flatten(), dense_stack([pixels, *hidden, 2 * latent_dim], L.ReLU, L)
+            )
             self.decoder = nn.Sequential(
-                mlp(L, [latent_dim, *reversed(hidden), pixels]), nn.Unflatten(1, self.input_size)
+                dense_stack([latent_dim, *reversed(hidden), pixels], L.ReLU, L),
+                nn.Unflatten(1, self.input_size),
             )
         else:
             if height % 4 or width % 4:

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from deepnotes.models.alexnet import TRAIN_DEFAULTS, dense_classifier
-from deepnotes.models.common import layers, register_variants, same_names
+from deepnotes.models.common import imagenet_reference, layers, register_variants, same_names
 
 PAPER = (
     "Simonyan, Zisserman, Very deep convolutional networks for large-scale image recognition, "
@@ -157,13 +157,10 @@ def register_vgg(name: str, depths: Sequence[int], batch_norm: bool, count: int)
         input_size=(3, 224, 224),
         num_classes=1000,
         paper=PAPER + BN_PAPER * batch_norm,
-        reference_params={
-            "value": count,
-            "input_size": (3, 224, 224),
-            "num_classes": 1000,
-            "source": f"torchvision.models.{name} "
-            f"({name.upper()}_Weights.IMAGENET1K_V1: {count:,} params)",
-        },
+        reference_params=imagenet_reference(
+            count,
+            f"torchvision.models.{name} ({name.upper()}_Weights.IMAGENET1K_V1: {count:,} params)",
+        ),
         concepts=["3×3 convolutions", "deep and narrow", "receptive field", "max pooling"]
         + ["batch normalization"] * batch_norm,
         train_defaults=TRAIN_DEFAULTS,  # AlexNet's: the same dense head, the same small data
