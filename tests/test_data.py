@@ -20,10 +20,11 @@ import pytest
 import torch
 import torchvision.datasets.utils
 from sklearn.datasets import load_digits
+from torch.utils.data import DataLoader, TensorDataset
 from torchvision import datasets
 from torchvision.transforms.v2 import functional as TF
 
-from deepnotes.data.base import DataBundle, DataRequest, data_roots, split_indices
+from deepnotes.data.base import DataBundle, DataRequest, TensorBatches, data_roots, split_indices
 from deepnotes.data.synthetic import NUM_IMAGES, NUM_POINTS, SHAPES, draw_shape, shape_mask
 from deepnotes.data.torchvision_sets import VAL_FRACTION
 from deepnotes.errors import DataNotFoundError, UserError
@@ -368,3 +369,28 @@ def test_download_skipped_when_any_root_has_the_files(
     bundle = build(name, roots=(tmp_path / "data-dir", tmp_path / "env"), download=True)
     assert len(bundle.splits["test"]) == 10
     assert not (tmp_path / "data-dir").exists()
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("drop_last", [True, False])
+@pytest.mark.parametrize("seeded", [True, False])
+def test_tensor_batches_equal_the_dataloader(shuffle, drop_last, seeded):
+    """Same batches in the same order, and the same random state afterwards."""
+    x, y = torch.randn(103, 3), torch.arange(103)
+
+    def batches(make):
+        torch.manual_seed(7)
+        generator = torch.Generator().manual_seed(5) if seeded else None
+        out = [[t.clone() for t in batch] for batch in make(generator)]
+        return out, torch.rand(1)
+
+    theirs, after_theirs = batches(
+        lambda g: DataLoader(
+            TensorDataset(x, y), 10, shuffle=shuffle, generator=g, drop_last=drop_last
+        )
+    )
+    ours, after_ours = batches(lambda g: TensorBatches((x, y), 10, shuffle, g, drop_last))
+    assert len(ours) == len(theirs) == len(TensorBatches((x, y), 10, shuffle, None, drop_last))
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert torch.equal(after_ours, after_theirs)

@@ -23,7 +23,7 @@ from deepnotes.summary import summarize
 
 NAMES = MODELS.names()
 LENETS = [n for n in NAMES if MODELS.meta(n).get("family") == "lenet"]
-GENERATIVE = {"vae"}  # tasks whose models have no classes
+GENERATIVE = {"vae", "gan"}  # tasks whose models have no classes
 
 
 def reference_input_size(name: str) -> tuple[int, ...]:
@@ -126,8 +126,8 @@ def test_forward_shape_and_backward_reaches_every_parameter(
         assert out.shape == (2, num_classes)
     elif task == "segmentation":
         assert out.shape[:2] == (2, num_classes) and out.ndim == 4
-    elif task == "vae":
-        assert out.shape == (2,)  # one ELBO per example
+    elif task in GENERATIVE:
+        assert out.shape == (2,)  # one ELBO, or one value of the GAN's game, per example
     assert torch.isfinite(out).all()
     out.sum().backward()
     params = dict(model.named_parameters())

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 import time
@@ -348,7 +347,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_sample(args: argparse.Namespace) -> None:
     import torch
 
-    from deepnotes.figures import image_grid
+    from deepnotes.figures import samples_figure
     from deepnotes.train.run import load_trained
 
     out = Path(args.out)
@@ -359,8 +358,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
     model, _, _, _ = load_trained(args.run_dir)
     if not hasattr(model, "sample"):
         raise UserError(f"{args.run_dir} holds a {type(model).__name__}, which draws no samples")
-    images = model.sample(args.n, torch.Generator().manual_seed(args.seed))
-    figure = image_grid(images, math.ceil(math.sqrt(args.n)), f"{args.n} samples, seed {args.seed}")
+    samples = model.sample(args.n, torch.Generator().manual_seed(args.seed))
+    try:
+        figure = samples_figure(samples, f"{args.n} samples, seed {args.seed}")
+    except ValueError as e:
+        raise UserError(str(e)) from None
     figure.savefig(out, dpi=110, bbox_inches="tight")
     print(f"{args.n} samples written to {out}")
 

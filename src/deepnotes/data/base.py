@@ -123,16 +123,69 @@ class DataBundle:
         generator: torch.Generator | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
-    ) -> DataLoader:
-        """A DataLoader over one split; `generator` fixes the shuffling order."""
+        drop_last: bool = False,
+    ) -> DataLoader | TensorBatches:
+        """The batches of one split; `generator` fixes the shuffling order; `drop_last`
+        leaves out a last, smaller batch.
+
+        A split held in memory as tensors (a `TensorDataset`) is cut into batches by
+        indexing (`TensorBatches`) when no worker processes are asked for; anything
+        else goes through a torch `DataLoader`.
+        """
+        dataset = self.split(split)
+        if isinstance(dataset, TensorDataset) and num_workers == 0:
+            return TensorBatches(dataset.tensors, batch_size, shuffle, generator, drop_last)
         return DataLoader(
-            self.split(split),
+            dataset,
             batch_size=batch_size,
             shuffle=shuffle,
             generator=generator,
             num_workers=num_workers,
             pin_memory=pin_memory,
+            drop_last=drop_last,
         )
+
+
+class TensorBatches:
+    """Batches of in-memory tensors by indexing, the fast path of a `DataLoader` over a
+    `TensorDataset` (which fetches every example alone and stacks them again).
+
+    The batches and the random draws are the DataLoader's: one draw for its worker
+    seed, then `torch.randperm(n, generator)`, so the two give the same batches and
+    leave the random state alike (a test checks it). For a small model the
+    DataLoader's per-example work was most of a training step.
+    """
+
+    def __init__(
+        self,
+        tensors: tuple[torch.Tensor, ...],
+        batch_size: int,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        self.tensors, self.batch_size = tensors, batch_size
+        self.shuffle, self.generator, self.drop_last = shuffle, generator, drop_last
+
+    def __len__(self) -> int:
+        n = len(self.tensors[0])
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.tensors[0])
+        # the DataLoader's draws, in its order: a base seed for workers (drawn even with
+        # none), then, to shuffle, a seed for the sampler if no generator is given
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        order = torch.arange(n)
+        if self.shuffle:
+            generator = self.generator
+            if generator is None:
+                seed = int(torch.empty((), dtype=torch.int64).random_().item())
+                generator = torch.Generator().manual_seed(seed)
+            order = torch.randperm(n, generator=generator)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            index = order[start : start + self.batch_size]
+            yield [t[index] for t in self.tensors]
 
 
 def split_indices(

@@ -124,12 +124,24 @@ def ring_centres(modes: int = RING_MODES, radius: float = RING_RADIUS) -> np.nda
 )
 def ring8(request: DataRequest) -> DataBundle:
     """Points drawn from a ring of 8 Gaussians; each point's label is its mode."""
+    return ring_bundle(request, NUM_POINTS)
+
+
+def ring_bundle(request: DataRequest, points: int) -> DataBundle:
+    """`points` draws from the ring of 8 Gaussians (labels: their modes), split as every set.
+
+    Unstandardised (`normalize=False`, as a GAN asks), the bundle's `info` also holds
+    the modes' centres and σ, by which samples are scored.
+    """
     rng = np.random.default_rng(request.seed)
-    labels = rng.integers(0, RING_MODES, NUM_POINTS)
-    points = ring_centres()[labels] + RING_STD * rng.standard_normal((NUM_POINTS, 2))
-    return vector_bundle(
-        "ring8", points, labels, request, classes=[f"mode {k}" for k in range(RING_MODES)]
+    labels = rng.integers(0, RING_MODES, points)
+    features = ring_centres()[labels] + RING_STD * rng.standard_normal((points, 2))
+    bundle = vector_bundle(
+        "ring8", features, labels, request, classes=[f"mode {k}" for k in range(RING_MODES)]
     )
+    if not request.normalize:
+        bundle.info.update(mode_centres=ring_centres().tolist(), mode_std=RING_STD)
+    return bundle
 
 
 def regular_polygon(n: int, center: tuple[float, float], radius: float, angle: float) -> np.ndarray:

@@ -9,11 +9,13 @@ from deepnotes.experiments import (
     conv_arithmetic,
     curse_of_dimensionality,
     equivariance,
+    gan_tricks,
     latent_variable_models,
     lenet_digits,
     minibatch_noise,
     overfitting,
     transposed_conv,
+    vae,
     weight_sharing,
 )
 
@@ -26,10 +28,12 @@ __all__ = [
     "conv_arithmetic",
     "curse_of_dimensionality",
     "equivariance",
+    "gan_tricks",
     "latent_variable_models",
     "lenet_digits",
     "minibatch_noise",
     "overfitting",
     "transposed_conv",
+    "vae",
     "weight_sharing",
 ]

@@ -9,6 +9,7 @@ with the source of that number (checked by the tests).
 from deepnotes.models import (
     alexnet,
     densenet,
+    gan,
     inception,
     lenet,
     mlp,
@@ -24,6 +25,7 @@ from deepnotes.models import (
 __all__ = [
     "alexnet",
     "densenet",
+    "gan",
     "inception",
     "lenet",
     "mlp",

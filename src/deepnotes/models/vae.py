@@ -44,7 +44,7 @@ from deepnotes.data.base import DataBundle
 from deepnotes.errors import UserError
 from deepnotes.figures import image_grid
 from deepnotes.models.common import layers
-from deepnotes.models.mlp import dense_stack
+from deepnotes.models.encoders import conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
 from deepnotes.registry import MODELS, TASKS
 from deepnotes.train.tasks import Task
 
@@ -104,38 +104,17 @@ class VAE(nn.Module):
         del num_classes  # see the docstring
         self.input_size, self.latent_dim = tuple(input_size), latent_dim
         self.architecture, self.likelihood, self.beta = architecture, likelihood, beta
-        channels, height, width = self.input_size
+        _, height, width = self.input_size
         if architecture == "mlp":
             hidden = tuple(hidden or (512, 256))
-            pixels = channels * height * width
-            self.encoder = nn.Sequential(
-                L.Flatten(), dense_stack([pixels, *hidden, 2 * latent_dim], L.ReLU, L)
-            )
-            self.decoder = nn.Sequential(
-                dense_stack([latent_dim, *reversed(hidden), pixels], L.ReLU, L),
-                nn.Unflatten(1, self.input_size),
-            )
+            self.encoder = mlp_encoder(self.input_size, hidden, 2 * latent_dim, L, L.ReLU)
+            self.decoder = mlp_decoder(latent_dim, hidden[::-1], self.input_size, L)
         else:
             if height % 4 or width % 4:
                 raise UserError(f"the conv VAE needs H and W divisible by 4, got {height}×{width}")
-            c1, c2 = tuple(hidden or (32, 64))
-            small = (c2, height // 4, width // 4)  # the map after two stride-2 convolutions
-            self.encoder = nn.Sequential(
-                L.Conv2d(channels, c1, 4, stride=2, padding=1),  # H → H/2
-                L.ReLU(),
-                L.Conv2d(c1, c2, 4, stride=2, padding=1),  # H/2 → H/4
-                L.ReLU(),
-                L.Flatten(),
-                L.Linear(math.prod(small), 2 * latent_dim),
-            )
-            self.decoder = nn.Sequential(
-                L.Linear(latent_dim, math.prod(small)),
-                L.ReLU(),
-                nn.Unflatten(1, small),
-                L.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),  # H/4 → H/2
-                L.ReLU(),
-                L.ConvTranspose2d(c1, channels, 4, stride=2, padding=1),  # H/2 → H
-            )
+            hidden = tuple(hidden or (32, 64))
+            self.encoder = conv_encoder(self.input_size, hidden, 2 * latent_dim, L, L.ReLU)
+            self.decoder = conv_decoder(latent_dim, hidden, self.input_size, L)
         # the Gaussian likelihood's log s, one for all pixels, learned
         self.log_scale = nn.Parameter(torch.zeros(())) if likelihood == "gaussian" else None
 
@@ -259,6 +238,16 @@ class VAETask(Task):
         if model.latent_dim == 2:
             figures["latent-map.png"] = latent_map(model)
         return figures
+
+
+def independent_pixel_nll(train: Tensor, test: Tensor) -> float:
+    """The baseline a VAE must beat: −log p(x) per test image, in nats, under independent
+    Bernoulli pixels whose means are the training set's (clamped away from 0 and 1).
+
+        −log p(x) = −Σ_j [x_j log p̂_j + (1 − x_j) log(1 − p̂_j)],   p̂_j = mean of pixel j
+    """
+    p = train.mean(0).clamp(1e-6, 1 - 1e-6)  # (C, H, W)
+    return float(-(test * p.log() + (1 - test) * (1 - p).log()).flatten(1).sum(1).mean())
 
 
 def sample_grid(model: VAE, n: int = 64) -> Any:

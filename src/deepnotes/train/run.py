@@ -6,6 +6,7 @@ This is what `deepnotes train` and the experiments call. A run directory holds
     metrics.csv         one row per epoch
     model.safetensors   the final weights (for `deepnotes eval` and `sample`)
     checkpoints/        the last checkpoints, for --resume
+    epochs/             figures the task draws after each epoch (a GAN's samples), if any
 
 With `seeds > 1` the run repeats for seeds seed, seed+1, … in `OUT/seed-K/`, and
 the top summary holds each metric's mean and (sample) standard deviation as
@@ -35,6 +36,7 @@ from deepnotes.train.tasks import Task
 from deepnotes.train.trainer import (
     Checkpointer,
     CSVLogger,
+    EpochFigures,
     EpochPrinter,
     Trainer,
     eval_batches,
@@ -90,11 +92,13 @@ def prepare(config: TrainConfig) -> tuple[torch.nn.Module, Task, DataBundle, dic
     task = TASKS.create(meta["task"])
     bundle = load_data(config.data, data_request(meta, task, config))
     check_compatible(config.model, meta, task, bundle)
+    task.setup(bundle)
     model_kwargs = {**task.model_kwargs(bundle), **config.model_args}
     try:
         model = MODELS.create(config.model, **model_kwargs)
     except TypeError as e:  # a --model-arg the constructor does not take
         raise UserError(f"cannot build {config.model} with {model_kwargs}: {e}") from None
+    task.initialize(model)
     return model, task, bundle, model_kwargs
 
 
@@ -179,6 +183,7 @@ def train_one(config: TrainConfig, out: Path, resume: bool = False) -> dict[str,
         callbacks=[
             CSVLogger(out / "metrics.csv"),
             Checkpointer(out / "checkpoints"),
+            EpochFigures(out / "epochs"),
             *([EpochPrinter()] if config.progress else []),
         ],
     )
@@ -215,6 +220,23 @@ def train_one(config: TrainConfig, out: Path, resume: bool = False) -> dict[str,
     return summary
 
 
+def fit_in_memory(
+    model: torch.nn.Module, task: Task, bundle: DataBundle, **settings: Any
+) -> tuple[Trainer, dict[str, float]]:
+    """Train with the package's trainer and no run folder, quietly: what experiments use.
+
+    `settings` are `TrainConfig` fields (epochs, batch_size, lr, seed, ...); the
+    model trains on the CPU. Returns the trainer (its `state.history` holds every
+    epoch's metrics) and the final metrics, test split included.
+    """
+    settings = {"progress": False, **settings}
+    config = TrainConfig(model=type(model).__name__, data=bundle.name, **settings)
+    config.validate()
+    task.setup(bundle)
+    trainer = Trainer(model, task, bundle, config, torch.device("cpu"))
+    return trainer, trainer.fit()
+
+
 def safetensors_bytes(model: torch.nn.Module) -> bytes:
     return save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
 
@@ -244,6 +266,7 @@ def load_trained(
     task = TASKS.create(meta["task"])
     bundle = load_data(config.data, data_request(meta, task, config))
     check_compatible(config.model, meta, task, bundle)
+    task.setup(bundle)
     if (
         list(bundle.input_size) != summary["input_size"]
         or bundle.num_classes != summary["num_classes"]

@@ -48,10 +48,19 @@ class Task:
     data_kinds: tuple[str, ...] = ()
     data_tasks: tuple[str, ...] | None = None  # the data sets' registered tasks it accepts (any)
     data_options: ClassVar[dict[str, Any]] = {}  # extra DataRequest fields, e.g. normalize=False
+    drop_last = False  # train on full batches only (a GAN: a batch of 3 is a noisy game step)
 
     def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
         """Constructor arguments the data decides (classes, input size, vocabulary)."""
         return {}
+
+    def setup(self, bundle: DataBundle) -> None:
+        """Called once with the run's data, before training or evaluating: a task whose metrics
+        need more than the batches (a GAN's FID classifier, known modes) keeps it here."""
+
+    def initialize(self, model: nn.Module) -> None:
+        """Called once on a new model before training: weights from elsewhere (a GAN's
+        generator from a trained VAE) go in here. Nothing by default."""
 
     def optimizers(self, model: nn.Module) -> dict[str, Iterable]:
         """Parameters by optimiser name; the trainer builds one optimiser for each name.
@@ -90,6 +99,10 @@ class Task:
                 totals[key] = totals.get(key, 0.0) + float(value) * n
             count += n
         return {key: total / count for key, total in totals.items()}
+
+    def epoch_figures(self, model: nn.Module, epoch: int) -> dict[str, Figure]:
+        """Figures to keep after every epoch, by name (a GAN's samples from fixed noise)."""
+        return {}
 
     def figures(self, model: nn.Module, bundle: DataBundle) -> dict[str, Figure]:
         """Figures of the trained model by file name, saved beside the run's summary.

@@ -166,6 +166,28 @@ class Checkpointer(Callback):
         )
 
 
+class EpochFigures(Callback):
+    """Saves the task's per-epoch figures as `DIR/NAME-EPOCH.png`, at most about 50 epochs'
+    worth (every k-th epoch and the last), so a long run's folder stays browsable."""
+
+    most = 50
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        epoch = trainer.state.epoch
+        every = math.ceil(trainer.epochs / self.most)
+        if epoch % every and epoch != trainer.epochs:
+            return
+        figures = trainer.task.epoch_figures(trainer.model, epoch)
+        if figures:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        for name, figure in figures.items():
+            stem = Path(name).stem
+            figure.savefig(self.directory / f"{stem}-{epoch:04d}.png", dpi=80, bbox_inches="tight")
+
+
 @dataclass
 class TrainState:
     """Where a run is: epochs and optimiser steps done, and each epoch's metrics."""
@@ -216,6 +238,7 @@ class Trainer:
             generator=generator,
             num_workers=self.config.num_workers,
             pin_memory=self.device.type == "cuda",
+            drop_last=self.task.drop_last,
         )
 
     def update(self, loss: torch.Tensor, name: str = "model") -> None:

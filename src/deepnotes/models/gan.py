@@ -1,0 +1,514 @@
+"""Generative adversarial networks (notes, week 7), with every training trick as a switch.
+
+Goodfellow et al., "Generative adversarial nets", NeurIPS 2014: a generator G
+maps noise z ~ N(0, I) to samples, a discriminator D tells them from data, and
+the two play
+
+    min_G max_D  E_x[log D(x)] + E_z[log(1 − D(G(z)))].
+
+D outputs a logit l (D = σ(l)), so every loss below is written on logits:
+
+    loss             discriminator (critic) loss                  generator loss
+    minimax          softplus(−l_real) + softplus(l_fake)         −softplus(l_fake) = log(1 − D)
+    non-saturating   the same                                     softplus(−l_fake) = −log D
+    wgan             f_fake − f_real, weights clipped to ±c       −f_fake
+    wgan-gp          f_fake − f_real + λ(‖∇f(x̂)‖ − 1)²            −f_fake
+    hinge            relu(1 − f_real) + relu(1 + f_fake)          −f_fake
+
+(means over the batch). The minimax generator's gradient vanishes exactly when
+D confidently rejects its samples, early in training; the non-saturating loss
+has the same fixed point and a strong gradient there (Goodfellow et al. §3).
+WGAN (Arjovsky, Chintala, Bottou, ICML 2017) trains a critic f towards the
+Wasserstein-1 distance, keeping f 1-Lipschitz by clipping its weights; WGAN-GP
+(Gulrajani et al., NeurIPS 2017) penalises the gradient norm instead, at
+x̂ = εx + (1 − ε)G(z), ε ~ U[0, 1]. The hinge loss is that of SAGAN / BigGAN.
+
+The tricks (the notes; Salimans et al., "Improved techniques for training
+GANs", 2016; Chintala et al., "How to train a GAN", 2016; Sønderby et al.,
+"Amortised MAP inference", 2017; Heusel et al., "GANs trained by a two
+time-scale update rule", 2017), each an argument of `GAN`:
+
+    real_label=0.9              one-sided label smoothing (D's target for data)
+    fake_label=0.1              two-sided smoothing (D's target for samples)
+    label_flip=0.05             noisy labels: each of D's targets swapped with this probability
+    instance_noise=0.1          N(0, σ²) added to everything D sees, σ decaying
+                                linearly to 0 over `instance_noise_steps` D steps
+    d_lr, g_lr                  TTUR: separate learning rates (None: the run's --lr)
+    n_critic=5                  D steps per G step
+    d_activation="leaky_relu"   LeakyReLU(0.2) in D, or "relu"
+    d_dropout=0.3               dropout after D's hidden layers
+    betas=(0.5, 0.999)          Adam's betas for both players (DCGAN's β₁ = 0.5)
+    generator_init=RUN_DIR      start G from a trained VAE's decoder (same widths and latent)
+
+The learning-rate schedule is the run's `--scheduler`, applied to both players.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from deepnotes.data.base import DataBundle
+from deepnotes.errors import UserError
+from deepnotes.figures import samples_figure
+from deepnotes.generative.divergences import frechet_distance, gaussian_statistics
+from deepnotes.generative.fid import classifier_features, feature_fid
+from deepnotes.generative.metrics import mode_coverage
+from deepnotes.models.common import layers
+from deepnotes.models.encoders import conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
+from deepnotes.registry import MODELS, TASKS
+from deepnotes.train.tasks import Task, Update
+
+LOSSES = ("minimax", "non-saturating", "wgan", "wgan-gp", "hinge")
+LABELLED_LOSSES = ("minimax", "non-saturating")  # the losses with targets to smooth or flip
+ARCHITECTURES = ("mlp", "dcgan")
+LEAKY_SLOPE = 0.2  # DCGAN's
+
+
+class GAN(nn.Module):
+    """A generator and a discriminator, with the settings of their game.
+
+    Args:
+        input_size: shape of one sample: (F,) vectors, or (C, H, W) images with pixels
+            in [0, 1] (the generator ends in a sigmoid). Default: (2,).
+        num_classes: unused (a GAN has no classes); accepted so every zoo model builds
+            from the same arguments. Default: None.
+        latent_dim: dimensions of z. Default: as many as a vector's features (2 on the
+            ring, where a wider z only slows the fit), 8 for images.
+        hidden: the generator's widths from z outwards (D mirrors them): MLP widths, or
+            the channels (c1, c2) of DCGAN's two transposed convolutions, c2 nearest z.
+            Default: (128, 128) for vectors, (256, 512) for images (the MLP VAE's decoder,
+            so a VAE can initialise G), (64, 128) for "dcgan".
+        architecture: "mlp" or "dcgan" (H and W divisible by 4). Default: "mlp".
+        loss: one of `LOSSES`. Default: "non-saturating".
+        g_batchnorm, d_batchnorm: BatchNorm in G's and D's hidden layers. Default: False.
+        gp_weight: λ of WGAN-GP. Default: 10 (Gulrajani et al.).
+        clip_value: c of WGAN's weight clipping. Default: 0.01 (Arjovsky et al.).
+        The tricks: see the module's docstring.
+        impl: layer library, "torch" or "deepnotes". Default: "torch".
+
+    Shape: `generator` (B, latent_dim) → (B, *input_size); `discriminator`
+    (B, *input_size) → (B, 1); forward (B, *input_size) → (B,), the value of the game.
+    """
+
+    def __init__(
+        self,
+        input_size: Sequence[int] = (2,),
+        num_classes: int | None = None,
+        latent_dim: int | None = None,
+        hidden: Sequence[int] | None = None,
+        architecture: str = "mlp",
+        loss: str = "non-saturating",
+        g_batchnorm: bool = False,
+        d_batchnorm: bool = False,
+        gp_weight: float = 10.0,
+        clip_value: float = 0.01,
+        real_label: float = 1.0,
+        fake_label: float = 0.0,
+        label_flip: float = 0.0,
+        instance_noise: float = 0.0,
+        instance_noise_steps: int = 2000,
+        d_lr: float | None = None,
+        g_lr: float | None = None,
+        n_critic: int = 1,
+        d_activation: str = "leaky_relu",
+        d_dropout: float = 0.0,
+        betas: Sequence[float] = (0.5, 0.999),
+        generator_init: str | None = None,
+        impl: str = "torch",
+    ) -> None:
+        super().__init__()
+        del num_classes  # see the docstring
+        check_settings(
+            architecture, loss, real_label, fake_label, label_flip, n_critic, d_activation
+        )
+        L = layers(impl)
+        images = len(input_size) == 3
+        if latent_dim is None:
+            latent_dim = 8 if images else input_size[0]
+        self.input_size, self.latent_dim = tuple(input_size), latent_dim
+        self.architecture, self.loss = architecture, loss
+        self.gp_weight, self.clip_value = gp_weight, clip_value
+        self.real_label, self.fake_label, self.label_flip = real_label, fake_label, label_flip
+        self.instance_noise, self.instance_noise_steps = instance_noise, instance_noise_steps
+        self.d_lr, self.g_lr, self.n_critic, self.betas = d_lr, g_lr, n_critic, tuple(betas)
+        self.generator_init = generator_init
+        leaky = d_activation == "leaky_relu"
+
+        def d_act() -> nn.Module:
+            return L.LeakyReLU(LEAKY_SLOPE) if leaky else L.ReLU()
+
+        if architecture == "mlp":
+            hidden = (
+                tuple((256, 512) if images else (128, 128)) if hidden is None else tuple(hidden)
+            )
+            body = mlp_decoder(latent_dim, hidden, self.input_size, L, g_batchnorm)
+            self.discriminator = mlp_encoder(self.input_size, hidden[::-1], 1, L, d_act, d_dropout)
+        else:
+            if not images or self.input_size[1] % 4 or self.input_size[2] % 4:
+                raise UserError(f"DCGAN needs images with H and W divisible by 4, got {input_size}")
+            hidden = (64, 128) if hidden is None else tuple(hidden)
+            body = conv_decoder(latent_dim, hidden, self.input_size, L, g_batchnorm)
+            self.discriminator = conv_encoder(
+                self.input_size, hidden, 1, L, d_act, d_batchnorm, d_dropout
+            )
+        if d_batchnorm and architecture == "mlp":
+            raise UserError("d_batchnorm is for the dcgan architecture")
+        self.hidden = hidden
+        # images: pixels in [0, 1], the mean of a Bernoulli VAE's decoder (σ of its logits)
+        self.generator = nn.Sequential(body, L.Sigmoid()) if images else body
+        # discriminator steps taken, for n_critic and the noise schedule (saved in checkpoints)
+        self.register_buffer("d_steps", torch.zeros((), dtype=torch.long))
+        # the generator's last loss, logged on the batches where only D steps (kept on resume)
+        self.register_buffer("last_g_loss", torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The value of the game on a batch of data, per example, with fresh z:
+        V = log D(x) + log(1 − D(G(z))) for the losses with labels, f(x) − f(G(z)) for a critic.
+
+        D maximises V and G minimises it (Goodfellow et al., eq. 1). Training uses the
+        losses below, which add each loss's own terms (labels, penalty, hinge).
+        """
+        l_real = self.discriminate(x)
+        l_fake = self.discriminate(self.generator(self.noise(len(x))))
+        if self.loss in LABELLED_LOSSES:  # log σ(l) = −softplus(−l), log(1 − σ(l)) = −softplus(l)
+            return -nn.functional.softplus(-l_real) - nn.functional.softplus(l_fake)
+        return l_real - l_fake
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ N(0, I): (n, latent_dim), on the model's device."""
+        z = torch.randn(n, self.latent_dim, generator=generator)
+        return z.to(self.d_steps.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n samples G(z): (n, *input_size)."""
+        return self.generator(self.noise(n, generator))
+
+    def instance_noise_std(self) -> float:
+        """σ_t = σ₀ · max(0, 1 − t / T) after t discriminator steps (Sønderby et al.)."""
+        if self.instance_noise == 0:
+            return 0.0
+        progress = int(self.d_steps) / max(1, self.instance_noise_steps)
+        return self.instance_noise * max(0.0, 1.0 - progress)
+
+    def discriminate(self, x: Tensor) -> Tensor:
+        """D's logit (or critic value) for each sample, with instance noise: (B,)."""
+        std = self.instance_noise_std() if self.training else 0.0
+        if std > 0:
+            x = x + std * torch.randn_like(x)
+        return self.discriminator(x).squeeze(1)
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss D minimises on a batch of data and a batch of (detached) samples."""
+        l_real, l_fake = self.discriminate(real), self.discriminate(fake)
+        logs = {"d_real": l_real.detach().mean(), "d_fake": l_fake.detach().mean()}
+        if self.loss in LABELLED_LOSSES:  # binary cross-entropy with (smoothed, noisy) targets
+            real_target, fake_target = self.targets(l_real)
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                l_real, real_target
+            ) + nn.functional.binary_cross_entropy_with_logits(l_fake, fake_target)
+        elif self.loss == "hinge":
+            loss = torch.relu(1 - l_real).mean() + torch.relu(1 + l_fake).mean()
+        else:  # the critic's estimate of −W₁(data, model)
+            loss = l_fake.mean() - l_real.mean()
+            logs["wasserstein"] = -loss.detach()
+            if self.loss == "wgan-gp":
+                penalty = self.gradient_penalty(real, fake)
+                logs["gradient_penalty"] = penalty.detach()
+                loss = loss + self.gp_weight * penalty
+        return loss, logs
+
+    def targets(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        """D's targets for data and samples: smoothed, then each swapped with `label_flip`."""
+        real = torch.full_like(like, self.real_label)
+        fake = torch.full_like(like, self.fake_label)
+        if self.label_flip > 0:
+            flip = torch.rand_like(like) < self.label_flip
+            real, fake = torch.where(flip, fake, real), torch.where(flip, real, fake)
+        return real, fake
+
+    def gradient_penalty(self, real: Tensor, fake: Tensor) -> Tensor:
+        """E[(‖∇_x̂ f(x̂)‖₂ − 1)²] at x̂ = εx + (1 − ε)x̃, one ε ~ U[0, 1] per sample."""
+        shape = (len(real),) + (1,) * (real.dim() - 1)  # (B, 1, …): one ε per sample
+        epsilon = torch.rand(shape, device=real.device)
+        between = (epsilon * real + (1 - epsilon) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.discriminate(between).sum(), between, create_graph=True)
+        return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        """The loss G minimises on a batch of its samples (gradients flow through D)."""
+        l_fake = self.discriminate(fake)
+        if self.loss == "minimax":  # E log(1 − D(G(z))), saturating
+            return -nn.functional.softplus(l_fake).mean()
+        if self.loss == "non-saturating":  # −E log D(G(z))
+            return nn.functional.softplus(-l_fake).mean()
+        return -l_fake.mean()
+
+    @torch.no_grad()
+    def clip_discriminator(self) -> None:
+        """WGAN: keep every critic weight in [−c, c], a crude Lipschitz constraint."""
+        for p in self.discriminator.parameters():
+            p.clamp_(-self.clip_value, self.clip_value)
+
+    def extra_repr(self) -> str:
+        return (
+            f"input_size={self.input_size}, latent_dim={self.latent_dim}, "
+            f"architecture={self.architecture!r}, loss={self.loss!r}"
+        )
+
+
+def check_settings(
+    architecture: str,
+    loss: str,
+    real_label: float,
+    fake_label: float,
+    label_flip: float,
+    n_critic: int,
+    d_activation: str,
+) -> None:
+    """One clear error for a setting out of range or a trick that does not fit the loss."""
+    if architecture not in ARCHITECTURES:
+        raise UserError(f"architecture must be one of {', '.join(ARCHITECTURES)}")
+    if loss not in LOSSES:
+        raise UserError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if d_activation not in ("leaky_relu", "relu"):
+        raise UserError(f"d_activation must be leaky_relu or relu, got {d_activation!r}")
+    if not isinstance(n_critic, int) or n_critic < 1:
+        raise UserError(f"n_critic must be a positive integer, got {n_critic!r}")
+    if not 0 <= label_flip < 0.5:
+        raise UserError(f"label_flip must be in [0, 0.5), got {label_flip!r}")
+    labels_changed = (real_label, fake_label, label_flip) != (1.0, 0.0, 0.0)
+    if labels_changed and loss not in LABELLED_LOSSES:
+        raise UserError(
+            f"label smoothing and flipping need a loss with labels ({', '.join(LABELLED_LOSSES)}); "
+            f"{loss} has none"
+        )
+
+
+def initialize_from_vae(gan: GAN, vae: nn.Module) -> None:
+    """Copy a trained VAE's decoder into G: both map z to the same image (σ of the logits)."""
+    body = gan.generator[0] if isinstance(gan.generator[-1], nn.Sigmoid) else gan.generator
+    theirs, ours = vae.decoder.state_dict(), body.state_dict()
+    if vae.latent_dim != gan.latent_dim or {k: v.shape for k, v in theirs.items()} != {
+        k: v.shape for k, v in ours.items()
+    }:
+        raise UserError(
+            "the VAE's decoder does not fit this generator: build the GAN with the VAE's "
+            f"latent_dim ({vae.latent_dim}) and mirrored widths, without g_batchnorm"
+        )
+    body.load_state_dict(theirs)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """No parameter gradients for `module` inside (G's step needs D's input gradient only)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+
+
+@TASKS.register("gan")
+class GANTask(Task):
+    """Two players, two optimisers: D steps on every batch, G on every `n_critic`-th.
+
+    Per batch of data x:
+        D: minimise the discriminator loss on x and G(z) (G's output detached);
+           WGAN then clips D's weights
+        G: every n_critic-th batch, minimise the generator loss on G(z') (D frozen)
+
+    Evaluation draws samples from fixed noise and scores them against the split:
+    on data with known modes (ring8) the modes covered and the high-quality share
+    of 2,500 samples; on images the FID in the features of an MLP classifier
+    trained by the package on the same data (`deepnotes.generative.fid`, not
+    Inception FID); on other vectors the Fréchet distance of the raw features.
+    Pixels stay in [0, 1] (no standardisation): G ends in a sigmoid.
+    """
+
+    name = "gan"
+    data_kinds = ("images", "vectors")
+    data_options: ClassVar[dict[str, Any]] = {"normalize": False}
+    scored_samples = 2500  # the Unrolled-GAN / VEEGAN protocol on the ring
+    drop_last = True  # every step of the game on a full batch (and BatchNorm never sees one)
+
+    def __init__(self) -> None:
+        self.bundle: DataBundle | None = None
+
+    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
+        return {"input_size": bundle.input_size}
+
+    def setup(self, bundle: DataBundle) -> None:
+        self.bundle = bundle
+
+    def initialize(self, model: nn.Module) -> None:
+        if model.generator_init is not None:
+            from deepnotes.train.run import load_trained
+
+            vae, _, _, _ = load_trained(model.generator_init)
+            if not hasattr(vae, "decoder"):
+                raise UserError(f"{model.generator_init} holds no VAE to initialise G from")
+            initialize_from_vae(model, vae.cpu())
+
+    def optimizers(self, model: nn.Module) -> dict[str, Iterable]:
+        """One optimiser per player; TTUR's learning rates and Adam's betas per group."""
+
+        def group(params: Iterable[nn.Parameter], lr: float | None) -> list[dict[str, Any]]:
+            settings = {"betas": model.betas} | ({"lr": lr} if lr is not None else {})
+            return [{"params": list(params), **settings}]
+
+        return {
+            "discriminator": group(model.discriminator.parameters(), model.d_lr),
+            "generator": group(model.generator.parameters(), model.g_lr),
+        }
+
+    def training_step(self, model: nn.Module, batch: Any, update: Update) -> dict[str, Tensor]:
+        real = batch[0]
+        fake = model.generator(model.noise(len(real))).detach()
+        d_loss, logs = model.discriminator_loss(real, fake)
+        update(d_loss, "discriminator")
+        if model.loss == "wgan":
+            model.clip_discriminator()
+        if int(model.d_steps) % model.n_critic == 0:
+            with frozen(model.discriminator):
+                g_loss = model.generator_loss(model.generator(model.noise(len(real))))
+            update(g_loss, "generator")
+            model.last_g_loss.copy_(g_loss.detach())
+        model.d_steps += 1
+        return {"d_loss": d_loss.detach(), "g_loss": model.last_g_loss.clone(), **logs}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
+        """Sample-based scores of G against the split (see the class docstring)."""
+        real = torch.cat([batch[0] for batch in batches])
+        noise = torch.Generator().manual_seed(0)  # the same z every epoch, apart from training's
+        info = self.bundle.info if self.bundle is not None else {}
+        metrics: dict[str, float] = {}
+        if "mode_centres" in info:
+            samples = model.sample(self.scored_samples, noise)
+            coverage = mode_coverage(samples, torch.tensor(info["mode_centres"]), info["mode_std"])
+            metrics["modes"] = coverage.modes_covered
+            metrics["high_quality"] = coverage.high_quality
+        fake = model.sample(len(real), noise)
+        if real.dim() == 4 and self.bundle is not None and self.bundle.num_classes:
+            extractor = classifier_features(self.bundle)
+            metrics["fid"] = feature_fid(extractor, real, fake)
+            metrics["fid_classifier_acc"] = extractor.accuracy
+        else:
+            stats = (gaussian_statistics(x.flatten(1).double()) for x in (real, fake))
+            metrics["frechet"] = float(frechet_distance(*next(stats), *next(stats)))
+        return metrics
+
+    def epoch_figures(self, model: nn.Module, epoch: int) -> dict[str, Any]:
+        return {"samples.png": self.samples_figure(model, f"Samples after epoch {epoch}")}
+
+    def figures(self, model: nn.Module, bundle: DataBundle) -> dict[str, Any]:
+        return {"samples.png": self.samples_figure(model, "Samples G(z), z ~ N(0, I)")}
+
+    def samples_figure(self, model: nn.Module, title: str) -> Any:
+        """64 images, or 2,500 points over the training data, from fixed noise."""
+        model.eval()
+        images = len(model.input_size) == 3
+        samples = model.sample(
+            64 if images else self.scored_samples, torch.Generator().manual_seed(0)
+        )
+        reference = None
+        if not images and self.bundle is not None:
+            reference = self.bundle.split("train")[:][0]  # (N, 2)
+        return samples_figure(samples, title, reference)
+
+
+PAPER = "Goodfellow et al., Generative adversarial nets, NeurIPS 2014"
+
+
+def gan_mlp(**kwargs: Any) -> GAN:
+    """MLP generator and discriminator: the ring of 8 Gaussians and small images."""
+    return GAN(**kwargs)
+
+
+def dcgan(**kwargs: Any) -> GAN:
+    """DCGAN (Radford, Metz, Chintala, ICLR 2016) for 28×28: BatchNorm, LeakyReLU D,
+    transposed convolutions in G, non-saturating loss, Adam β₁ = 0.5."""
+    settings = {"g_batchnorm": True, "d_batchnorm": True, "latent_dim": 64}
+    return GAN(**{"architecture": "dcgan", **settings, **kwargs})
+
+
+def wgan_gp(**kwargs: Any) -> GAN:
+    """WGAN-GP (Gulrajani et al., NeurIPS 2017) on the DCGAN networks: no BatchNorm in the
+    critic (the penalty is per sample), five critic steps per generator step, β = (0.5, 0.9)."""
+    settings = {"loss": "wgan-gp", "n_critic": 5, "betas": (0.5, 0.9), "latent_dim": 64}
+    return GAN(**{"architecture": "dcgan", "g_batchnorm": True, **settings, **kwargs})
+
+
+def conv_gan_params(channels: int, side: int, widths: tuple[int, int], latent: int) -> int:
+    """Both networks' convolutions (c_in·c_out·16 + c_out), Linear layers and BatchNorm (2 per
+    channel in G, and in D's second block for DCGAN), at DCGAN's default widths."""
+    c1, c2 = widths
+    small = c2 * (side // 4) ** 2
+    d = channels * c1 * 16 + c1 + c1 * c2 * 16 + c2 + small + 1
+    g = (latent + 1) * small + c2 * c1 * 16 + c1 + c1 * channels * 16 + channels
+    return d + g + 2 * (small + c1)
+
+
+DCGAN_PAPER = "Radford, Metz, Chintala, Unsupervised representation learning with DCGANs, ICLR 2016"
+WGAN_GP_PAPER = "Gulrajani et al., Improved training of Wasserstein GANs, NeurIPS 2017"
+
+for name, builder, paper, concepts, reference, defaults in (
+    (
+        "gan_mlp",
+        gan_mlp,
+        PAPER,
+        ["minimax game", "non-saturating loss", "mode collapse"],
+        # G 2→128→128→2 and D 2→128→128→1 on 2-D data: Σ (n_in + 1)·n_out
+        (3 * 128 + 129 * 128 + 129 * 2 + 3 * 128 + 129 * 128 + 129, (2,), "Σ (n_in + 1)·n_out"),
+        {"epochs": 250, "batch_size": 128, "lr": 5e-4},
+    ),
+    (
+        "dcgan",
+        dcgan,
+        DCGAN_PAPER,
+        ["transposed convolution", "BatchNorm", "LeakyReLU"],
+        (
+            conv_gan_params(1, 28, (64, 128), 64) + 2 * 128,  # D's BatchNorm2d(128)
+            (1, 28, 28),
+            "the layer formulas, at 1×28×28, latent 64, channels 64 and 128",
+        ),
+        {"epochs": 30, "batch_size": 64, "lr": 2e-4},
+    ),
+    (
+        "wgan_gp",
+        wgan_gp,
+        WGAN_GP_PAPER,
+        ["Wasserstein distance", "gradient penalty", "Lipschitz"],
+        (
+            conv_gan_params(1, 28, (64, 128), 64),
+            (1, 28, 28),
+            "the layer formulas, at 1×28×28, latent 64, channels 64 and 128",
+        ),
+        {"epochs": 30, "batch_size": 64, "lr": 1e-4},
+    ),
+):
+    value, size, source = reference
+    MODELS.register(
+        name,
+        task="gan",
+        family="gan",
+        input_size=None if name == "gan_mlp" else (1, 28, 28),
+        num_classes=None,
+        paper=paper,
+        reference_params={
+            "value": value,
+            "input_size": size,
+            "num_classes": None,
+            "source": source,
+        },
+        train_defaults=defaults,
+        concepts=concepts,
+    )(builder)

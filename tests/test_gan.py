@@ -1,0 +1,335 @@
+"""GANs: each loss against its formula, each trick doing what it says, FID, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from safetensors.torch import load_file
+
+from deepnotes.cli import main
+from deepnotes.data.base import DataRequest, load_data
+from deepnotes.errors import UserError
+from deepnotes.generative.fid import classifier_features, feature_fid
+from deepnotes.models.gan import GAN, GANTask, initialize_from_vae
+from deepnotes.models.vae import VAE
+from deepnotes.train.checkpoint import load_checkpoint
+from deepnotes.train.config import TrainConfig
+from deepnotes.train.run import train
+
+
+def batches(seed: int = 0, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g)
+
+
+# --- Losses against their formulas -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["minimax", "non-saturating", "wgan", "wgan-gp", "hinge"])
+def test_losses_equal_their_formulas(loss):
+    torch.manual_seed(0)
+    model = GAN(loss=loss, gp_weight=0.0)  # the penalty is tested on its own below
+    real, fake = batches()
+    d_real = model.discriminator(real).squeeze(1)  # (B,)
+    d_fake = model.discriminator(fake).squeeze(1)
+    p_real, p_fake = torch.sigmoid(d_real), torch.sigmoid(d_fake)  # D's probabilities
+    # the BCE form: −E log D(x) − E log(1 − D(G(z))), each half a mean over its batch
+    binary = -torch.log(p_real).mean() - torch.log(1 - p_fake).mean()
+    expected_d = {
+        "minimax": binary,
+        "non-saturating": binary,
+        "wgan": d_fake.mean() - d_real.mean(),
+        "wgan-gp": d_fake.mean() - d_real.mean(),
+        "hinge": torch.clamp(1 - d_real, min=0).mean() + torch.clamp(1 + d_fake, min=0).mean(),
+    }[loss]
+    expected_g = {
+        "minimax": torch.log(1 - p_fake).mean(),
+        "non-saturating": -torch.log(p_fake).mean(),
+    }.get(loss, -d_fake.mean())
+    d_loss, logs = model.discriminator_loss(real, fake)
+    torch.testing.assert_close(d_loss, expected_d)
+    torch.testing.assert_close(model.generator_loss(fake), expected_g)
+    torch.testing.assert_close(logs["d_real"], d_real.mean())
+
+
+def test_the_value_of_the_game_is_goodfellows_v():
+    """forward(x) = log D(x) + log(1 − D(G(z))) per example, z drawn from the global stream."""
+    torch.manual_seed(0)
+    model = GAN()
+    x = torch.randn(5, 2)
+    torch.manual_seed(3)
+    value = model(x)
+    torch.manual_seed(3)
+    fake = model.generator(torch.randn(5, 2))
+    d = torch.sigmoid(model.discriminator(x).squeeze(1))
+    d_fake = torch.sigmoid(model.discriminator(fake).squeeze(1))
+    torch.testing.assert_close(value, torch.log(d) + torch.log(1 - d_fake))
+
+
+def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm_error():
+    """f(x) = w·x + b has ∇f = w everywhere, so the penalty is (‖w‖ − 1)² exactly."""
+    torch.manual_seed(0)
+    model = GAN(loss="wgan-gp", hidden=())  # D is one Linear layer
+    real, fake = batches()
+    w = model.discriminator[-1].weight
+    expected = (w.norm() - 1) ** 2
+    torch.testing.assert_close(model.gradient_penalty(real, fake), expected)
+    with torch.no_grad():
+        w.mul_(1 / w.norm())  # a 1-Lipschitz critic has no penalty
+    assert float(model.gradient_penalty(real, fake).detach()) == pytest.approx(0, abs=1e-10)
+
+
+def test_gradient_penalty_matches_a_per_sample_jacobian():
+    """Against torch.func: ‖∂f(x̂_b)/∂x̂_b‖ computed one sample at a time."""
+    torch.manual_seed(1)
+    model = GAN(loss="wgan-gp")
+    real, fake = batches(1, 6)
+    torch.manual_seed(5)
+    penalty = model.gradient_penalty(real, fake)
+    torch.manual_seed(5)
+    eps = torch.rand(6, 1)
+    between = eps * real + (1 - eps) * fake
+
+    def critic(x):
+        return model.discriminator(x.unsqueeze(0)).squeeze()
+
+    norms = torch.stack([torch.func.grad(critic)(x).norm() for x in between])
+    torch.testing.assert_close(penalty, ((norms - 1) ** 2).mean())
+
+
+# --- The tricks ---------------------------------------------------------------------------------
+
+
+def test_one_sided_smoothing_is_binary_cross_entropy_with_target_0_9():
+    torch.manual_seed(0)
+    model = GAN(real_label=0.9)
+    real, fake = batches()
+    l_real, l_fake = model.discriminator(real).squeeze(1), model.discriminator(fake).squeeze(1)
+    p_real = torch.sigmoid(l_real)
+    expected = (
+        -(0.9 * torch.log(p_real) + 0.1 * torch.log(1 - p_real)).mean()
+        - torch.log(1 - torch.sigmoid(l_fake)).mean()
+    )
+    torch.testing.assert_close(model.discriminator_loss(real, fake)[0], expected)
+
+
+def test_noisy_labels_swap_about_the_asked_share_of_targets():
+    model = GAN(real_label=0.9, fake_label=0.1, label_flip=0.2)
+    torch.manual_seed(0)
+    real, fake = model.targets(torch.zeros(20_000))
+    assert real.unique().tolist() == pytest.approx([0.1, 0.9])
+    torch.testing.assert_close(real + fake, torch.ones(20_000))  # every pair swapped whole
+    assert float((real < 0.5).float().mean()) == pytest.approx(0.2, abs=0.015)
+
+
+def test_instance_noise_decays_linearly_to_zero_and_is_off_in_eval():
+    model = GAN(instance_noise=0.2, instance_noise_steps=100)
+    assert model.instance_noise_std() == pytest.approx(0.2)
+    model.d_steps.fill_(50)
+    assert model.instance_noise_std() == pytest.approx(0.1)
+    model.d_steps.fill_(150)
+    assert model.instance_noise_std() == 0.0
+    model.d_steps.fill_(0)
+    x = torch.zeros(4000, 2)
+    torch.manual_seed(0)
+    noisy = model.train().discriminate(x)
+    clean = model.eval().discriminate(x)
+    assert noisy.std() > 0 and torch.equal(clean, clean[:1].expand(4000))
+
+
+class Recorder:
+    """A stand-in for the trainer's `update` that records which player stepped."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __call__(self, loss: torch.Tensor, name: str = "model") -> None:
+        self.names.append(name)
+
+
+def test_n_critic_steps_the_generator_once_every_n_batches():
+    torch.manual_seed(0)
+    model, task, update = GAN(loss="wgan-gp", n_critic=3), GANTask(), Recorder()
+    for _ in range(7):
+        logs = task.training_step(model, [torch.randn(8, 2)], update)
+    d, g = "discriminator", "generator"
+    assert update.names == [d, g, d, d, d, g, d, d, d, g]  # G after D steps 1, 4 and 7
+    assert int(model.d_steps) == 7 and set(logs) >= {"d_loss", "g_loss", "wasserstein"}
+
+
+def test_wgan_clips_every_critic_weight_after_its_step():
+    torch.manual_seed(0)
+    model, task = GAN(loss="wgan", clip_value=0.05), GANTask()
+    optimizers = {
+        name: torch.optim.SGD(groups[0]["params"], lr=1.0)
+        for name, groups in task.optimizers(model).items()
+    }
+
+    def update(loss, name="model"):
+        optimizers[name].zero_grad()
+        loss.backward()
+        optimizers[name].step()
+
+    task.training_step(model, [torch.randn(8, 2) * 10], update)
+    assert all(p.abs().max() <= 0.05 for p in model.discriminator.parameters())
+    assert any(p.abs().max() > 0.05 for p in model.generator.parameters())
+
+
+def test_ttur_and_betas_reach_the_trainers_optimizers(tmp_path):
+    config = TrainConfig(
+        model="gan_mlp",
+        data="ring8",
+        max_steps=2,
+        lr=1e-4,
+        progress=False,
+        model_args={"d_lr": 4e-4, "betas": [0.0, 0.9]},
+    )
+    summary = train(config, tmp_path / "run")
+    _, state = load_checkpoint(tmp_path / "run" / "checkpoints")
+    groups = {name: s["param_groups"][0] for name, s in state["optimizers"].items()}
+    assert groups["discriminator"]["lr"] == 4e-4 and groups["generator"]["lr"] == 1e-4
+    assert tuple(groups["generator"]["betas"]) == (0.0, 0.9)
+    assert summary["timing"]["steps"] == 2
+
+
+def test_d_dropout_and_relu_change_the_discriminator():
+    layers = [type(m).__name__ for m in GAN(d_dropout=0.3, d_activation="relu").discriminator]
+    assert "Dropout" in layers and "ReLU" in layers and "LeakyReLU" not in layers
+    assert "LeakyReLU" in [type(m).__name__ for m in GAN().discriminator]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"loss": "wgan-gp", "real_label": 0.9}, "label smoothing"),
+        ({"loss": "hinge", "label_flip": 0.1}, "label smoothing"),
+        ({"loss": "nope"}, "loss must be one of"),
+        ({"n_critic": 0}, "n_critic"),
+        ({"architecture": "dcgan"}, "DCGAN needs images"),
+        ({"d_activation": "tanh"}, "d_activation"),
+    ],
+)
+def test_settings_that_do_not_fit_are_refused(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        GAN(**kwargs)
+
+
+def test_a_generator_started_from_a_vae_decodes_as_the_vae():
+    torch.manual_seed(0)
+    vae = VAE(input_size=(1, 8, 8), latent_dim=4, hidden=(32, 16))
+    gan = GAN(input_size=(1, 8, 8), latent_dim=4, hidden=(16, 32))
+    initialize_from_vae(gan, vae)
+    z = torch.randn(5, 4)
+    torch.testing.assert_close(gan.generator(z), vae.mean_image(z))
+    with pytest.raises(UserError, match="does not fit"):
+        initialize_from_vae(GAN(input_size=(1, 8, 8), latent_dim=4, hidden=(16, 64)), vae)
+    conv_vae = VAE(input_size=(1, 8, 8), latent_dim=4, architecture="conv", hidden=(4, 8))
+    dcgan = GAN(input_size=(1, 8, 8), latent_dim=4, architecture="dcgan", hidden=(4, 8))
+    initialize_from_vae(dcgan, conv_vae)
+    torch.testing.assert_close(dcgan.generator(z), conv_vae.mean_image(z))
+
+
+# --- FID ----------------------------------------------------------------------------------------
+
+
+def test_feature_fid_equals_the_scipy_formula_and_approaches_the_gaussians_distance():
+    rng = np.random.default_rng(0)
+    mean1, mean2 = np.zeros(3), np.array([1.0, -0.5, 0.2])
+    a = rng.normal(size=(3, 3))
+    cov1, cov2 = np.eye(3), a @ a.T / 3 + 0.2 * np.eye(3)
+    x = torch.tensor(rng.multivariate_normal(mean1, cov1, 200_000))
+    y = torch.tensor(rng.multivariate_normal(mean2, cov2, 200_000))
+    identity = torch.nn.Identity()
+    ours = feature_fid(identity, x, y)
+    m1, m2 = x.numpy().mean(0), y.numpy().mean(0)
+    c1, c2 = np.cov(x.numpy().T), np.cov(y.numpy().T)
+    scipy_value = ((m1 - m2) ** 2).sum() + np.trace(c1 + c2 - 2 * scipy.linalg.sqrtm(c1 @ c2).real)
+    assert ours == pytest.approx(scipy_value, rel=1e-8)
+    exact = ((mean1 - mean2) ** 2).sum() + np.trace(
+        cov1 + cov2 - 2 * scipy.linalg.sqrtm(cov1 @ cov2).real
+    )
+    assert ours == pytest.approx(exact, abs=0.02)
+
+
+def test_the_fid_classifier_is_trained_once_and_separates_digits():
+    bundle = load_data("digits", DataRequest(normalize=False))
+    state = torch.get_rng_state()
+    extractor = classifier_features(bundle)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random stream untouched
+    assert extractor.accuracy > 0.9
+    assert classifier_features(bundle) is extractor
+    real = bundle.split("test")[:][0]
+    noise = torch.rand_like(real)
+    assert feature_fid(extractor, real, real) == pytest.approx(0, abs=1e-6)
+    assert feature_fid(extractor, real, bundle.split("train")[:][0]) < feature_fid(
+        extractor, real, noise
+    )
+
+
+# --- Through the command line -----------------------------------------------------------------
+
+
+def read(run) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def test_train_gan_on_the_ring_scores_modes_and_draws_samples(tmp_path):
+    run = tmp_path / "ring"
+    argv = ["train", "gan_mlp", "--data", "ring8", "--epochs", "3", "--out", str(run)]
+    assert main([*argv, "--no-progress"]) == 0
+    metrics = read(run)["metrics"]
+    assert 0 <= metrics["test_modes"] <= 8 and 0 <= metrics["test_high_quality"] <= 1
+    assert metrics["test_frechet"] >= 0
+    assert (run / "samples.png").exists()
+    assert sorted(p.name for p in (run / "epochs").iterdir()) == [
+        "samples-0001.png",
+        "samples-0002.png",
+        "samples-0003.png",
+    ]
+    out = tmp_path / "drawn.png"
+    assert main(["sample", str(run), "--n", "500", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+
+
+def test_a_gan_run_resumes_exactly(tmp_path):
+    """d_steps (n_critic, noise schedule) and the last G loss live in the checkpoint."""
+    tricks = ["loss=wgan-gp", "n_critic=2", "instance_noise=0.1", "label_flip=0"]
+    args = ["train", "gan_mlp", "--data", "ring8", "--no-progress"]
+    for trick in tricks:
+        args += ["--model-arg", trick]
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main([*args, "--epochs", "4", "--out", str(straight)]) == 0
+    assert main([*args, "--epochs", "2", "--out", str(resumed)]) == 0
+    assert main([*args, "--epochs", "4", "--out", str(resumed), "--resume"]) == 0
+    assert read(straight)["metrics"] == read(resumed)["metrics"]
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_dcgan_on_digits_reports_the_classifier_fid(tmp_path):
+    run = tmp_path / "dcgan"
+    argv = ["train", "dcgan", "--data", "digits", "--max-steps", "3", "--out", str(run)]
+    assert main([*argv, "--model-arg", "hidden=[8,16]", "--no-progress"]) == 0
+    summary = read(run)
+    assert summary["metrics"]["test_fid"] > 0
+    assert summary["metrics"]["test_fid_classifier_acc"] > 0.9
+    assert summary["input_size"] == [1, 28, 28] and summary["figures"] == ["samples.png"]
+
+
+def test_generator_init_from_a_vae_run_and_its_errors(tmp_path, capsys):
+    vae_run = tmp_path / "vae"
+    common = ["--data", "digits", "--max-steps", "2", "--no-progress"]
+    assert main(["train", "vae", *common, "--out", str(vae_run)]) == 0
+    gan_run = tmp_path / "gan"
+    init = ["--model-arg", f"generator_init={vae_run}"]
+    argv = ["train", "gan_mlp", *common, "--image-size", "28", *init, "--out", str(gan_run)]
+    assert main(argv) == 0
+    assert read(gan_run)["model_kwargs"]["generator_init"] == str(vae_run)
+    bad = ["train", "gan_mlp", "--data", "ring8", "--max-steps", "1", *init]
+    assert main([*bad, "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not fit" in err[0]
