@@ -11,6 +11,7 @@ and compare outputs, gradients and buffers. Read them as the lesson:
     dropout.py       Dropout (inverted)
     batchnorm.py     BatchNorm1d, BatchNorm2d (the notes' three faults, fixed)
     norm.py          LayerNorm, GroupNorm
+    rnn.py           RNN, LSTM, GRU and their cells, from the gate equations; packed input
     activations.py   Sigmoid … LogSoftmax, and the ACTIVATIONS table for the gallery
     losses.py        L1Loss … TripletMarginLoss
     functional.py    the functional forms the layers use
@@ -55,11 +56,15 @@ from deepnotes.nn.losses import (
 )
 from deepnotes.nn.norm import GroupNorm, LayerNorm
 from deepnotes.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from deepnotes.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
 __all__ = [
     "CELU",
     "ELU",
     "GELU",
+    "GRU",
+    "LSTM",
+    "RNN",
     "SELU",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
@@ -74,12 +79,14 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Flatten",
+    "GRUCell",
     "GroupNorm",
     "HingeEmbeddingLoss",
     "HuberLoss",
     "Identity",
     "KLDivLoss",
     "L1Loss",
+    "LSTMCell",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
@@ -90,6 +97,7 @@ __all__ = [
     "MaxPool2d",
     "NLLLoss",
     "PReLU",
+    "RNNCell",
     "ReLU",
     "ReLU6",
     "Sigmoid",
