@@ -11,6 +11,8 @@ and compare outputs, gradients and buffers. Read them as the lesson:
     dropout.py       Dropout (inverted)
     batchnorm.py     BatchNorm1d, BatchNorm2d (the notes' three faults, fixed)
     norm.py          LayerNorm, GroupNorm
+    attention.py     scaled dot-product attention (readable beside torch's fused one),
+                     MultiheadAttention
     rnn.py           RNN, LSTM, GRU and their cells, from the gate equations; packed input
     activations.py   Sigmoid … LogSoftmax, and the ACTIVATIONS table for the gallery
     losses.py        L1Loss … TripletMarginLoss
@@ -34,6 +36,7 @@ from deepnotes.nn.activations import (
     Softplus,
     Tanh,
 )
+from deepnotes.nn.attention import MultiheadAttention, scaled_dot_product_attention
 from deepnotes.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from deepnotes.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from deepnotes.nn.dropout import Dropout
@@ -95,6 +98,7 @@ __all__ = [
     "MSELoss",
     "MarginRankingLoss",
     "MaxPool2d",
+    "MultiheadAttention",
     "NLLLoss",
     "PReLU",
     "RNNCell",
@@ -108,4 +112,5 @@ __all__ = [
     "Softplus",
     "Tanh",
     "TripletMarginLoss",
+    "scaled_dot_product_attention",
 ]
