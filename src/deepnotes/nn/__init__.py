@@ -13,6 +13,7 @@ and compare outputs, gradients and buffers. Read them as the lesson:
     norm.py          LayerNorm, GroupNorm
     attention.py     scaled dot-product attention (readable beside torch's fused one),
                      MultiheadAttention
+    transformer.py   Transformer encoder and decoder layers (post- and pre-norm), position codes
     rnn.py           RNN, LSTM, GRU and their cells, from the gate equations; packed input
     activations.py   Sigmoid … LogSoftmax, and the ACTIVATIONS table for the gallery
     losses.py        L1Loss … TripletMarginLoss
@@ -60,6 +61,12 @@ from deepnotes.nn.losses import (
 from deepnotes.nn.norm import GroupNorm, LayerNorm
 from deepnotes.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from deepnotes.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from deepnotes.nn.transformer import (
+    LearnedPositionalEncoding,
+    SinusoidalPositionalEncoding,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "CELU",
@@ -92,6 +99,7 @@ __all__ = [
     "LSTMCell",
     "LayerNorm",
     "LeakyReLU",
+    "LearnedPositionalEncoding",
     "Linear",
     "LogSigmoid",
     "LogSoftmax",
@@ -105,12 +113,15 @@ __all__ = [
     "ReLU",
     "ReLU6",
     "Sigmoid",
+    "SinusoidalPositionalEncoding",
     "SmoothL1Loss",
     "SoftMarginLoss",
     "Softmax",
     "Softmin",
     "Softplus",
     "Tanh",
+    "TransformerDecoderLayer",
+    "TransformerEncoderLayer",
     "TripletMarginLoss",
     "scaled_dot_product_attention",
 ]
