@@ -296,6 +296,7 @@ TRAIN_FLAGS = (
     "seeds",
     "split",
     "image_size",
+    "block_size",
     "data_dir",
     "device",
     "num_workers",
@@ -328,6 +329,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"run written to {out} ({summary['timing']['total_s']:.1f} s)")
     for filename in summary.get("figures", []):
         print(f"figure: {out / filename}")
+    for filename in summary.get("texts", []):
+        print(f"--- {out / filename} ---\n{(out / filename).read_text()}")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -347,24 +350,36 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_sample(args: argparse.Namespace) -> None:
     import torch
 
-    from deepnotes.figures import samples_figure
     from deepnotes.train.run import load_trained
 
-    out = Path(args.out)
-    if not out.parent.exists():
-        raise UserError(f"folder {out.parent} does not exist")
-    if args.n < 1:
+    if args.n is not None and args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
-    model, _, _, _ = load_trained(args.run_dir)
+    out = Path(args.out) if args.out else None
+    if out is not None and not out.parent.exists():
+        raise UserError(f"folder {out.parent} does not exist")
+    model, _, bundle, _ = load_trained(args.run_dir, data_dir=args.data_dir)
+    generator = torch.Generator().manual_seed(args.seed)
+    if hasattr(model, "generate"):  # a language model: text after the prompt
+        prompt = bundle.vocabulary.encode(args.prompt or "\n")
+        ids = model.generate(prompt, args.n or 500, args.temperature, args.top_k, generator)
+        text = bundle.vocabulary.decode(ids)
+        print(text)
+        if out is not None:
+            out.write_text(text + "\n", encoding="utf-8")
+        return
     if not hasattr(model, "sample"):
         raise UserError(f"{args.run_dir} holds a {type(model).__name__}, which draws no samples")
-    samples = model.sample(args.n, torch.Generator().manual_seed(args.seed))
+    if args.prompt is not None:
+        raise UserError("--prompt is for language models; this run holds a generative model")
+    from deepnotes.figures import samples_figure
+
+    n, out = args.n or 64, out or Path("samples.png")
     try:
-        figure = samples_figure(samples, f"{args.n} samples, seed {args.seed}")
+        figure = samples_figure(model.sample(n, generator), f"{n} samples, seed {args.seed}")
     except ValueError as e:
         raise UserError(str(e)) from None
     figure.savefig(out, dpi=110, bbox_inches="tight")
-    print(f"{args.n} samples written to {out}")
+    print(f"{n} samples written to {out}")
 
 
 # ---------------------------------------------------------------- experiments, tour
@@ -605,6 +620,11 @@ def build_parser() -> Parser:
         help="resize images to this height and width (default: the model's input size)",
     )
     p.add_argument(
+        "--block-size",
+        type=int,
+        help="a text model's context, characters per training block (default: the model's)",
+    )
+    p.add_argument(
         "--model-arg",
         action="append",
         metavar="KEY=VALUE",
@@ -634,14 +654,25 @@ def build_parser() -> Parser:
 
     p = sub.add_parser(
         "sample",
-        help="draw samples from a trained generative model",
-        description="Draw samples from the generative model of a run folder (a VAE's decoder "
-        "means for z ~ N(0, I)) and save them as one grid image.",
+        help="draw samples from a trained generative model or language model",
+        description="Draw samples from the model of a run folder: images (a VAE's decoder "
+        "means, a GAN's G(z)) as one grid, 2-D points as a scatter, or text continuing "
+        "--prompt from a language model.",
     )
     p.add_argument("run_dir")
-    p.add_argument("--n", type=int, default=64, help="how many samples (default: 64)")
-    p.add_argument("--out", default="samples.png", help="PNG file (default: samples.png)")
+    p.add_argument(
+        "--n", type=int, help="samples to draw (default: 64), or characters of text (500)"
+    )
+    p.add_argument(
+        "--out", help="PNG file (default: samples.png); for text, a file to write besides printing"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--prompt", help='text to continue, e.g. "ROMEO:" (language models)')
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help="divide logits by this (default: 1.0)"
+    )
+    p.add_argument("--top-k", type=int, help="sample among the k likeliest characters only")
+    p.add_argument("--data-dir", help="data root to look in first (text: for its vocabulary)")
     p.set_defaults(func=cmd_sample)
     return parser
 

@@ -9,6 +9,8 @@ operators, so the numbers can be read and checked by hand:
                  (each input pixel scatters one k×k block; counting output pixels
                  would count the products with the recipe's inserted zeros)
     linear:      params = n_in·n_out (+ n_out);  MACs = n_in·n_out × positions
+    attention:   MACs = E² per query (Q, output) + E·(kdim + vdim) per key + 2E per pair
+    recurrent:   MACs = gates·H·(input + H) per step, layer and direction
 
 Other layers (activations, pooling, normalisation) do no weight multiply-adds
 and count 0. The receptive field is followed along the order in which the
@@ -92,10 +94,36 @@ def layer_macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
             tuple(output.shape[2:]),
             module.groups,
         )
-    if isinstance(module, nn.Linear):
+    if isinstance(getattr(module, "in_features", None), int):  # torch's Linear, ours, a tied one
         positions = output.numel() // module.out_features
         return arith.linear_macs(module.in_features, module.out_features, positions)
+    if isinstance(module, nn.MultiheadAttention) or type(module).__name__ == "MultiheadAttention":
+        return attention_macs(module, *inputs[:3])
+    if hasattr(module, "mode") and hasattr(module, "hidden_size"):  # RNN, LSTM, GRU
+        return recurrent_macs(module, inputs[0])
     return 0
+
+
+def attention_macs(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value) -> int:
+    """Projections E·E per query (Q and the output), E·kdim and E·vdim per key, and the two
+    products Q Kᵀ and A V, E per (query, key) pair each."""
+    embed = module.embed_dim
+    queries, keys = query.numel() // embed, key.numel() // module.kdim
+    attended = keys + (module.bias_k is not None) + bool(module.add_zero_attn)
+    projections = 2 * embed * embed * queries + embed * (module.kdim + module.vdim) * keys
+    return projections + 2 * embed * queries * attended
+
+
+def recurrent_macs(module: nn.Module, sequence: torch.Tensor) -> int:
+    """gates·H·(input + H) per step, layer and direction (LSTM 4 gates, GRU 3, RNN 1)."""
+    gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
+    steps = sequence.numel() // module.input_size  # one sequence: its length
+    directions = 2 if module.bidirectional else 1
+    hidden, total = module.hidden_size, 0
+    for layer in range(module.num_layers):
+        width = module.input_size if layer == 0 else directions * hidden
+        total += directions * gates * hidden * (width + hidden) * steps
+    return total
 
 
 def rf_layer(module: nn.Module) -> arith.Layer | None:
@@ -121,15 +149,16 @@ def summarize(model: nn.Module, input_size: tuple[int, ...]) -> Summary:
     """Run one example of `input_size` through `model` and count every layer."""
     summary = Summary(input_size=list(input_size))
     rf_stack: list[arith.Layer] = []
-    seen: set[int] = set()
+    seen: set[int] = set()  # parameters already counted (a module called twice, shared ones)
 
     def hook(name: str):
         def record(module: nn.Module, inputs: tuple, output) -> None:
             out = output[0] if isinstance(output, (tuple, list)) else output
-            params = 0
-            if id(module) not in seen:  # a module called twice owns its weights once
-                seen.add(id(module))
-                params = sum(p.numel() for p in module.parameters(recurse=False))
+            # attention owns its output projection, which torch's never calls as a module
+            recurse = type(module).__name__ == "MultiheadAttention"
+            fresh = [p for p in module.parameters(recurse=recurse) if id(p) not in seen]
+            seen.update(id(p) for p in fresh)
+            params = sum(p.numel() for p in fresh)
             step = rf_layer(module)
             if step is not None:
                 rf_stack.append(step)
@@ -153,15 +182,21 @@ def summarize(model: nn.Module, input_size: tuple[int, ...]) -> Summary:
         if name and (not list(module.children()) or list(module.parameters(recurse=False)))
     ]
     was_training = model.training
+    fast_path = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # torch's fused layers would skip the hooks
     try:
         model.eval()
         device = next(model.parameters(), torch.empty(0)).device
-        with torch.no_grad():
-            model(torch.zeros(1, *input_size, device=device))
+        with torch.no_grad():  # a model whose input is not a float tensor (ids) makes its own
+            if hasattr(model, "example_input"):
+                model(model.example_input(1))
+            else:
+                model(torch.zeros(1, *input_size, device=device))
     finally:
         for handle in handles:
             handle.remove()
         model.train(was_training)
+        torch.backends.mha.set_fastpath_enabled(fast_path)
     summary.total_params = sum(p.numel() for p in model.parameters())
     summary.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return summary

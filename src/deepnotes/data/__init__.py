@@ -7,8 +7,9 @@ plain sight (no `import *`); `DATASETS` imports it on its first lookup.
     synthetic          blobs, moons, shapes (generated from the data seed)
     torchvision_sets   mnist, fashion-mnist, cifar10 (files under a data root)
     segmentation       shapes-seg (touching, overlapping shapes with per-pixel masks)
+    text               tinyshakespeare (under a data root), pydoc-topics (ships with Python)
 """
 
-from deepnotes.data import embedded, segmentation, synthetic, torchvision_sets
+from deepnotes.data import embedded, segmentation, synthetic, text, torchvision_sets
 
-__all__ = ["embedded", "segmentation", "synthetic", "torchvision_sets"]
+__all__ = ["embedded", "segmentation", "synthetic", "text", "torchvision_sets"]

@@ -64,6 +64,7 @@ class DataRequest:
     normalize: bool = True
     seed: int = 0
     split: str | None = None  # a data set's own split scheme, e.g. "speaker:theo"
+    block_size: int | None = None  # characters per block of a text set (the model's context)
 
     def find(self, dataset: str, present: Callable[[Path], bool]) -> Path:
         """The first root for which `present(root)` holds, or one clear error naming all tried."""

@@ -8,6 +8,7 @@ with the source of that number (checked by the tests).
 
 from deepnotes.models import (
     alexnet,
+    charlm,
     densenet,
     gan,
     inception,
@@ -24,6 +25,7 @@ from deepnotes.models import (
 
 __all__ = [
     "alexnet",
+    "charlm",
     "densenet",
     "gan",
     "inception",

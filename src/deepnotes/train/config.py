@@ -45,6 +45,7 @@ class TrainConfig:
     seeds: int = 1  # repeat the run over seeds seed, seed+1, ...; report mean and std
     split: str | None = None  # a data set's own split scheme, e.g. "speaker:theo"
     image_size: int | None = None  # override the model's input height and width
+    block_size: int | None = None  # a text model's context: characters per training block
     model_args: dict[str, Any] = field(default_factory=dict)
     data_dir: str | None = None
     download: bool = False
@@ -96,8 +97,11 @@ class TrainConfig:
                 )
         if not self.lr > 0:
             raise UserError(f"--lr must be positive, got {self.lr!r}")
-        if self.image_size is not None and self.image_size < 1:
-            raise UserError(f"--image-size must be positive, got {self.image_size!r}")
+        for name in ("image_size", "block_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                flag = name.replace("_", "-")
+                raise UserError(f"--{flag} must be a positive integer, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -82,6 +82,7 @@ def data_request(
         channels=input_size[0] if wants_images else None,
         seed=data_seed,
         split=config.split,
+        block_size=config.block_size,
         **task.data_options,
     )
 
@@ -195,6 +196,9 @@ def train_one(config: TrainConfig, out: Path, resume: bool = False) -> dict[str,
     figures = task.figures(trainer.model, bundle)
     for filename, figure in figures.items():
         figure.savefig(out / filename, dpi=110, bbox_inches="tight")
+    texts = task.texts(trainer.model, bundle)
+    for filename, text in texts.items():
+        checkpoint.write_atomic(out / filename, text.encode())
     summary = {
         "model": config.model,
         "data": config.data,
@@ -212,6 +216,7 @@ def train_one(config: TrainConfig, out: Path, resume: bool = False) -> dict[str,
             "steps": trainer.state.step,
         },
         "figures": sorted(figures),
+        "texts": sorted(texts),
         "config": config.to_dict(),
         "versions": versions(),
         "out": str(out),
@@ -261,6 +266,7 @@ def load_trained(
     if "seeds" in summary:
         raise UserError(f"{run_dir} holds several seeds; use one of its seed-K directories")
     trained = summary["config"]
+    data_dir = data_dir or trained["data_dir"]  # else where the run found its data
     config = TrainConfig(**{**trained, "data": data or trained["data"], "data_dir": data_dir})
     meta = MODELS.meta(config.model)
     task = TASKS.create(meta["task"])

@@ -111,6 +111,11 @@ class Task:
         """
         return {}
 
+    def texts(self, model: nn.Module, bundle: DataBundle) -> dict[str, str]:
+        """Text outputs of the trained model by file name (a language model's sample), saved
+        beside the summary and printed by `deepnotes train`. None here."""
+        return {}
+
 
 @TASKS.register("classification")
 class ClassificationTask(Task):
@@ -217,3 +222,52 @@ def mean_iou(confusion: torch.Tensor) -> float:
     union = confusion.sum(dim=1) + confusion.sum(dim=0) - intersection  # (K,)
     present = union > 0
     return float((intersection[present] / union[present]).mean())
+
+
+@TASKS.register("language-model")
+class LanguageModelTask(Task):
+    """Predict every next character: cross-entropy in nats per character.
+
+    loss = −(1/(B·T)) Σ_{b,t} log p(x_{b,t+1} | x_{b,≤t})
+
+    The model maps (B, T) character ids to (B, T, vocabulary) logits. Logs are
+    weighted by the characters predicted, so a split's loss is its mean over every
+    character. Weight decay, when asked for, reaches only the weight matrices and
+    embeddings (biases and normalisation gains are left alone, as in GPT-2).
+    """
+
+    name = "language-model"
+    data_kinds = ("text",)
+    data_tasks = ("language-model",)
+    sample_length = 500
+    betas = (0.9, 0.99)  # nanoGPT's for small character models: a shorter memory of g²
+
+    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
+        # the zoo's names: the classes are the characters, the input a block of them
+        return {"num_classes": bundle.num_classes, "input_size": (bundle.block_size,)}
+
+    def optimizers(self, model: nn.Module) -> dict[str, Iterable]:
+        matrices = [p for p in model.parameters() if p.dim() >= 2]
+        others = [p for p in model.parameters() if p.dim() < 2]
+        betas = {"betas": self.betas}  # used by Adam and AdamW, carried along by the others
+        return {
+            "model": [
+                {"params": matrices, **betas},
+                {"params": others, "weight_decay": 0.0, **betas},
+            ]
+        }
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, y = batch  # (B, T) each
+        logits = model(x)  # (B, T, V)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        return loss, {"loss": loss.detach()}
+
+    def batch_size(self, batch: Any) -> int:
+        return batch[1].numel()  # characters predicted
+
+    def texts(self, model: nn.Module, bundle: DataBundle) -> dict[str, str]:
+        prompt = bundle.vocabulary.encode("\n" if "\n" in bundle.vocabulary.index else " ")
+        generator = torch.Generator().manual_seed(0)
+        ids = model.generate(prompt, self.sample_length, generator=generator)
+        return {"sample.txt": bundle.vocabulary.decode(ids) + "\n"}

@@ -1,0 +1,285 @@
+"""Character language models (notes, week 8): recurrent networks and a GPT, one interface.
+
+Each maps a block of character ids (B, T) to the logits of the next character at
+every position (B, T, V), trained by the language-model task in nats per
+character, and samples text one character at a time:
+
+    x_{t+1} ~ softmax(logits_t / temperature), restricted to the top k
+
+char_rnn, char_lstm, char_gru   embedding → a 2-layer recurrent network → linear
+gpt_char                        a decoder-only Transformer (Radford et al., "Improving
+                                language understanding by generative pre-training",
+                                2018; GPT-2, 2019), as nanoGPT builds it: learned
+                                positions, pre-norm blocks with causal self-attention
+                                and a GELU MLP, a final LayerNorm, and the output
+                                layer tied to the token embedding (Press & Wolf 2017)
+
+The builders take the zoo's arguments: `num_classes` is the vocabulary (the next
+character is the class to predict) and `input_size` is (block size,).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from deepnotes.errors import UserError
+from deepnotes.models.common import layers
+from deepnotes.nn.attention import causal_mask
+from deepnotes.nn.transformer import LearnedPositionalEncoding
+from deepnotes.registry import MODELS
+
+SHAKESPEARE_VOCABULARY = 65
+PAPER_GPT = "Radford et al., Improving language understanding by generative pre-training, 2018"
+
+
+class CharLanguageModel(nn.Module):
+    """What every character model shares: its context length and sampling."""
+
+    block_size: int
+
+    def example_input(self, batch: int) -> Tensor:
+        """A batch of character ids to run the model on (summaries, tests)."""
+        return torch.zeros(batch, self.block_size, dtype=torch.long, device=self.device())
+
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: Tensor,
+        new_characters: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The prompt (T,) followed by `new_characters` sampled ids, each from the last
+        `block_size` characters' prediction."""
+        if temperature <= 0:
+            raise UserError(f"temperature must be positive, got {temperature}")
+        was_training = self.training
+        self.eval()
+        ids = prompt.to(self.device()).unsqueeze(0)  # (1, T)
+        for _ in range(new_characters):
+            logits = self(ids[:, -self.block_size :])[:, -1] / temperature  # (1, V)
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            probabilities = torch.softmax(logits, dim=-1).cpu()
+            following = torch.multinomial(probabilities, 1, generator=generator)  # (1, 1)
+            ids = torch.cat([ids, following.to(ids.device)], dim=1)
+        self.train(was_training)
+        return ids[0]
+
+
+class CharRNN(CharLanguageModel):
+    """Embedding → RNN, LSTM or GRU (`cell`) → a linear read-out at every step.
+
+    Args:
+        num_classes: the vocabulary size. Default: 65 (tiny-shakespeare)
+        input_size: (block size,), the characters of context in training. Default: (64,)
+        cell: "rnn", "lstm" or "gru". Default: "lstm"
+        embedding_dim, hidden_size, num_layers, dropout: the recurrent network's shape.
+            Default: 64, 256, 2, 0.0
+        impl: the recurrent layer from "torch" or "deepnotes". Default: "torch"
+    """
+
+    def __init__(
+        self,
+        num_classes: int = SHAKESPEARE_VOCABULARY,
+        input_size: Sequence[int] = (64,),
+        cell: str = "lstm",
+        embedding_dim: int = 64,
+        hidden_size: int = 256,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        impl: str = "torch",
+    ) -> None:
+        super().__init__()
+        recurrent = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+        if cell not in recurrent:
+            raise UserError(f"cell must be rnn, lstm or gru, got {cell!r}")
+        L = layers(impl)
+        self.block_size = input_size[0]
+        self.embedding = nn.Embedding(num_classes, embedding_dim)
+        self.rnn = getattr(L, recurrent[cell])(
+            embedding_dim, hidden_size, num_layers, batch_first=True, dropout=dropout
+        )
+        self.head = L.Linear(hidden_size, num_classes)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        states, _ = self.rnn(self.embedding(ids))  # (B, T, hidden)
+        return self.head(states)  # (B, T, V)
+
+
+class TiedReadout(nn.Module):
+    """logits = h Eᵀ: the output layer is the token embedding E, one matrix used twice
+    (weight tying). It owns no parameter, so the weights are saved once."""
+
+    def __init__(self, embedding: nn.Embedding) -> None:
+        super().__init__()
+        object.__setattr__(self, "embedding", embedding)  # a reference, not a submodule
+        self.in_features, self.out_features = embedding.embedding_dim, embedding.num_embeddings
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h @ self.embedding.weight.T  # (…, d) → (…, V)
+
+
+class GPT(CharLanguageModel):
+    """A decoder-only Transformer over characters.
+
+    Args:
+        num_classes: the vocabulary size. Default: 65
+        input_size: (block size,), the longest context. Default: (64,)
+        n_layer, n_head, n_embd: depth, heads, width. Default: 4, 4, 128 (nanoGPT's
+            Shakespeare model for a CPU)
+        dropout: after the embeddings, in attention and in each residual branch. Default: 0
+        bias: biases in the linear layers and LayerNorms. Default: True
+        impl: Transformer layers from "torch" or "deepnotes". Default: "torch"
+
+    Initialised as GPT-2: N(0, 0.02) weights, zero biases, and the projections into
+    the residual stream scaled by 1/√(2·n_layer), so its variance does not grow with
+    depth.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = SHAKESPEARE_VOCABULARY,
+        input_size: Sequence[int] = (64,),
+        n_layer: int = 4,
+        n_head: int = 4,
+        n_embd: int = 128,
+        dropout: float = 0.0,
+        bias: bool = True,
+        impl: str = "torch",
+    ) -> None:
+        super().__init__()
+        L = layers(impl)
+        self.block_size = input_size[0]
+        self.token_embedding = nn.Embedding(num_classes, n_embd)
+        self.position = LearnedPositionalEncoding(n_embd, self.block_size)
+        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            L.TransformerEncoderLayer(
+                n_embd,
+                n_head,
+                4 * n_embd,
+                dropout,
+                activation="gelu",
+                batch_first=True,
+                norm_first=True,
+                bias=bias,
+            )
+            for _ in range(n_layer)
+        )
+        self.norm = L.LayerNorm(n_embd, bias=bias)
+        self.head = TiedReadout(self.token_embedding)
+        self.initialize(n_layer)
+
+    def initialize(self, n_layer: int) -> None:
+        residual_std = 0.02 / math.sqrt(2 * n_layer)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name.endswith("bias"):
+                    p.zero_()
+                elif "norm" in name:
+                    p.fill_(1.0)
+                elif name.endswith(("out_proj.weight", "linear2.weight")):
+                    p.normal_(0.0, residual_std)
+                else:
+                    p.normal_(0.0, 0.02)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        x = self.dropout(self.position(self.token_embedding(ids)))  # (B, T, n_embd)
+        length = ids.shape[1]
+        mask = ~causal_mask(length, length, ids.device)  # True: a later position, hidden
+        for block in self.blocks:
+            x = block(x, src_mask=mask, is_causal=True)
+        return self.head(self.norm(x))  # (B, T, V)
+
+
+def gpt_params(vocabulary: int, block: int, layers_: int, width: int) -> int:
+    """Embeddings V·d + T·d; per block two LayerNorms 4d, attention 4d² + 4d, MLP 8d² + 5d;
+    the final LayerNorm 2d; the head is the embedding (tied)."""
+    per_block = 4 * width + (4 * width * width + 4 * width) + (8 * width * width + 5 * width)
+    return vocabulary * width + block * width + layers_ * per_block + 2 * width
+
+
+def char_rnn_params(vocabulary: int, embedding: int, hidden: int, gates: int) -> int:
+    """Embedding V·e; layer 1 gates·h(e + h + 2); layer 2 gates·h(2h + 2); read-out (h + 1)·V."""
+    recurrent = gates * hidden * (embedding + hidden + 2) + gates * hidden * (2 * hidden + 2)
+    return vocabulary * embedding + recurrent + (hidden + 1) * vocabulary
+
+
+def gpt_char(**kwargs: Any) -> GPT:
+    return GPT(**kwargs)
+
+
+def char_rnn(**kwargs: Any) -> CharRNN:
+    return CharRNN(cell="rnn", **kwargs)
+
+
+def char_lstm(**kwargs: Any) -> CharRNN:
+    return CharRNN(cell="lstm", **kwargs)
+
+
+def char_gru(**kwargs: Any) -> CharRNN:
+    return CharRNN(cell="gru", **kwargs)
+
+
+RECURRENT_PAPERS = {
+    "char_rnn": ("Elman, Finding structure in time, Cognitive Science 1990", 1),
+    "char_lstm": ("Hochreiter, Schmidhuber, Long short-term memory, Neural Computation 1997", 4),
+    "char_gru": ("Cho et al., Learning phrase representations using RNN encoder-decoder, 2014", 3),
+}
+LM_DEFAULTS = {
+    "batch_size": 12,
+    "block_size": 64,
+    "max_steps": 2000,
+    "lr": 2e-3,  # nanoGPT's 1e-3 with its betas ends at 1.90 here; 2e-3 at 1.82
+    "optimizer": "adamw",
+    "weight_decay": 0.1,
+    "scheduler": "warmup-cosine",
+    "warmup_steps": 100,
+    "grad_clip": 1.0,
+}
+
+MODELS.register(
+    "gpt_char",
+    task="language-model",
+    family="charlm",
+    input_size=(64,),
+    num_classes=SHAKESPEARE_VOCABULARY,
+    paper=PAPER_GPT,
+    reference_params={
+        "value": gpt_params(SHAKESPEARE_VOCABULARY, 64, 4, 128),
+        "input_size": (64,),
+        "num_classes": SHAKESPEARE_VOCABULARY,
+        "source": gpt_params.__doc__.split("\n")[0],
+    },
+    train_defaults=LM_DEFAULTS,
+    concepts=["self-attention", "causal mask", "positional encoding", "weight tying"],
+)(gpt_char)
+for name, builder in (("char_rnn", char_rnn), ("char_lstm", char_lstm), ("char_gru", char_gru)):
+    paper, gates = RECURRENT_PAPERS[name]
+    MODELS.register(
+        name,
+        task="language-model",
+        family="charlm",
+        input_size=(64,),
+        num_classes=SHAKESPEARE_VOCABULARY,
+        paper=paper,
+        reference_params={
+            "value": char_rnn_params(SHAKESPEARE_VOCABULARY, 64, 256, gates),
+            "input_size": (64,),
+            "num_classes": SHAKESPEARE_VOCABULARY,
+            "source": char_rnn_params.__doc__,
+        },
+        train_defaults={**LM_DEFAULTS, "weight_decay": 0.0, "lr": 3e-3},
+        concepts=["recurrence", "backpropagation through time", "gates"],
+    )(builder)
