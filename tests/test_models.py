@@ -123,15 +123,24 @@ def test_forward_shape_and_backward_reaches_every_parameter(
     generator = torch.Generator().manual_seed(1)
     if task == "language-model":  # character ids, not features
         x = torch.randint(num_classes, (2, *input_size), generator=generator)
+    elif task == "translation":  # source ids, their lengths, the decoder's inputs
+        source = torch.randint(4, input_size[0], (2, 7), generator=generator)
+        x = (
+            source,
+            torch.tensor([7, 4]),
+            torch.randint(4, num_classes, (2, 5), generator=generator),
+        )
     else:
         x = torch.randn(2, *run_size(name, input_size), generator=generator)
-    out = model(x)
+    out = model(*x) if isinstance(x, tuple) else model(x)
     if task == "classification":
         assert out.shape == (2, num_classes)
     elif task == "segmentation":
         assert out.shape[:2] == (2, num_classes) and out.ndim == 4
     elif task == "language-model":
         assert out.shape == (2, input_size[0], num_classes)  # next-character logits per position
+    elif task == "translation":
+        assert out.shape == (2, 5, num_classes)  # next-word logits per target position
     elif task in GENERATIVE:
         assert out.shape == (2,)  # one ELBO, or one value of the GAN's game, per example
     assert torch.isfinite(out).all()
@@ -191,7 +200,10 @@ def torch_flops(model: nn.Module, input_size: tuple[int, ...]) -> int:
     torch.backends.mha.set_fastpath_enabled(False)  # fused Transformer layers hide their products
     try:
         with torch.no_grad(), counter:
-            model(torch.zeros(1, *input_size) if example is None else example)
+            if isinstance(example, tuple):
+                model(*example)
+            else:
+                model(torch.zeros(1, *input_size) if example is None else example)
     finally:
         torch.backends.mha.set_fastpath_enabled(fast_path)
     return counter.get_total_flops()
@@ -207,7 +219,7 @@ def test_summary_counts_agree_with_torch(name: str, num_classes: int, input_size
     assert summary.trainable_params == total
     assert sum(row.params for row in summary.rows) == total
     counted = model
-    if MODELS.meta(name)["family"] == "charlm":
+    if MODELS.meta(name)["family"] in ("charlm", "seq2seq"):
         # torch's fused LSTM and GRU kernels are invisible to the flop counter; the same
         # network from deepnotes.nn runs step by step, so every product is counted
         torch.manual_seed(0)

@@ -10,7 +10,7 @@ operators, so the numbers can be read and checked by hand:
                  would count the products with the recipe's inserted zeros)
     linear:      params = n_in·n_out (+ n_out);  MACs = n_in·n_out × positions
     attention:   MACs = E² per query (Q, output) + E·(kdim + vdim) per key + 2E per pair
-    recurrent:   MACs = gates·H·(input + H) per step, layer and direction
+    recurrent:   MACs = gates·H·(input + H) per step, layer and direction (a cell: one step)
 
 Other layers (activations, pooling, normalisation) do no weight multiply-adds
 and count 0. The receptive field is followed along the order in which the
@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from deepnotes import arith
 
@@ -101,6 +102,9 @@ def layer_macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
         return attention_macs(module, *inputs[:3])
     if hasattr(module, "mode") and hasattr(module, "hidden_size"):  # RNN, LSTM, GRU
         return recurrent_macs(module, inputs[0])
+    if hasattr(module, "weight_ih") and hasattr(module, "weight_hh"):  # one step of a cell
+        rows = inputs[0].shape[0] if inputs[0].dim() > 1 else 1
+        return (module.weight_ih.numel() + module.weight_hh.numel()) * rows
     return 0
 
 
@@ -117,6 +121,8 @@ def attention_macs(module: nn.Module, query: torch.Tensor, key: torch.Tensor, va
 def recurrent_macs(module: nn.Module, sequence: torch.Tensor) -> int:
     """gates·H·(input + H) per step, layer and direction (LSTM 4 gates, GRU 3, RNN 1)."""
     gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
+    if isinstance(sequence, PackedSequence):
+        sequence = sequence.data  # (ΣL, input)
     steps = sequence.numel() // module.input_size  # one sequence: its length
     directions = 2 if module.bidirectional else 1
     hidden, total = module.hidden_size, 0
@@ -154,6 +160,8 @@ def summarize(model: nn.Module, input_size: tuple[int, ...]) -> Summary:
     def hook(name: str):
         def record(module: nn.Module, inputs: tuple, output) -> None:
             out = output[0] if isinstance(output, (tuple, list)) else output
+            if isinstance(out, PackedSequence):  # (ΣL, features): the steps of every sequence
+                out = out.data
             # attention owns its output projection, which torch's never calls as a module
             recurse = type(module).__name__ == "MultiheadAttention"
             fresh = [p for p in module.parameters(recurse=recurse) if id(p) not in seen]
@@ -189,7 +197,8 @@ def summarize(model: nn.Module, input_size: tuple[int, ...]) -> Summary:
         device = next(model.parameters(), torch.empty(0)).device
         with torch.no_grad():  # a model whose input is not a float tensor (ids) makes its own
             if hasattr(model, "example_input"):
-                model(model.example_input(1))
+                example = model.example_input(1)
+                model(*example) if isinstance(example, tuple) else model(example)
             else:
                 model(torch.zeros(1, *input_size, device=device))
     finally:

@@ -8,8 +8,16 @@ plain sight (no `import *`); `DATASETS` imports it on its first lookup.
     torchvision_sets   mnist, fashion-mnist, cifar10 (files under a data root)
     segmentation       shapes-seg (touching, overlapping shapes with per-pixel masks)
     text               tinyshakespeare (under a data root), pydoc-topics (ships with Python)
+    translation        numbers-en-fr (numbers in English → French words, generated)
 """
 
-from deepnotes.data import embedded, segmentation, synthetic, text, torchvision_sets
+from deepnotes.data import (
+    embedded,
+    segmentation,
+    synthetic,
+    text,
+    torchvision_sets,
+    translation,
+)
 
-__all__ = ["embedded", "segmentation", "synthetic", "text", "torchvision_sets"]
+__all__ = ["embedded", "segmentation", "synthetic", "text", "torchvision_sets", "translation"]

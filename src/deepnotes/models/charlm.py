@@ -43,7 +43,8 @@ class CharLanguageModel(nn.Module):
     block_size: int
 
     def example_input(self, batch: int) -> Tensor:
-        """A batch of character ids to run the model on (summaries, tests)."""
+        """A batch of character ids to run the model on (summaries, tests): a model whose input
+        is not one float tensor says what it takes, as a tensor or a tuple of arguments."""
         return torch.zeros(batch, self.block_size, dtype=torch.long, device=self.device())
 
     def device(self) -> torch.device:
