@@ -1,0 +1,169 @@
+"""Attention (notes, week 8): the readable formula against torch's kernel, the causal mask,
+and what a translator attends to.
+
+- softmax(QKᵀ/√d + M)V written out equals torch's fused
+  `F.scaled_dot_product_attention`, with and without a causal mask;
+- a GPT with a causal mask cannot see the future: changing later characters
+  leaves every earlier prediction exactly as it was;
+- the encoder–decoder translating numbers from English words to French words
+  learns where to look: as it writes "sept" or "quarante" its attention is on
+  "seven" or "forty", and it translates unseen numbers exactly.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+import deepnotes.nn as dn
+from deepnotes.data.base import DataRequest, load_data
+from deepnotes.experiments.base import Context
+from deepnotes.models.seq2seq import Seq2Seq, TranslationTask, attention_maps, strip
+from deepnotes.nn.attention import attention_weights
+from deepnotes.registry import EXPERIMENTS, MODELS
+from deepnotes.train.run import fit_in_memory
+
+
+@EXPERIMENTS.register(
+    "attention",
+    title="Attention: the formula against torch's kernel, the causal mask, a translator's maps",
+    topic="8. Sequence models",
+    concepts=["scaled dot-product attention", "causal mask", "encoder-decoder", "alignment"],
+)
+def run(ctx: Context) -> None:
+    formula_and_mask(ctx)
+    translator(ctx)
+
+
+def formula_and_mask(ctx: Context) -> None:
+    g = torch.Generator().manual_seed(ctx.seed)
+    q, k, v = (torch.randn(2, 4, 12, 16, generator=g, dtype=torch.float64) for _ in range(3))
+    errors = []
+    for causal in (False, True):
+        ours = dn.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        theirs = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        errors.append(float((ours - theirs).norm() / theirs.norm()))
+    ctx.claim(
+        "readable-attention-equals-torch",
+        "softmax(QKᵀ/√d + M)V written out equals F.scaled_dot_product_attention "
+        "(largest relative error, float64, with and without the causal mask)",
+        measured=max(errors),
+        op="<=",
+        target=1e-12,
+    )
+    torch.manual_seed(ctx.seed)
+    gpt = MODELS.create("gpt_char", num_classes=20, input_size=(16,), n_layer=2).eval()
+    text = torch.randint(0, 20, (1, 16), generator=g)
+    changed = text.clone()
+    changed[0, 10:] = (changed[0, 10:] + 7) % 20  # rewrite the future from position 10 on
+    with torch.no_grad():
+        before, after = gpt(text), gpt(changed)
+    ctx.claim(
+        "causal-mask-hides-the-future",
+        "changing characters 10–15 changes no prediction at positions 0–9 (largest |Δ logit|)",
+        measured=float((before[0, :10] - after[0, :10]).abs().max()),
+        op="==",
+        target=0.0,
+    )
+    ctx.claim(
+        "later-predictions-do-change",
+        "…while the predictions from position 10 on do change (largest |Δ logit|)",
+        measured=float((before[0, 10:] - after[0, 10:]).abs().max()),
+        op=">",
+        target=0.0,
+    )
+    weights = attention_weights(q[0, 0], k[0, 0], is_causal=True).numpy()
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    image = ax.imshow(weights, cmap="viridis")
+    fig.colorbar(image, ax=ax)
+    ax.set(xlabel="key position", ylabel="query position", title="Causal attention weights")
+    ctx.figure(fig, "causal-weights.png", "Weights above the diagonal are exactly 0")
+
+
+def translator(ctx: Context) -> None:
+    bundle = load_data("numbers-en-fr", DataRequest(seed=ctx.seed))
+    torch.manual_seed(ctx.seed)
+    task = TranslationTask()
+    model = Seq2Seq(len(bundle.target_vocabulary), bundle.input_size, hidden_size=64)
+    steps = 400 if ctx.quick else 3000
+    _, metrics = fit_in_memory(
+        model, task, bundle, max_steps=steps, batch_size=64, lr=3e-3, grad_clip=1.0, seed=ctx.seed
+    )
+    ctx.figure(
+        attention_maps(model, bundle),
+        "translator-attention.png",
+        "The translator's attention, one row per French word it wrote, over the English words",
+    )
+    counterparts, mille = alignment(model, bundle)
+    ctx.table(
+        f"The translator after {steps} steps of 64 sentences (hidden 64), on 2,000 unseen numbers",
+        [
+            "exact match",
+            "BLEU-4",
+            "number words attending to their English",
+            "'mille' on 'thousand'",
+        ],
+        [
+            [
+                f"{metrics['test_exact_match']:.4f}",
+                f"{metrics['test_bleu']:.4f}",
+                f"{counterparts:.3f}",
+                f"{mille:.3f}",
+            ]
+        ],
+    )
+    ctx.claim(
+        "translator-exact",
+        "test numbers translated word for word exactly (share)",
+        measured=metrics["test_exact_match"],
+        op=">=",
+        target=0.9,
+    )
+    ctx.claim(
+        "attention-aligns-the-words",
+        "as it writes cinq, sept, huit, neuf, trente, quarante or cinquante, the translator's "
+        "strongest attention is on the English word it translates (share)",
+        measured=counterparts,
+        op=">=",
+        target=0.8,
+    )
+    ctx.note(
+        "Words without a one-word counterpart look elsewhere: as it writes 'mille' the decoder "
+        f"already knows it from its state, and only {100 * mille:.0f}% of its strongest "
+        "attention is on 'thousand'; it is usually on the group that follows."
+    )
+
+
+COUNTERPARTS = {  # French number words and the English words they translate
+    "cinq": {"five"},
+    "sept": {"seven", "seventeen"},  # dix-sept = seventeen
+    "huit": {"eight", "eighteen"},
+    "neuf": {"nine", "nineteen"},
+    "trente": {"thirty"},
+    "quarante": {"forty"},
+    "cinquante": {"fifty"},
+}
+
+
+@torch.no_grad()
+def alignment(model: Seq2Seq, bundle) -> tuple[float, float]:
+    """Where the strongest attention falls as the translator writes a word: the share of the
+    French words of `COUNTERPARTS` looking at their English counterpart, and the share of
+    "mille" looking at "thousand" (or the comma after it)."""
+    model.eval()
+    source_words, target_words = bundle.source_vocabulary.tokens, bundle.target_vocabulary.tokens
+    hits = {"counterparts": [0, 0], "mille": [0, 0]}
+    for source, lengths, _, _ in bundle.loader("test", 500):
+        words, weights = model.greedy(source, lengths)
+        for i in range(len(source)):
+            for t, word in enumerate(strip(words[i])):
+                french = target_words[word]
+                focus = source_words[int(source[i, int(weights[i, t].argmax())])]
+                if french in COUNTERPARTS:
+                    hits["counterparts"][0] += focus in COUNTERPARTS[french]
+                    hits["counterparts"][1] += 1
+                elif french == "mille":
+                    hits["mille"][0] += focus in ("thousand", ",")
+                    hits["mille"][1] += 1
+    return tuple(found / max(total, 1) for found, total in hits.values())
