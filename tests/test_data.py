@@ -51,7 +51,7 @@ def tensors(bundle: DataBundle, split: str) -> tuple[torch.Tensor, torch.Tensor]
 @pytest.mark.parametrize("name", DATASETS.names())
 def test_every_data_set_declares_its_metadata(name: str) -> None:
     meta = DATASETS.meta(name)
-    assert meta["kind"] in {"images", "vectors", "text", "graph", "audio"}
+    assert meta["kind"] in {"images", "vectors", "text", "graph", "audio", "translation"}
     assert isinstance(meta["task"], str) and isinstance(meta["input_size"], tuple)
     assert meta["num_classes"] is None or meta["num_classes"] >= 2
     if meta["kind"] in {"images", "vectors"}:

@@ -8,11 +8,13 @@ plain sight (no `import *`); `DATASETS` imports it on its first lookup.
     torchvision_sets   mnist, fashion-mnist, cifar10 (files under a data root)
     segmentation       shapes-seg (touching, overlapping shapes with per-pixel masks)
     text               tinyshakespeare (under a data root), pydoc-topics (ships with Python)
+    graphs             karate, sbm, cora / citeseer / pubmed (Planetoid, restricted unpickler)
     translation        numbers-en-fr (numbers in English → French words, generated)
 """
 
 from deepnotes.data import (
     embedded,
+    graphs,
     segmentation,
     synthetic,
     text,
@@ -20,4 +22,12 @@ from deepnotes.data import (
     translation,
 )
 
-__all__ = ["embedded", "segmentation", "synthetic", "text", "torchvision_sets", "translation"]
+__all__ = [
+    "embedded",
+    "graphs",
+    "segmentation",
+    "synthetic",
+    "text",
+    "torchvision_sets",
+    "translation",
+]

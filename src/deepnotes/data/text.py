@@ -163,7 +163,7 @@ def sha256(path: Path) -> str:
     "tinyshakespeare",
     kind="text",
     task="language-model",
-    input_size=None,
+    input_size=(DEFAULT_BLOCK,),  # one example: a block of characters (--block-size)
     num_classes=65,
     source="karpathy/char-rnn data/tinyshakespeare/input.txt",
     licence="public domain (Shakespeare's plays)",
@@ -204,8 +204,8 @@ def download_shakespeare(root: Path) -> None:
     "pydoc-topics",
     kind="text",
     task="language-model",
-    input_size=None,
-    num_classes=None,
+    input_size=(DEFAULT_BLOCK,),
+    num_classes=None,  # the characters of Python's documentation: they vary by version
     source="Python's documentation topics, pydoc_data.topics (ships with CPython)",
     licence="PSF License",
     present=None,

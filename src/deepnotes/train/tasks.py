@@ -271,3 +271,37 @@ class LanguageModelTask(Task):
         generator = torch.Generator().manual_seed(0)
         ids = model.generate(prompt, self.sample_length, generator=generator)
         return {"sample.txt": bundle.vocabulary.decode(ids) + "\n"}
+
+
+@TASKS.register("node")
+class NodeClassificationTask(Task):
+    """Classify the nodes of one graph, trained full-batch: cross-entropy over the split's
+    nodes only, all nodes' features and edges seen (semi-supervised, Kipf & Welling).
+
+    loss = −(1/|S|) Σ_{i ∈ S} log softmax(f(X, A)_i)[y_i],   S the split's labelled nodes
+
+    A model may name its own parameter groups (`parameter_groups()`), e.g. GCN's weight
+    decay on the first layer only.
+    """
+
+    name = "node"
+    data_kinds = ("graph",)
+    data_tasks = ("node",)
+
+    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
+        return {"num_classes": bundle.num_classes, "input_size": bundle.input_size}
+
+    def optimizers(self, model: nn.Module) -> dict[str, Iterable]:
+        if hasattr(model, "parameter_groups"):
+            return {"model": model.parameter_groups()}
+        return super().optimizers(model)
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, edge_index, y, mask = batch
+        logits = model(x, edge_index)[mask]  # (|S|, classes)
+        loss = F.cross_entropy(logits, y[mask])
+        acc = (logits.argmax(dim=1) == y[mask]).float().mean()
+        return loss, {"loss": loss.detach(), "acc": acc}
+
+    def batch_size(self, batch: Any) -> int:
+        return int(batch[3].sum())  # labelled nodes of the split

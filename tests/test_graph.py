@@ -1,0 +1,210 @@
+"""Graphs: the GCN formula three ways, permutation equivariance, PyG's layers, the readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+
+import pytest
+import torch
+import torch_geometric.nn as pyg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepnotes.cli import main
+from deepnotes.data.base import DataRequest, load_data
+from deepnotes.data.graphs import read_pickle
+from deepnotes.errors import UserError
+from deepnotes.graph import GATConv, GCNConv, GINConv, Graph, SAGEConv, gcn_dense, gcn_sparse
+from deepnotes.graph.spectral import (
+    chebyshev_filter,
+    chebyshev_response,
+    fourier_basis,
+    graph_fourier,
+    inverse_graph_fourier,
+    normalized_laplacian,
+    spectral_filter,
+)
+from reference import rel_error
+
+
+def random_graph(nodes: int, edges: int, seed: int) -> torch.Tensor:
+    """An undirected edge index without self-loops or duplicates: (2, E)."""
+    g = torch.Generator().manual_seed(seed)
+    pairs = torch.randint(0, nodes, (2, edges), generator=g)
+    both = torch.cat([pairs, pairs.flip(0)], dim=1)
+    both = both[:, both[0] != both[1]]
+    return torch.unique(both, dim=1)
+
+
+def layers(features: int, out: int) -> dict[str, tuple[torch.nn.Module, torch.nn.Module]]:
+    """Ours and PyG's, built from the same seed."""
+    return {
+        "gcn": (GCNConv(features, out), pyg.GCNConv(features, out)),
+        "sage-mean": (SAGEConv(features, out), pyg.SAGEConv(features, out)),
+        "sage-max": (SAGEConv(features, out, aggr="max"), pyg.SAGEConv(features, out, aggr="max")),
+        "gat": (GATConv(features, out, heads=3), pyg.GATConv(features, out, heads=3)),
+        "gat-mean": (
+            GATConv(features, out, heads=2, concat=False),
+            pyg.GATConv(features, out, heads=2, concat=False),
+        ),
+        "gin": (
+            GINConv(torch.nn.Linear(features, out), eps=0.25),
+            pyg.GINConv(torch.nn.Linear(features, out), eps=0.25),
+        ),
+    }
+
+
+@settings(max_examples=30, deadline=None)
+@given(nodes=st.integers(2, 30), edges=st.integers(0, 80), seed=st.integers(0, 1000))
+def test_gcn_by_message_passing_equals_the_dense_and_sparse_formulas(nodes, edges, seed):
+    torch.manual_seed(seed)
+    layer = GCNConv(5, 4).double()
+    with torch.no_grad():
+        layer.bias.normal_()
+    x = torch.randn(nodes, 5, dtype=torch.float64)
+    edge_index = random_graph(nodes, edges, seed)
+    graph = Graph(edge_index, nodes)
+    passed = layer(x, edge_index)
+    dense = gcn_dense(x, graph.to_dense().double(), layer.lin.weight, layer.bias)
+    sparse = gcn_sparse(x, Graph(edge_index, nodes, x=x), layer.lin.weight, layer.bias)
+    assert rel_error(passed, dense) <= 1e-10 and rel_error(sparse, dense) <= 1e-10
+
+
+@settings(max_examples=20, deadline=None)
+@given(nodes=st.integers(2, 25), edges=st.integers(1, 60), seed=st.integers(0, 1000))
+def test_every_layer_is_permutation_equivariant(nodes, edges, seed):
+    torch.manual_seed(seed)
+    x = torch.randn(nodes, 6)
+    graph = Graph(random_graph(nodes, edges, seed), nodes, x=x)
+    order = torch.randperm(nodes, generator=torch.Generator().manual_seed(seed))
+    permuted = graph.permute(order)
+    for name, (layer, _) in layers(6, 3).items():
+        layer.eval()
+        out, out_permuted = layer(x, graph.edge_index), layer(permuted.x, permuted.edge_index)
+        assert rel_error(out_permuted, out[order]) <= 1e-5, name
+
+
+@settings(max_examples=20, deadline=None)
+@given(nodes=st.integers(1, 25), edges=st.integers(0, 60), seed=st.integers(0, 1000))
+def test_layers_equal_pytorch_geometric(nodes, edges, seed):
+    x = torch.randn(nodes, 5, generator=torch.Generator().manual_seed(seed))
+    edge_index = random_graph(nodes, edges, seed)
+    torch.manual_seed(seed)
+    for name, (ours, theirs) in layers(5, 4).items():
+        assert list(ours.state_dict()) == list(theirs.state_dict()), name
+        ours.load_state_dict(theirs.state_dict())
+        ours.eval(), theirs.eval()
+        assert rel_error(ours(x, edge_index), theirs(x, edge_index)) <= 1e-5, name
+        x_ours, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ours(x_ours, edge_index).sum().backward()
+        theirs(x_theirs, edge_index).sum().backward()
+        assert rel_error(x_ours.grad, x_theirs.grad) <= 1e-5, name
+
+
+def test_graph_conversions_round_trip():
+    edge_index = random_graph(9, 20, 0)
+    graph = Graph(edge_index, 9)
+    dense = graph.to_dense()
+    assert torch.equal(Graph.from_dense(dense).to_dense(), dense)
+    assert torch.equal(Graph.from_scipy(graph.to_scipy()).to_dense(), dense)
+    looped = graph.with_self_loops()
+    assert torch.equal(looped.to_dense(), dense + torch.eye(9))
+    assert torch.equal(looped.in_degree(), dense.sum(1) + 1)
+    order = torch.randperm(9)
+    assert torch.equal(graph.permute(order).to_dense(), dense[order][:, order])
+
+
+class RunsCode:
+    """A pickle payload: loading it would call os.system to create a file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "it-ran"
+    path = tmp_path / "ind.cora.x"
+    path.write_bytes(pickle.dumps(RunsCode(str(marker)), protocol=2))
+    with pytest.raises(UserError, match=r"refused to load (posix|os|nt)\.system"):
+        read_pickle(path)
+    assert not marker.exists()
+    path.write_bytes(pickle.dumps(eval, protocol=2))
+    with pytest.raises(UserError, match=r"refused to load (__builtin__|builtins)\.eval"):
+        read_pickle(path)
+
+
+def test_cora_is_read_with_the_public_split(shared_data, tmp_path):
+    cora = load_data("cora", DataRequest(roots=(shared_data,)))
+    assert cora.x.shape == (2708, 1433) and cora.edge_index.shape == (2, 10556)
+    assert {s: int(m.sum()) for s, m in cora.masks.items()} == {
+        "train": 140,
+        "val": 500,
+        "test": 1000,
+    }
+    assert torch.bincount(cora.y[cora.masks["train"]]).tolist() == [20] * 7
+    assert torch.allclose(cora.x.sum(1)[cora.x.sum(1) > 0], torch.ones(1))  # row-normalised
+    copy = tmp_path / "planetoid"
+    shutil.copytree(shared_data / "planetoid", copy)
+    with open(copy / "ind.cora.y", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(UserError, match="does not match its SHA-256"):
+        load_data("cora", DataRequest(roots=(tmp_path,)))
+
+
+def test_embedded_graphs():
+    karate = load_data("karate", DataRequest())
+    assert karate.x.shape == (34, 34) and karate.edge_index.shape == (2, 156)
+    assert karate.y.sum() == 17  # 17 members followed the officer
+    sbm = load_data("sbm", DataRequest())
+    dense = Graph(sbm.edge_index, 200).to_dense()
+    same = sbm.y[:, None] == sbm.y[None, :]
+    assert dense[same].mean() > 5 * dense[~same].mean()  # communities are denser inside
+
+
+def test_train_a_gnn_on_karate_over_seeds(tmp_path):
+    run = tmp_path / "gcn"
+    argv = ["train", "gcn", "--data", "karate", "--epochs", "30", "--seeds", "2"]
+    assert main([*argv, "--out", str(run), "--no-progress"]) == 0
+    metrics = json.loads((run / "summary.json").read_text())["metrics"]
+    assert {"test_acc_mean", "test_acc_std"} <= set(metrics)
+    assert 0 <= metrics["test_acc_mean"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "bound"), [("gcn", 0.805), ("gat", 0.815)])
+def test_cora_reproduces_the_papers(shared_data, tmp_path, model, bound):
+    run = tmp_path / model
+    argv = ["train", model, "--data", "cora", "--data-dir", str(shared_data), "--seeds", "10"]
+    assert main([*argv, "--out", str(run), "--no-progress"]) == 0
+    assert json.loads((run / "summary.json").read_text())["metrics"]["test_acc_mean"] >= bound
+
+
+def test_the_laplacian_spectrum_and_the_fourier_transform():
+    karate = load_data("karate", DataRequest())
+    adjacency = Graph(karate.edge_index, 34).to_dense().double()
+    laplacian = normalized_laplacian(adjacency)
+    eigenvalues, basis = fourier_basis(laplacian)
+    assert eigenvalues[0] == pytest.approx(0, abs=1e-10) and eigenvalues[-1] <= 2 + 1e-10
+    smooth = adjacency.sum(1).sqrt()
+    assert abs(float(basis[:, 0] @ smooth / smooth.norm())) == pytest.approx(1, abs=1e-10)
+    signal = torch.randn(34, 2, dtype=torch.float64)
+    back = inverse_graph_fourier(graph_fourier(signal, basis), basis)
+    torch.testing.assert_close(back, signal)
+
+
+@pytest.mark.parametrize("coefficients", [[0.5], [0.2, -1.0], [1.0, 0.3, -0.7, 0.25]])
+def test_chebyshev_filter_equals_its_spectral_response(coefficients):
+    edge_index = random_graph(15, 40, 3)
+    laplacian = normalized_laplacian(Graph(edge_index, 15).to_dense().double())
+    signal = torch.randn(15, 3, dtype=torch.float64)
+    by_recurrence = chebyshev_filter(signal, laplacian, coefficients)
+    by_eigenvectors = spectral_filter(
+        signal, laplacian, lambda lam: chebyshev_response(lam, coefficients)
+    )
+    torch.testing.assert_close(by_recurrence, by_eigenvectors)
