@@ -16,18 +16,23 @@ from deepnotes.nn.transformer import sinusoidal_positions
 from reference import compare_modules
 
 LAYER_SETTINGS = {
-    "heads": st.integers(1, 3),
-    # d_model ≥ 3: LayerNorm over 1 or 2 features maps every input to the same ±γ + β, so the
-    # true input gradient is 0 and a relative error would compare rounding noise
-    "head_dim": st.integers(3, 5),
-    "feedforward": st.integers(1, 9),
+    # d_model ≥ 8: LayerNorm's backward, g − mean(g) − x̂·mean(g x̂) over d features, cancels
+    # digits when d is tiny (over 1 or 2 features its true input gradient is 0), so float32
+    # comparisons of narrower layers measure rounding, not the layer
+    "heads": st.integers(2, 3),
+    "head_dim": st.integers(4, 6),
+    # ≥ 4 hidden units: a gradient of one or two entries that are sums over positions can
+    # cancel to a few ulps of its terms, which float32 cannot match to 1e-5 relative
+    "feedforward": st.integers(4, 12),
     "activation": st.sampled_from(["relu", "gelu"]),
     "batch_first": st.booleans(),
     "norm_first": st.booleans(),
     "bias": st.booleans(),
     "causal": st.booleans(),
     "padding": st.booleans(),
-    "sizes": st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(1, 5)),
+    # (batch, length, memory length ≥ 2): over a single key the attention weight is 1 whatever
+    # the query, so the query's gradients are exactly 0 and a relative error compares noise
+    "sizes": st.tuples(st.integers(1, 3), st.integers(1, 5), st.integers(2, 5)),
     "dtype": st.sampled_from([torch.float32, torch.float64]),
     "seed": st.integers(0, 1000),
 }
@@ -46,10 +51,10 @@ def sequence(batch, length, width, batch_first, generator):
     return torch.randn(shape, generator=generator)
 
 
-def padding_mask(batch, length, generator):
-    """(N, S) bool, True = padding; the first position is never padding."""
+def padding_mask(batch, length, generator, kept=1):
+    """(N, S) bool, True = padding; the first `kept` positions are never padding."""
     mask = torch.rand(batch, length, generator=generator) < 0.3
-    mask[:, 0] = False
+    mask[:, :kept] = False
     return mask
 
 
@@ -58,6 +63,7 @@ def padding_mask(batch, length, generator):
 @given(**LAYER_SETTINGS)
 def test_encoder_layer_equals_torch(heads, head_dim, causal, padding, sizes, dtype, seed, **kwargs):
     batch, length, _ = sizes
+    torch.manual_seed(seed)  # the weights too come from the example, so a failure replays
     ours, theirs = layer_pair("TransformerEncoderLayer", heads, head_dim, **kwargs)
     g = torch.Generator().manual_seed(seed)
     x = sequence(batch, length, heads * head_dim, kwargs["batch_first"], g)
@@ -74,6 +80,7 @@ def test_encoder_layer_equals_torch(heads, head_dim, causal, padding, sizes, dty
 @given(**LAYER_SETTINGS)
 def test_decoder_layer_equals_torch(heads, head_dim, causal, padding, sizes, dtype, seed, **kwargs):
     batch, length, memory_length = sizes
+    torch.manual_seed(seed)
     ours, theirs = layer_pair("TransformerDecoderLayer", heads, head_dim, **kwargs)
     g = torch.Generator().manual_seed(seed)
     width = heads * head_dim
@@ -83,7 +90,7 @@ def test_decoder_layer_equals_torch(heads, head_dim, causal, padding, sizes, dty
     if causal:
         masks.update(tgt_mask=~causal_mask(length, length), tgt_is_causal=True)
     if padding:
-        masks["memory_key_padding_mask"] = padding_mask(batch, memory_length, g)
+        masks["memory_key_padding_mask"] = padding_mask(batch, memory_length, g, kept=2)
         masks["tgt_key_padding_mask"] = padding_mask(batch, length, g)
     compare_modules(ours, theirs, [[tgt, memory]], dtype, call=lambda m, t, mem: m(t, mem, **masks))
 
