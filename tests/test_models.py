@@ -61,6 +61,15 @@ def other_sizes(name: str) -> tuple[int | None, tuple[int, ...]]:
     return num_classes, tuple(size)
 
 
+def random_edges(nodes: int) -> torch.Tensor:
+    """Both directions of a ring plus one chord: (2, E), every node with neighbours."""
+    ring = torch.arange(nodes)
+    pairs = torch.cat(
+        [torch.stack([ring, (ring + 1) % nodes]), torch.tensor([[0], [nodes // 2]])], 1
+    )
+    return torch.cat([pairs, pairs.flip(0)], dim=1)
+
+
 def build(name: str, num_classes: int, input_size: tuple[int, ...]) -> nn.Module:
     torch.manual_seed(0)
     return MODELS.create(name, num_classes=num_classes, input_size=input_size)
@@ -123,6 +132,8 @@ def test_forward_shape_and_backward_reaches_every_parameter(
     generator = torch.Generator().manual_seed(1)
     if task == "language-model":  # character ids, not features
         x = torch.randint(num_classes, (2, *input_size), generator=generator)
+    elif task == "node":  # a graph: node features and edges
+        x = (torch.randn(6, input_size[0], generator=generator), random_edges(6))
     elif task == "translation":  # source ids, their lengths, the decoder's inputs
         source = torch.randint(4, input_size[0], (2, 7), generator=generator)
         x = (
@@ -141,6 +152,8 @@ def test_forward_shape_and_backward_reaches_every_parameter(
         assert out.shape == (2, input_size[0], num_classes)  # next-character logits per position
     elif task == "translation":
         assert out.shape == (2, 5, num_classes)  # next-word logits per target position
+    elif task == "node":
+        assert out.shape == (6, num_classes)  # class scores per node
     elif task in GENERATIVE:
         assert out.shape == (2,)  # one ELBO, or one value of the GAN's game, per example
     assert torch.isfinite(out).all()

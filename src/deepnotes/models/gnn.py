@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -31,6 +32,7 @@ class TwoLayer(nn.Module):
 
     def __init__(
         self,
+        in_features: int,
         first: nn.Module,
         second: nn.Module,
         dropout: float,
@@ -38,6 +40,7 @@ class TwoLayer(nn.Module):
         first_layer_decay: float | None = None,
     ) -> None:
         super().__init__()
+        self.in_features = in_features
         self.conv1, self.conv2 = first, second
         self.dropout, self.activation = dropout, activation
         self.first_layer_decay = first_layer_decay
@@ -47,6 +50,13 @@ class TwoLayer(nn.Module):
         x = self.activation(self.layer(self.conv1, x, edge_index))
         x = F.dropout(x, self.dropout, self.training)
         return self.layer(self.conv2, x, edge_index)
+
+    def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
+        """A ring of 5 nodes with zero features, (x (5, F), edge_index (2, 10)), for summaries:
+        a graph model's example is a graph (`batch` is not used)."""
+        ring = torch.arange(5)
+        forward = torch.stack([ring, (ring + 1) % 5])  # (2, 5): node k → k + 1
+        return torch.zeros(5, self.in_features), torch.cat([forward, forward.flip(0)], dim=1)
 
     @staticmethod
     def layer(module: nn.Module, x: Tensor, edge_index: Tensor | None) -> Tensor:
@@ -69,9 +79,8 @@ def gcn(
     dropout: float = 0.5,
     weight_decay: float = 5e-4,
 ) -> TwoLayer:
-    return TwoLayer(
-        GCNConv(input_size[0], hidden), GCNConv(hidden, num_classes), dropout, F.relu, weight_decay
-    )
+    first, second = GCNConv(input_size[0], hidden), GCNConv(hidden, num_classes)
+    return TwoLayer(input_size[0], first, second, dropout, F.relu, weight_decay)
 
 
 def gat(
@@ -83,7 +92,7 @@ def gat(
 ) -> TwoLayer:
     first = GATConv(input_size[0], hidden, heads=heads, dropout=dropout)
     second = GATConv(hidden * heads, num_classes, heads=1, concat=False, dropout=dropout)
-    return TwoLayer(first, second, dropout, F.elu)
+    return TwoLayer(input_size[0], first, second, dropout, F.elu)
 
 
 def sage(
@@ -94,7 +103,7 @@ def sage(
     aggr: str = "mean",
 ) -> TwoLayer:
     first = SAGEConv(input_size[0], hidden, aggr=aggr)
-    return TwoLayer(first, SAGEConv(hidden, num_classes, aggr=aggr), dropout)
+    return TwoLayer(input_size[0], first, SAGEConv(hidden, num_classes, aggr=aggr), dropout)
 
 
 def gin(
@@ -106,7 +115,8 @@ def gin(
     def mlp(n_in: int, n_out: int) -> nn.Sequential:
         return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
 
-    return TwoLayer(GINConv(mlp(input_size[0], hidden)), GINConv(mlp(hidden, num_classes)), dropout)
+    first, second = GINConv(mlp(input_size[0], hidden)), GINConv(mlp(hidden, num_classes))
+    return TwoLayer(input_size[0], first, second, dropout)
 
 
 def graph_mlp(
@@ -116,13 +126,8 @@ def graph_mlp(
     dropout: float = 0.5,
     weight_decay: float = 5e-4,
 ) -> TwoLayer:
-    return TwoLayer(
-        nn.Linear(input_size[0], hidden),
-        nn.Linear(hidden, num_classes),
-        dropout,
-        F.relu,
-        weight_decay,
-    )
+    first, second = nn.Linear(input_size[0], hidden), nn.Linear(hidden, num_classes)
+    return TwoLayer(input_size[0], first, second, dropout, F.relu, weight_decay)
 
 
 F_, C_ = CORA_FEATURES, CORA_CLASSES
