@@ -227,6 +227,9 @@ def test_a_generator_started_from_a_vae_decodes_as_the_vae():
     torch.testing.assert_close(gan.generator(z), vae.mean_image(z))
     with pytest.raises(UserError, match="does not fit"):
         initialize_from_vae(GAN(input_size=(1, 8, 8), latent_dim=4, hidden=(16, 64)), vae)
+    from_scratch = GAN(input_size=(1, 8, 8), latent_dim=4, hidden=(16, 32), impl="deepnotes")
+    initialize_from_vae(from_scratch, vae)  # deepnotes.nn's layers: the same decoder
+    torch.testing.assert_close(from_scratch.generator(z), vae.mean_image(z))
     conv_vae = VAE(input_size=(1, 8, 8), latent_dim=4, architecture="conv", hidden=(4, 8))
     dcgan = GAN(input_size=(1, 8, 8), latent_dim=4, architecture="dcgan", hidden=(4, 8))
     initialize_from_vae(dcgan, conv_vae)

@@ -87,7 +87,7 @@ def graph_bundle(
     )
 
 
-def undirected(edges: np.ndarray, num_nodes: int) -> torch.Tensor:
+def undirected(edges: np.ndarray) -> torch.Tensor:
     """Both directions of every edge, duplicates and self-loops removed: (2, E)."""
     both = np.concatenate([edges, edges[:, ::-1]])
     both = both[both[:, 0] != both[:, 1]]
@@ -131,9 +131,7 @@ def karate(request: DataRequest) -> GraphBundle:
     edges = np.array(club.edges())
     y = torch.tensor([club.nodes[n]["club"] != "Mr. Hi" for n in club.nodes], dtype=torch.long)
     masks = random_masks(34, (0.3, 0.2), request.seed)
-    return graph_bundle(
-        "karate", torch.eye(34), undirected(edges, 34), y, masks, ["Mr. Hi", "Officer"]
-    )
+    return graph_bundle("karate", torch.eye(34), undirected(edges), y, masks, ["Mr. Hi", "Officer"])
 
 
 @DATASETS.register(
@@ -163,7 +161,7 @@ def sbm(request: DataRequest) -> GraphBundle:
     return graph_bundle(
         "sbm",
         torch.as_tensor(x, dtype=torch.float32),
-        undirected(edges, blocks * size),
+        undirected(edges),
         torch.as_tensor(community),
         masks,
         classes,
@@ -262,7 +260,7 @@ def planetoid(name: str, request: DataRequest, checksums: dict[str, str] | None)
     return graph_bundle(
         name,
         torch.as_tensor(features),
-        undirected(edges, num_nodes),
+        undirected(edges),
         torch.as_tensor(labels.argmax(1)),
         masks,
         classes,

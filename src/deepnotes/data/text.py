@@ -159,6 +159,11 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def shakespeare_present(root: Path) -> bool:
+    """Whether a data root holds tinyshakespeare/input.txt (existence only)."""
+    return (root / SHAKESPEARE_FILE).is_file()
+
+
 @DATASETS.register(
     "tinyshakespeare",
     kind="text",
@@ -167,17 +172,14 @@ def sha256(path: Path) -> str:
     num_classes=65,
     source="karpathy/char-rnn data/tinyshakespeare/input.txt",
     licence="public domain (Shakespeare's plays)",
-    present=lambda root: (root / SHAKESPEARE_FILE).is_file(),
+    present=shakespeare_present,
 )
 def tinyshakespeare(request: DataRequest) -> TextBundle:
     """40,000 lines of Shakespeare, 1,115,394 characters, 65 distinct; checksum verified."""
 
-    def present(root: Path) -> bool:
-        return (root / SHAKESPEARE_FILE).is_file()
-
-    if request.download and not any(present(root) for root in request.roots):
+    if request.download and not any(shakespeare_present(root) for root in request.roots):
         download_shakespeare(request.download_root)
-    root = request.find("tinyshakespeare", present)
+    root = request.find("tinyshakespeare", shakespeare_present)
     path = root / SHAKESPEARE_FILE
     if sha256(path) != SHAKESPEARE_SHA256:
         raise UserError(f"{path} does not match its SHA-256 checksum; download it again")

@@ -149,6 +149,12 @@ def number_pairs(numbers: Sequence[int]) -> list[tuple[str, str]]:
     return [(num2words(n, lang="en"), num2words(n, lang="fr")) for n in numbers]
 
 
+def drawn_numbers(seed: int) -> np.ndarray:
+    """The seed's distinct numbers, train's first, then val's and test's."""
+    rng = np.random.default_rng(seed)
+    return rng.choice(LARGEST + 1, size=sum(SPLIT_SIZES.values()), replace=False)
+
+
 @functools.lru_cache(maxsize=2)
 def generated_splits(seed: int) -> dict[str, list[tuple[str, str]]]:
     """The seed's numbers per split, in words. num2words takes about 10 s for all of them,
@@ -164,8 +170,7 @@ def generated_splits(seed: int) -> dict[str, list[tuple[str, str]]]:
                 return splits
         except (ValueError, TypeError, AttributeError):
             pass  # unreadable: made again below
-    rng = np.random.default_rng(seed)
-    drawn = rng.choice(LARGEST + 1, size=sum(SPLIT_SIZES.values()), replace=False)
+    drawn = drawn_numbers(seed)
     splits, start = {}, 0
     for split, size in SPLIT_SIZES.items():
         splits[split] = number_pairs(drawn[start : start + size].tolist())
@@ -184,8 +189,7 @@ def verified(splits: dict[str, list[tuple[str, str]]], seed: int) -> bool:
     """Sizes as expected, and a sample of pairs equal to num2words' text for their numbers."""
     if {s: len(p) for s, p in splits.items()} != SPLIT_SIZES:
         return False
-    rng = np.random.default_rng(seed)
-    drawn = rng.choice(LARGEST + 1, size=sum(SPLIT_SIZES.values()), replace=False)
+    drawn = drawn_numbers(seed)
     everything = [pair for split in SPLIT_SIZES for pair in splits[split]]
     sample = np.random.default_rng(1).choice(len(everything), 20, replace=False)
     return all(tuple(everything[i]) == number_pairs([int(drawn[i])])[0] for i in sample)

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from deepnotes.data.base import DataRequest, data_roots, load_data
-from deepnotes.data.text import SHAKESPEARE_FILE, TextBundle
+from deepnotes.data.text import TextBundle, shakespeare_present
 from deepnotes.experiments.base import Context
 from deepnotes.registry import EXPERIMENTS, MODELS
 from deepnotes.train.run import fit_in_memory
@@ -112,7 +112,7 @@ def nats_and_bits(loss: float) -> list[str]:
 def text_data(ctx: Context) -> TextBundle:
     """tiny-shakespeare from a data root if there, else the embedded documentation text."""
     roots = data_roots(ctx.data_dir)
-    if any((root / SHAKESPEARE_FILE).is_file() for root in roots):
+    if any(shakespeare_present(root) for root in roots):
         return load_data("tinyshakespeare", DataRequest(roots=roots, block_size=64))
     ctx.note("tiny-shakespeare not found under the data roots: Python's documentation text used")
     return load_data("pydoc-topics", DataRequest(block_size=64))

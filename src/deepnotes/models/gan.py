@@ -126,6 +126,8 @@ class GAN(nn.Module):
         check_settings(
             architecture, loss, real_label, fake_label, label_flip, n_critic, d_activation
         )
+        if d_batchnorm and architecture == "mlp":
+            raise UserError("d_batchnorm is for the dcgan architecture")
         L = layers(impl)
         images = len(input_size) == 3
         if latent_dim is None:
@@ -156,8 +158,6 @@ class GAN(nn.Module):
             self.discriminator = conv_encoder(
                 self.input_size, hidden, 1, L, d_act, d_batchnorm, d_dropout
             )
-        if d_batchnorm and architecture == "mlp":
-            raise UserError("d_batchnorm is for the dcgan architecture")
         self.hidden = hidden
         # images: pixels in [0, 1], the mean of a Bernoulli VAE's decoder (σ of its logits)
         self.generator = nn.Sequential(body, L.Sigmoid()) if images else body
@@ -292,7 +292,7 @@ def check_settings(
 
 def initialize_from_vae(gan: GAN, vae: nn.Module) -> None:
     """Copy a trained VAE's decoder into G: both map z to the same image (σ of the logits)."""
-    body = gan.generator[0] if isinstance(gan.generator[-1], nn.Sigmoid) else gan.generator
+    body = gan.generator[0] if len(gan.input_size) == 3 else gan.generator  # images: body, σ
     theirs, ours = vae.decoder.state_dict(), body.state_dict()
     if vae.latent_dim != gan.latent_dim or {k: v.shape for k, v in theirs.items()} != {
         k: v.shape for k, v in ours.items()

@@ -97,7 +97,34 @@ class LearnedPositionalEncoding(nn.Module):
 class TransformerLayerBase(nn.Module):
     """What the encoder and decoder layers share: residual self-attention and the FFN."""
 
-    last_dropout: nn.Module  # the FFN sub-layer's output dropout (dropout2 or dropout3)
+    sublayers: int  # residual sub-layers: 2 in an encoder layer, 3 in a decoder layer
+
+    def build_feed_forward_and_norms(
+        self,
+        d_model: int,
+        dim_feedforward: int,
+        dropout: float,
+        activation: str | Callable[[Tensor], Tensor],
+        layer_norm_eps: float,
+        norm_first: bool,
+        bias: bool,
+    ) -> None:
+        """The FFN, then one LayerNorm and one dropout per sub-layer, made after the attention
+        modules so that the state-dict keys come in torch's order."""
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.norm_first = norm_first
+        for k in range(1, self.sublayers + 1):
+            setattr(self, f"norm{k}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias))
+        for k in range(1, self.sublayers + 1):
+            setattr(self, f"dropout{k}", Dropout(dropout))
+        self.activation = activation_function(activation)
+
+    @property
+    def last_dropout(self) -> nn.Module:
+        """The FFN sub-layer's output dropout: the last sub-layer's."""
+        return getattr(self, f"dropout{self.sublayers}")
 
     def self_attention(
         self, x: Tensor, mask: Tensor | None, padding: Tensor | None, is_causal: bool
@@ -128,6 +155,8 @@ class TransformerEncoderLayer(TransformerLayerBase):
     Shape: src (L, N, d_model), or (N, L, d_model) with batch_first → the same.
     """
 
+    sublayers = 2
+
     def __init__(
         self,
         d_model: int,
@@ -144,14 +173,9 @@ class TransformerEncoderLayer(TransformerLayerBase):
         self.self_attn = MultiheadAttention(
             d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
         )
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
-        self.activation = activation_function(activation)
+        self.build_feed_forward_and_norms(
+            d_model, dim_feedforward, dropout, activation, layer_norm_eps, norm_first, bias
+        )
 
     def forward(
         self,
@@ -167,10 +191,6 @@ class TransformerEncoderLayer(TransformerLayerBase):
         x = self.norm1(x + self.self_attention(x, src_mask, src_key_padding_mask, is_causal))
         return self.norm2(x + self.feed_forward(x))
 
-    @property
-    def last_dropout(self) -> nn.Module:
-        return self.dropout2
-
 
 class TransformerDecoderLayer(TransformerLayerBase):
     """Masked self-attention, cross-attention to the memory, a feed-forward block.
@@ -179,6 +199,8 @@ class TransformerDecoderLayer(TransformerLayerBase):
 
     Shape: tgt (T, N, d_model), memory (S, N, d_model) (batch first if asked) → tgt's.
     """
+
+    sublayers = 3
 
     def __init__(
         self,
@@ -196,15 +218,9 @@ class TransformerDecoderLayer(TransformerLayerBase):
         attention = {"dropout": dropout, "bias": bias, "batch_first": batch_first}
         self.self_attn = MultiheadAttention(d_model, nhead, **attention)
         self.multihead_attn = MultiheadAttention(d_model, nhead, **attention)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1, self.dropout2, self.dropout3 = (Dropout(dropout) for _ in range(3))
-        self.activation = activation_function(activation)
+        self.build_feed_forward_and_norms(
+            d_model, dim_feedforward, dropout, activation, layer_norm_eps, norm_first, bias
+        )
 
     def forward(
         self,
@@ -227,10 +243,6 @@ class TransformerDecoderLayer(TransformerLayerBase):
         x = self.norm1(x + self.self_attention(x, *masks))
         x = self.norm2(x + self.cross_attention(x, *cross))
         return self.norm3(x + self.feed_forward(x))
-
-    @property
-    def last_dropout(self) -> nn.Module:
-        return self.dropout3
 
     def cross_attention(
         self,
