@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -63,6 +63,10 @@ def padding_mask(batch, length, generator, kept=1):
 @given(**LAYER_SETTINGS)
 def test_encoder_layer_equals_torch(heads, head_dim, causal, padding, sizes, dtype, seed, **kwargs):
     batch, length, _ = sizes
+    # a single position in float32: in some draws the gradient reaching the FFN is below
+    # float32's noise floor (torch's and ours both ~100% off the float64 value), so there
+    # is nothing to compare; float64 checks it
+    assume(dtype == torch.float64 or batch * length > 1)
     torch.manual_seed(seed)  # the weights too come from the example, so a failure replays
     ours, theirs = layer_pair("TransformerEncoderLayer", heads, head_dim, **kwargs)
     g = torch.Generator().manual_seed(seed)
@@ -80,6 +84,7 @@ def test_encoder_layer_equals_torch(heads, head_dim, causal, padding, sizes, dty
 @given(**LAYER_SETTINGS)
 def test_decoder_layer_equals_torch(heads, head_dim, causal, padding, sizes, dtype, seed, **kwargs):
     batch, length, memory_length = sizes
+    assume(dtype == torch.float64 or batch * length > 1)  # as in the encoder's test
     torch.manual_seed(seed)
     ours, theirs = layer_pair("TransformerDecoderLayer", heads, head_dim, **kwargs)
     g = torch.Generator().manual_seed(seed)
