@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torch_geometric.nn as pyg
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,6 +28,8 @@ from deepnotes.graph.spectral import (
     normalized_laplacian,
     spectral_filter,
 )
+from deepnotes.models.gnn import dropout_nonzero
+from deepnotes.registry import MODELS
 from reference import rel_error
 
 
@@ -104,6 +107,81 @@ def test_layers_equal_pytorch_geometric(nodes, edges, seed):
         assert rel_error(x_ours.grad, x_theirs.grad) <= 1e-5, name
 
 
+@settings(max_examples=20, deadline=None)
+@given(nodes=st.integers(1, 25), edges=st.integers(0, 60), seed=st.integers(0, 1000))
+def test_aggregation_by_sparse_product_equals_the_three_steps(nodes, edges, seed):
+    """SAGE and GIN aggregate by A X; the same layer taking message → aggregate → update
+    gives the same outputs and gradients, with repeated edges and nodes without any."""
+    g = torch.Generator().manual_seed(seed)
+    repeated = torch.randint(0, nodes, (2, edges), generator=g)  # duplicates, self-loops kept
+    x = torch.randn(nodes, 5, generator=g, dtype=torch.float64)
+    torch.manual_seed(seed)
+    for layer in (
+        SAGEConv(5, 4),
+        SAGEConv(5, 4, aggr="sum"),
+        GINConv(torch.nn.Linear(5, 4), eps=0.5),
+    ):
+        layer = layer.double()
+        results = []
+        for by_product in (True, False):
+            layer.by_product = by_product
+            x_in = x.clone().requires_grad_()
+            out = layer(x_in, repeated)
+            out.pow(2).sum().backward()
+            grads = [p.grad.clone() for p in layer.parameters()]
+            layer.zero_grad()
+            results.append((out.detach(), x_in.grad, grads))
+        (out, x_grad, grads), (out_steps, x_grad_steps, grads_steps) = results
+        assert rel_error(out, out_steps) <= 1e-12
+        assert rel_error(x_grad, x_grad_steps) <= 1e-12
+        assert all(rel_error(a, b) <= 1e-12 for a, b in zip(grads, grads_steps, strict=True))
+
+
+@settings(max_examples=10, deadline=None)
+@given(nodes=st.integers(1, 25), edges=st.integers(0, 60), seed=st.integers(0, 1000))
+def test_sparse_features_give_the_results_of_dense_ones(nodes, edges, seed):
+    """Cora's bag of words is held sparse; every model gives what it gives on the dense matrix,
+    outputs and parameter gradients."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(nodes, 12, generator=g) * (torch.rand(nodes, 12, generator=g) < 0.2)
+    edge_index = random_graph(nodes, edges, seed)
+    for name in ("gcn", "gat", "sage", "gin", "graph_mlp"):
+        torch.manual_seed(seed)
+        model = MODELS.create(name, num_classes=3, input_size=(12,)).eval()
+        outputs = []
+        for features in (x, x.to_sparse()):
+            out = model(features, edge_index)
+            out.pow(2).sum().backward()
+            outputs.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+            model.zero_grad()
+        (dense, dense_grads), (sparse, sparse_grads) = outputs
+        assert rel_error(sparse, dense) <= 1e-5, name
+        assert all(
+            rel_error(a, b) <= 1e-5 for a, b in zip(sparse_grads, dense_grads, strict=True)
+        ), name
+    with pytest.raises(ValueError, match="sparse node features"):
+        SAGEConv(12, 3, aggr="max")(x.to_sparse(), edge_index)
+
+
+def test_dropout_of_the_nonzero_entries_has_the_distribution_of_dropout():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 300, generator=g) * (torch.rand(200, 300, generator=g) < 0.05)
+    p, draws = 0.6, 100
+    torch.manual_seed(0)
+    sparse_dropout = lambda x, p, training: dropout_nonzero(x.to_sparse(), p, training).to_dense()  # noqa: E731
+    for dropout in (dropout_nonzero, sparse_dropout, F.dropout):  # F.dropout: the reference
+        outs = torch.stack([dropout(x, p, True) for _ in range(draws)])  # (draws, 200, 300)
+        assert (outs[:, x == 0] == 0).all()
+        kept = outs[:, x != 0] != 0  # (draws, non-zero entries)
+        scaled = (x / (1 - p)).expand_as(outs)[outs != 0]
+        assert torch.allclose(outs[outs != 0], scaled, rtol=1e-6, atol=0)
+        rate, trials = kept.double().mean(), kept.numel()
+        assert abs(rate - (1 - p)) <= 5 * ((p * (1 - p)) / trials) ** 0.5, dropout
+        assert not (kept == kept[0]).all()  # a new mask on every call
+    assert dropout_nonzero(x, p, training=False) is x and dropout_nonzero(x, 0.0) is x
+    assert (dropout_nonzero(x, 1.0) == 0).all()
+
+
 def test_graph_conversions_round_trip():
     edge_index = random_graph(9, 20, 0)
     graph = Graph(edge_index, 9)
@@ -148,7 +226,9 @@ def test_cora_is_read_with_the_public_split(shared_data, tmp_path):
         "test": 1000,
     }
     assert torch.bincount(cora.y[cora.masks["train"]]).tolist() == [20] * 7
-    assert torch.allclose(cora.x.sum(1)[cora.x.sum(1) > 0], torch.ones(1))  # row-normalised
+    features = cora.x.to_dense()  # held sparse: 1.3% of the entries are words present
+    assert cora.x.is_sparse and cora.x._nnz() == int((features != 0).sum()) == 49216
+    assert torch.allclose(features.sum(1)[features.sum(1) > 0], torch.ones(1))  # row-normalised
     copy = tmp_path / "planetoid"
     shutil.copytree(shared_data / "planetoid", copy)
     with open(copy / "ind.cora.y", "ab") as f:

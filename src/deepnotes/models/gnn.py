@@ -27,8 +27,33 @@ from deepnotes.registry import MODELS
 CORA_FEATURES, CORA_CLASSES = 1433, 7
 
 
+def dropout_nonzero(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """Dropout that draws a coin only for the non-zero entries of x (Kipf & Welling's sparse
+    dropout of the input features); x may be a sparse COO tensor, and stays one.
+
+    Dropout keeps each entry with probability 1 − p and scales it by 1/(1 − p); an entry
+    that is 0 stays 0 either way, so drawing only for the others gives exactly the
+    distribution of `F.dropout`. Cora's bag-of-words features are 1.3% non-zero: this
+    draws 80 times fewer coins than `F.dropout` over all 3.9 million entries.
+    """
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return torch.zeros_like(x)
+    sparse = (x if x.is_sparse else x.to_sparse()).coalesce()
+    values = sparse.values()
+    keep = torch.rand(values.shape, device=x.device) >= p
+    dropped = torch.sparse_coo_tensor(
+        sparse.indices(), values * keep / (1.0 - p), x.shape, check_invariants=True
+    )
+    return dropped if x.is_sparse else dropped.to_dense()
+
+
 class TwoLayer(nn.Module):
-    """dropout → layer 1 → activation → dropout → layer 2, the papers' node classifiers."""
+    """dropout → layer 1 → activation → dropout → layer 2, the papers' node classifiers.
+
+    The input's dropout draws only for its non-zero features (`dropout_nonzero`).
+    """
 
     def __init__(
         self,
@@ -46,10 +71,13 @@ class TwoLayer(nn.Module):
         self.first_layer_decay = first_layer_decay
 
     def forward(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
-        x = F.dropout(x, self.dropout, self.training)
-        x = self.activation(self.layer(self.conv1, x, edge_index))
+        x = self.embed(dropout_nonzero(x, self.dropout, self.training), edge_index)
         x = F.dropout(x, self.dropout, self.training)
         return self.layer(self.conv2, x, edge_index)
+
+    def embed(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
+        """Every node's hidden representation, activation(layer 1(x)): (N, hidden)."""
+        return self.activation(self.layer(self.conv1, x, edge_index))
 
     def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
         """A ring of 5 nodes with zero features, (x (5, F), edge_index (2, 10)), for summaries:
