@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torch_geometric.nn as pyg
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from deepnotes.cli import main
@@ -139,15 +139,17 @@ def test_aggregation_by_sparse_product_equals_the_three_steps(nodes, edges, seed
 
 @settings(max_examples=10, deadline=None)
 @given(nodes=st.integers(1, 25), edges=st.integers(0, 60), seed=st.integers(0, 1000))
+@example(nodes=3, edges=1, seed=0)  # GAT's second attention gets a gradient of ~1e-7
 def test_sparse_features_give_the_results_of_dense_ones(nodes, edges, seed):
     """Cora's bag of words is held sparse; every model gives what it gives on the dense matrix,
     outputs and parameter gradients."""
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(nodes, 12, generator=g) * (torch.rand(nodes, 12, generator=g) < 0.2)
+    x = x.double()  # float64: on tiny graphs some true gradients are ~0, below float32's noise
     edge_index = random_graph(nodes, edges, seed)
     for name in ("gcn", "gat", "sage", "gin", "graph_mlp"):
         torch.manual_seed(seed)
-        model = MODELS.create(name, num_classes=3, input_size=(12,)).eval()
+        model = MODELS.create(name, num_classes=3, input_size=(12,)).double().eval()
         outputs = []
         for features in (x, x.to_sparse()):
             out = model(features, edge_index)
@@ -155,9 +157,9 @@ def test_sparse_features_give_the_results_of_dense_ones(nodes, edges, seed):
             outputs.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
             model.zero_grad()
         (dense, dense_grads), (sparse, sparse_grads) = outputs
-        assert rel_error(sparse, dense) <= 1e-5, name
+        assert rel_error(sparse, dense) <= 1e-10, name
         assert all(
-            rel_error(a, b) <= 1e-5 for a, b in zip(sparse_grads, dense_grads, strict=True)
+            rel_error(a, b) <= 1e-10 for a, b in zip(sparse_grads, dense_grads, strict=True)
         ), name
     with pytest.raises(ValueError, match="sparse node features"):
         SAGEConv(12, 3, aggr="max")(x.to_sparse(), edge_index)

@@ -299,14 +299,19 @@ TRAIN_FLAGS = (
     "block_size",
     "data_dir",
     "device",
+    "devices",
+    "amp",
+    "channels_last",
+    "compile",
     "num_workers",
 )
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    from deepnotes.registry import MODELS
+def cmd_train(args: argparse.Namespace) -> int:
+    from deepnotes.registry import MODELS, TASKS
+    from deepnotes.train import distributed
     from deepnotes.train.config import TrainConfig, parse_model_args
-    from deepnotes.train.run import train
+    from deepnotes.train.run import check_out_dir, train
 
     cli = {name: getattr(args, name) for name in TRAIN_FLAGS}
     cli.update(
@@ -323,7 +328,18 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = TrainConfig.from_sources(cli, model_defaults, args.config)
     out = Path(args.out or f"runs/{config.model}-{config.data}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if config.devices > 1 and not distributed.from_environment().enabled:
+        distributed.check_task(TASKS.create(MODELS.meta(config.model)["task"]))
+        distributed.Distributed(world_size=config.devices).per_process_batch(config.batch_size)
+        if not args.resume:
+            check_out_dir(out, resume=False)  # before any process starts
+        argv = [*args.argv]
+        if args.out is None:  # every process must write to (and rank 0 into) the same folder
+            argv += ["--out", str(out)]
+        return distributed.launch(config.devices, argv)
     summary = train(config, out, resume=args.resume)
+    if not distributed.from_environment().is_main:
+        return 0
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items())
     print(f"{config.model} on {config.data}: {metrics}")
     print(f"run written to {out} ({summary['timing']['total_s']:.1f} s)")
@@ -331,6 +347,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"figure: {out / filename}")
     for filename in summary.get("texts", []):
         print(f"--- {out / filename} ---\n{(out / filename).read_text()}")
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -459,7 +476,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> Parser:
-    from deepnotes.train.config import TrainConfig
+    from deepnotes.train.config import AMP_CHOICES, TrainConfig
     from deepnotes.train.optimizers import OPTIMIZERS, SCHEDULERS
 
     d = TrainConfig("", "")
@@ -636,7 +653,34 @@ def build_parser() -> Parser:
     p.add_argument("--data-dir", help="data root to look in first")
     p.add_argument("--download", action="store_true", help="download the data set if missing")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="(default: auto)")
-    p.add_argument("--num-workers", type=int, help="data-loading worker processes (default: 0)")
+    p.add_argument(
+        "--devices",
+        type=int,
+        help="train on N processes of this machine (N GPUs, or CPU processes with gloo): "
+        "launches torchrun; --batch-size stays the global batch (default: 1)",
+    )
+    p.add_argument(
+        "--amp",
+        nargs="?",
+        const="auto",
+        choices=AMP_CHOICES,
+        help="mixed precision: bf16, or fp16 with a gradient scaler; plain --amp picks bf16 "
+        "on CPUs and GPUs that have it, else fp16 (default: none)",
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        default=None,
+        help="store images and convolution weights as NHWC (faster on GPUs with AMP)",
+    )
+    p.add_argument(
+        "--compile", action="store_true", default=None, help="train through torch.compile"
+    )
+    p.add_argument(
+        "--num-workers",
+        type=int,
+        help="data-loading worker processes; pinned memory on CUDA (default: 0)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_train)
 
@@ -679,7 +723,9 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # `train --devices N` hands the same arguments to torchrun
     try:
         return args.func(args) or 0
     except UserError as e:

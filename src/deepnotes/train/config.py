@@ -24,6 +24,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
+AMP_CHOICES = ("none", "auto", "bf16", "fp16")
+
+
 @dataclass
 class TrainConfig:
     """Everything that decides a run; saved in `summary.json` so a run can be repeated."""
@@ -50,6 +53,10 @@ class TrainConfig:
     data_dir: str | None = None
     download: bool = False
     device: str = "auto"  # auto | cpu | cuda | mps
+    devices: int = 1  # processes on this machine (torchrun is launched for more than one)
+    amp: str = "none"  # none | auto | bf16 | fp16: mixed precision (autocast)
+    channels_last: bool = False  # NHWC memory layout for image models
+    compile: bool = False  # torch.compile the model for training
     num_workers: int = 0
     eval_batch_size: int = 512
     progress: bool = True
@@ -95,6 +102,12 @@ class TrainConfig:
                 raise UserError(
                     f"--{name.replace('_', '-')} must be a positive integer, got {value!r}"
                 )
+        if self.amp not in AMP_CHOICES:
+            raise UserError(f"--amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
+        if not isinstance(self.devices, int) or self.devices < 1:
+            raise UserError(f"--devices must be a positive integer, got {self.devices!r}")
+        if not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise UserError(f"--num-workers must be 0 or more, got {self.num_workers!r}")
         if not self.lr > 0:
             raise UserError(f"--lr must be positive, got {self.lr!r}")
         for name in ("image_size", "block_size"):

@@ -30,7 +30,7 @@ import deepnotes
 from deepnotes.data.base import DataBundle, DataRequest, data_roots, load_data
 from deepnotes.errors import UserError
 from deepnotes.registry import DATASETS, MODELS, TASKS
-from deepnotes.train import checkpoint
+from deepnotes.train import checkpoint, distributed
 from deepnotes.train.config import TrainConfig
 from deepnotes.train.tasks import Task
 from deepnotes.train.trainer import (
@@ -121,6 +121,12 @@ def check_compatible(name: str, meta: dict[str, Any], task: Task, bundle: DataBu
 
 
 def prepare_out_dir(out: Path, resume: bool) -> None:
+    """Refuse to overwrite an earlier run unless resuming it; create the folder."""
+    check_out_dir(out, resume)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def check_out_dir(out: Path, resume: bool) -> None:
     """Refuse to overwrite an earlier run unless resuming it."""
     if resume:
         if not (out / "checkpoints" / checkpoint.LATEST).exists():
@@ -129,23 +135,35 @@ def prepare_out_dir(out: Path, resume: bool) -> None:
         raise UserError(
             f"{out} already holds a run; pass --resume to continue it or choose another --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def train(config: TrainConfig, out: str | Path, resume: bool = False) -> dict[str, Any]:
-    """Run training as `config` says (over `config.seeds` seeds); return the summary."""
+    """Run training as `config` says (over `config.seeds` seeds); return the summary.
+
+    Under torchrun every process calls this; rank 0 alone writes the run folder.
+    """
     out = Path(out)
+    job = distributed.initialize(resolve_device(config.device))
+    try:
+        return train_seeds(config, out, resume, job)
+    finally:
+        distributed.shutdown()
+
+
+def train_seeds(
+    config: TrainConfig, out: Path, resume: bool, job: distributed.Distributed
+) -> dict[str, Any]:
     if config.seeds == 1:
-        return train_one(config, out, resume)
+        return train_one(config, out, resume, job)
     if resume:
         out.mkdir(parents=True, exist_ok=True)
-    else:
+    elif job.is_main:
         prepare_out_dir(out, resume=False)
     runs = []
     for seed in range(config.seed, config.seed + config.seeds):
         one = TrainConfig(**{**config.to_dict(), "seed": seed, "seeds": 1})
         seed_dir = out / f"seed-{seed}"
-        runs.append(train_one(one, seed_dir, resume and (seed_dir / "checkpoints").exists()))
+        runs.append(train_one(one, seed_dir, resume and (seed_dir / "checkpoints").exists(), job))
     summary = {
         **{k: v for k, v in runs[0].items() if k not in ("metrics", "timing", "out")},
         "config": config.to_dict(),
@@ -154,7 +172,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False) -> dict[st
         "timing": {"total_s": sum(r["timing"]["total_s"] for r in runs)},
         "out": str(out),
     }
-    write_json(out / "summary.json", summary)
+    if job.is_main:
+        write_json(out / "summary.json", summary)
     return summary
 
 
@@ -168,37 +187,43 @@ def mean_std(per_seed: list[dict[str, float]]) -> dict[str, float]:
     return result
 
 
-def train_one(config: TrainConfig, out: Path, resume: bool = False) -> dict[str, Any]:
-    """One seed: build, train (or resume), evaluate, write the run directory."""
+def train_one(
+    config: TrainConfig,
+    out: Path,
+    resume: bool = False,
+    job: distributed.Distributed = distributed.SINGLE_PROCESS,
+) -> dict[str, Any]:
+    """One seed: build, train (or resume), evaluate, write the run directory (rank 0)."""
     start = time.perf_counter()
-    prepare_out_dir(out, resume)
-    seed_everything(config.seed)
+    if job.is_main:
+        prepare_out_dir(out, resume)
+    seed_everything(config.seed)  # every process builds the same model
     model, task, bundle, model_kwargs = prepare(config)
-    device = resolve_device(config.device)
+    device = job.device(resolve_device(config.device))
+    callbacks = [
+        CSVLogger(out / "metrics.csv"),
+        Checkpointer(out / "checkpoints"),
+        EpochFigures(out / "epochs"),
+        *([EpochPrinter()] if config.progress else []),
+    ]
     trainer = Trainer(
-        model,
-        task,
-        bundle,
-        config,
-        device,
-        callbacks=[
-            CSVLogger(out / "metrics.csv"),
-            Checkpointer(out / "checkpoints"),
-            EpochFigures(out / "epochs"),
-            *([EpochPrinter()] if config.progress else []),
-        ],
+        model, task, bundle, config, device, callbacks if job.is_main else [], job=job
     )
     if resume:
         trainer.load_state_dict(*checkpoint.load_checkpoint(out / "checkpoints"))
-    write_json(out / "config.json", config.to_dict())
+    if job.is_main:
+        write_json(out / "config.json", config.to_dict())
     metrics = trainer.fit()
-    checkpoint.write_atomic(out / "model.safetensors", safetensors_bytes(trainer.model))
-    figures = task.figures(trainer.model, bundle)
-    for filename, figure in figures.items():
-        figure.savefig(out / filename, dpi=110, bbox_inches="tight")
-    texts = task.texts(trainer.model, bundle)
-    for filename, text in texts.items():
-        checkpoint.write_atomic(out / filename, text.encode())
+    figures: dict[str, Any] = {}
+    texts: dict[str, str] = {}
+    if job.is_main:
+        checkpoint.write_atomic(out / "model.safetensors", safetensors_bytes(trainer.model))
+        figures = task.figures(trainer.model, bundle)
+        for filename, figure in figures.items():
+            figure.savefig(out / filename, dpi=110, bbox_inches="tight")
+        texts = task.texts(trainer.model, bundle)
+        for filename, text in texts.items():
+            checkpoint.write_atomic(out / filename, text.encode())
     summary = {
         "model": config.model,
         "data": config.data,
@@ -209,6 +234,16 @@ def train_one(config: TrainConfig, out: Path, resume: bool = False) -> dict[str,
         "input_size": list(bundle.input_size),
         "num_classes": bundle.num_classes,
         "device": str(device),
+        "speed": {  # the speed switches as they were applied
+            "amp": str(trainer.amp).removeprefix("torch.") if trainer.amp else "none",
+            "channels_last": config.channels_last,
+            "compile": config.compile,
+            "num_workers": config.num_workers,
+            "pin_memory": device.type == "cuda",
+            "processes": job.world_size,
+            "backend": job.backend,
+            "batch_per_process": trainer.batch_size,
+        },
         "timing": {
             "train_s": trainer.state.train_seconds,
             "total_s": time.perf_counter() - start,
@@ -221,7 +256,8 @@ def train_one(config: TrainConfig, out: Path, resume: bool = False) -> dict[str,
         "versions": versions(),
         "out": str(out),
     }
-    write_json(out / "summary.json", summary)
+    if job.is_main:
+        write_json(out / "summary.json", summary)
     return summary
 
 

@@ -49,6 +49,9 @@ class Task:
     data_tasks: tuple[str, ...] | None = None  # the data sets' registered tasks it accepts (any)
     data_options: ClassVar[dict[str, Any]] = {}  # extra DataRequest fields, e.g. normalize=False
     drop_last = False  # train on full batches only (a GAN: a batch of 3 is a noisy game step)
+    # trains on several processes: its loss goes through model(...) (where
+    # DistributedDataParallel hooks in) on batches of a map-style data set it can shard
+    distributable = False
 
     def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
         """Constructor arguments the data decides (classes, input size, vocabulary)."""
@@ -87,9 +90,16 @@ class Task:
         first = batch[0] if isinstance(batch, (list, tuple)) else batch
         return len(first)
 
-    @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
         """Metrics over a whole split: each batch's logs weighted by its size."""
+        totals, count = self.evaluation_totals(model, batches)
+        return {key: total / count for key, total in totals.items()}
+
+    @torch.no_grad()
+    def evaluation_totals(
+        self, model: nn.Module, batches: Iterable[Any]
+    ) -> tuple[dict[str, float], int]:
+        """Σ over examples of each logged metric, and the number of examples."""
         totals: dict[str, float] = {}
         count = 0
         for batch in batches:
@@ -98,7 +108,12 @@ class Task:
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + float(value) * n
             count += n
-        return {key: total / count for key, total in totals.items()}
+        return totals, count
+
+    def metrics_are_means(self) -> bool:
+        """Whether every metric is a mean over examples (`evaluate` not overridden), so
+        shares of a split can be evaluated apart and their totals summed."""
+        return type(self).evaluate is Task.evaluate
 
     def epoch_figures(self, model: nn.Module, epoch: int) -> dict[str, Figure]:
         """Figures to keep after every epoch, by name (a GAN's samples from fixed noise)."""
@@ -127,6 +142,7 @@ class ClassificationTask(Task):
     name = "classification"
     data_kinds = ("images", "vectors", "audio")
     data_tasks = ("classification",)
+    distributable = True
 
     def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
         return {"num_classes": bundle.num_classes, "input_size": bundle.input_size}
@@ -166,6 +182,7 @@ class SegmentationTask(Task):
     name = "segmentation"
     data_kinds = ("images",)
     data_tasks = ("segmentation",)
+    distributable = True
 
     def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
         return {"num_classes": bundle.num_classes, "input_size": bundle.input_size}

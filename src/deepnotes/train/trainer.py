@@ -16,10 +16,17 @@ Resuming is exact: the checkpoint holds weights, optimiser and scheduler
 state, the RNG states and the epoch; the shuffling order of an epoch depends
 only on (seed, epoch), so a run stopped and resumed sees the same batches in
 the same order as one that never stopped.
+
+Speed switches, each off by default: `amp` runs the forward passes under
+`torch.autocast` (bfloat16, or float16 with a `GradScaler` that scales the loss
+so small gradients do not underflow); `channels_last` stores images and conv
+weights as NHWC; `compile` trains through `torch.compile`. On several processes
+(`distributed.py`) the model trains wrapped in `DistributedDataParallel`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import random
@@ -39,6 +46,7 @@ from deepnotes.data.base import DataBundle
 from deepnotes.errors import TrainingDivergedError, UserError
 from deepnotes.train import checkpoint
 from deepnotes.train.config import TrainConfig
+from deepnotes.train.distributed import SINGLE_PROCESS, Distributed, check_task
 from deepnotes.train.optimizers import make_optimizer, make_scheduler
 from deepnotes.train.tasks import Task
 
@@ -63,23 +71,42 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move every tensor of a (nested) batch to `device`."""
+def to_device(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
+    """Move every tensor of a (nested) batch to `device`; with `channels_last`, images
+    (floating 4-D tensors) are laid out NHWC."""
     if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+        batch = batch.to(device, non_blocking=True)
+        if channels_last and batch.dim() == 4 and batch.is_floating_point():
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
     if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(b, device) for b in batch)
+        return type(batch)(to_device(b, device, channels_last) for b in batch)
     if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
+        return {k: to_device(v, device, channels_last) for k, v in batch.items()}
     return batch
 
 
 def eval_batches(
-    bundle: DataBundle, split: str, batch_size: int, device: torch.device
+    bundle: DataBundle,
+    split: str,
+    batch_size: int,
+    device: torch.device,
+    channels_last: bool = False,
 ) -> Iterator[Any]:
     """The batches of one split in order, moved to `device`."""
     for batch in bundle.loader(split, batch_size, shuffle=False):
-        yield to_device(batch, device)
+        yield to_device(batch, device, channels_last)
+
+
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype `--amp` asks for: `auto` is bfloat16 on CPUs and on GPUs that
+    support it, else float16; None without mixed precision."""
+    if amp == "none":
+        return None
+    if amp == "auto":
+        bf16 = device.type != "cuda" or torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16 else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[amp]
 
 
 def seed_everything(seed: int) -> None:
@@ -199,7 +226,12 @@ class TrainState:
 
 
 class Trainer:
-    """Fits `model` on `bundle` with `task`, as `config` says; events go to `callbacks`."""
+    """Fits `model` on `bundle` with `task`, as `config` says; events go to `callbacks`.
+
+    `self.model` is the plain module (saved, evaluated); the task trains
+    `self.train_model`, which is the same module wrapped as the config asks:
+    compiled, and in `DistributedDataParallel` when `job` has several processes.
+    """
 
     def __init__(
         self,
@@ -209,13 +241,20 @@ class Trainer:
         config: TrainConfig,
         device: torch.device,
         callbacks: Iterable[Callback] = (),
+        job: Distributed = SINGLE_PROCESS,
     ) -> None:
         self.model = model.to(device)
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.task = task
         self.bundle = bundle
         self.config = config
         self.device = device
         self.callbacks = list(callbacks)
+        self.job = job
+        self.batch_size = job.per_process_batch(config.batch_size)
+        self.amp = amp_dtype(config.amp, device)
+        self.train_model = self.wrap(self.model)
         self.state = TrainState()
         self.steps_per_epoch = len(self.train_loader(epoch=0))
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
@@ -227,18 +266,51 @@ class Trainer:
             name: make_scheduler(opt, config, self.total_steps)
             for name, opt in self.optimizers.items()
         }
+        # float16 needs its loss scaled (and the scale adapted) so gradients do not underflow
+        self.scalers = {
+            name: torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
+            for name in self.optimizers
+        }
 
-    def train_loader(self, epoch: int) -> torch.utils.data.DataLoader:
-        """The training batches of one epoch, in an order fixed by (seed, epoch)."""
-        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
-        return self.bundle.loader(
-            "train",
-            self.config.batch_size,
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The module the task trains: DDP across processes, compiled if asked."""
+        if self.job.enabled:
+            check_task(self.task)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return torch.compile(model) if self.config.compile else model
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed precision for the forward passes when `--amp` asks for it."""
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def train_loader(self, epoch: int) -> Iterable[Any]:
+        """The training batches of one epoch (this process's share), in an order fixed by
+        (seed, epoch)."""
+        seed = self.config.seed * 1_000_003 + epoch
+        options = {
+            "num_workers": self.config.num_workers,
+            "pin_memory": self.device.type == "cuda",
+            "drop_last": self.task.drop_last,
+        }
+        if not self.job.enabled:
+            generator = torch.Generator().manual_seed(seed)
+            return self.bundle.loader(
+                "train", self.batch_size, shuffle=True, generator=generator, **options
+            )
+        dataset = self.bundle.split("train")
+        sampler = torch.utils.data.DistributedSampler(
+            dataset,
+            num_replicas=self.job.world_size,
+            rank=self.job.rank,
             shuffle=True,
-            generator=generator,
-            num_workers=self.config.num_workers,
-            pin_memory=self.device.type == "cuda",
+            seed=seed,  # the sampler draws its order from seed + its epoch, left at 0
             drop_last=self.task.drop_last,
+        )
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=self.batch_size, sampler=sampler, **options
         )
 
     def update(self, loss: torch.Tensor, name: str = "model") -> None:
@@ -249,21 +321,54 @@ class Trainer:
                 f"step {self.state.step + 1}; "
                 "stopped, the last good checkpoint is kept (try a lower --lr or --grad-clip)"
             )
-        optimizer = self.optimizers[name]
+        optimizer, scaler = self.optimizers[name], self.scalers[name]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.amp is None:
+            loss.backward()
+        else:
+            with torch.autocast(self.device.type, enabled=False):  # backward: the forward's types
+                scaler.scale(loss).backward()  # the loss itself unless float16 needs scaling
         if self.config.grad_clip is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients
             params = [p for group in optimizer.param_groups for p in group["params"]]
             nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)  # skipped if the scaled gradients overflowed
+        scaler.update()
         if self.schedulers[name] is not None:
             self.schedulers[name].step()
 
     def evaluate(self, split: str) -> dict[str, float]:
-        """The task's metrics over a whole split, in eval mode."""
+        """The task's metrics over a whole split, in eval mode.
+
+        Across processes, a task whose metrics are means over examples evaluates a
+        share of the split in each and sums the totals; any other task's metrics
+        (IoU, BLEU, FID) are computed on the whole split by every process alike.
+        """
         self.model.eval()
-        batches = eval_batches(self.bundle, split, self.config.eval_batch_size, self.device)
-        return self.task.evaluate(self.model, batches)
+        with self.autocast():
+            if self.job.enabled and self.task.metrics_are_means():
+                dataset = self.bundle.split(split)
+                share = torch.utils.data.Subset(
+                    dataset, range(self.job.rank, len(dataset), self.job.world_size)
+                )
+                loader = torch.utils.data.DataLoader(share, self.config.eval_batch_size)
+                batches = (to_device(b, self.device, self.config.channels_last) for b in loader)
+                totals, count = self.task.evaluation_totals(self.model, batches)
+                return self.reduced_means(totals, count)
+            batches = eval_batches(
+                self.bundle,
+                split,
+                self.config.eval_batch_size,
+                self.device,
+                self.config.channels_last,
+            )
+            return self.task.evaluate(self.model, batches)
+
+    def reduced_means(self, totals: dict[str, float], count: int) -> dict[str, float]:
+        """Σ over processes of each total, divided by Σ of the counts."""
+        keys = list(totals)  # the same order in every process
+        *summed, count = self.job.sum([totals[k] for k in keys] + [count])
+        return {k: total / count for k, total in zip(keys, summed, strict=True)}
 
     def fit(self) -> dict[str, float]:
         """Train to the end (or from the resumed epoch), then evaluate on the test split."""
@@ -289,24 +394,25 @@ class Trainer:
             loader,
             desc=f"epoch {self.state.epoch + 1}/{self.epochs}",
             leave=False,
-            disable=not self.config.progress or None,
+            disable=not (self.config.progress and self.job.is_main) or None,
         )
         for batch in bar:
-            batch = to_device(batch, self.device)
-            logs = self.task.training_step(self.model, batch, self.update)
+            batch = to_device(batch, self.device, self.config.channels_last)
+            with self.autocast():
+                logs = self.task.training_step(self.train_model, batch, self.update)
             self.state.step += 1
             n = self.task.batch_size(batch)
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + float(value) * n
             count += n
-            if "loss" in logs:
+            if "loss" in logs and not bar.disable:
                 bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
             if self.state.step >= self.total_steps:
                 break
         self.state.train_seconds += time.perf_counter() - start
         self.state.epoch += 1
         row = {"epoch": self.state.epoch, "step": self.state.step}
-        row.update({f"train_{k}": total / count for k, total in totals.items()})
+        row.update({f"train_{k}": v for k, v in self.reduced_means(totals, count).items()})
         row["lr"] = next(iter(self.optimizers.values())).param_groups[0]["lr"]
         if "val" in self.bundle.splits:
             row.update({f"val_{k}": v for k, v in self.evaluate("val").items()})
@@ -326,6 +432,7 @@ class Trainer:
             "schedulers": {
                 name: s.state_dict() for name, s in self.schedulers.items() if s is not None
             },
+            "scalers": {name: s.state_dict() for name, s in self.scalers.items() if s.is_enabled()},
             "rng": rng_state(),
         }
 
@@ -336,6 +443,8 @@ class Trainer:
         for name, sched in self.schedulers.items():
             if sched is not None:
                 sched.load_state_dict(state["schedulers"][name])
+        for name, scaler_state in state.get("scalers", {}).items():
+            self.scalers[name].load_state_dict(scaler_state)
         self.state = TrainState(
             epoch=state["epoch"],
             step=state["step"],
