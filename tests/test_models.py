@@ -134,6 +134,8 @@ def test_forward_shape_and_backward_reaches_every_parameter(
         x = torch.randint(num_classes, (2, *input_size), generator=generator)
     elif task == "node":  # a graph: node features and edges
         x = (torch.randn(6, input_size[0], generator=generator), random_edges(6))
+    elif MODELS.meta(name).get("family") == "speech":  # frames and their lengths
+        x = (torch.randn(2, 30, input_size[0], generator=generator), torch.tensor([30, 17]))
     elif task == "translation":  # source ids, their lengths, the decoder's inputs
         source = torch.randint(4, input_size[0], (2, 7), generator=generator)
         x = (
@@ -144,6 +146,9 @@ def test_forward_shape_and_backward_reaches_every_parameter(
     else:
         x = torch.randn(2, *run_size(name, input_size), generator=generator)
     out = model(*x) if isinstance(x, tuple) else model(x)
+    if task == "ctc":  # (log-probabilities (T', B, C), steps per utterance (B,))
+        out, steps = out
+        assert out.shape[1:] == (2, num_classes) and steps.tolist() == [len(out), -(-17 // 4)]
     if task == "classification":
         assert out.shape == (2, num_classes)
     elif task == "segmentation":
@@ -232,8 +237,9 @@ def test_summary_counts_agree_with_torch(name: str, num_classes: int, input_size
     assert summary.trainable_params == total
     assert sum(row.params for row in summary.rows) == total
     counted = model
-    if MODELS.meta(name)["family"] in ("charlm", "seq2seq"):
-        # torch's fused LSTM and GRU kernels are invisible to the flop counter; the same
+    fused = (torch.nn.RNNBase, torch.nn.MultiheadAttention)
+    if any(isinstance(m, fused) for m in model.modules()):
+        # torch's fused LSTM, GRU and attention kernels are invisible to the flop counter; the same
         # network from deepnotes.nn runs step by step, so every product is counted
         torch.manual_seed(0)
         counted = MODELS.create(

@@ -10,12 +10,14 @@ plain sight (no `import *`); `DATASETS` imports it on its first lookup.
     text               tinyshakespeare (under a data root), pydoc-topics (ships with Python)
     graphs             karate, sbm, cora / citeseer / pubmed (Planetoid, restricted unpickler)
     translation        numbers-en-fr (numbers in English → French words, generated)
+    speech             fsdd, fsdd-strings (spoken digits under a data root, log-mel frames)
 """
 
 from deepnotes.data import (
     embedded,
     graphs,
     segmentation,
+    speech,
     synthetic,
     text,
     torchvision_sets,
@@ -26,6 +28,7 @@ __all__ = [
     "embedded",
     "graphs",
     "segmentation",
+    "speech",
     "synthetic",
     "text",
     "torchvision_sets",

@@ -95,6 +95,8 @@ class DataBundle:
         num_classes: number of target classes, None where there are none.
         classes: class names, for figures and confusion matrices.
         info: anything else a task or figure needs (normalisation mean/std, vocabulary).
+        collate_fn: how a list of examples becomes a batch, where torch's default stacking
+            will not do (recordings of different lengths are padded).
     """
 
     name: str
@@ -104,6 +106,7 @@ class DataBundle:
     num_classes: int | None = None
     classes: list[str] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    collate_fn: Callable[[list[Any]], Any] | None = None
 
     def split(self, name: str) -> Dataset:
         """One split by name; "all" concatenates every split (for evaluation)."""
@@ -144,6 +147,7 @@ class DataBundle:
             num_workers=num_workers,
             pin_memory=pin_memory,
             drop_last=drop_last,
+            collate_fn=self.collate_fn,
         )
 
 

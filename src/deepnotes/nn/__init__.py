@@ -17,6 +17,7 @@ and compare outputs, gradients and buffers. Read them as the lesson:
     rnn.py           RNN, LSTM, GRU and their cells, from the gate equations; packed input
     activations.py   Sigmoid … LogSoftmax, and the ACTIVATIONS table for the gallery
     losses.py        L1Loss … TripletMarginLoss
+    ctc.py           CTCLoss by the forward algorithm; greedy and prefix-beam decoding
     functional.py    the functional forms the layers use
 """
 
@@ -40,6 +41,7 @@ from deepnotes.nn.activations import (
 from deepnotes.nn.attention import MultiheadAttention, scaled_dot_product_attention
 from deepnotes.nn.batchnorm import BatchNorm1d, BatchNorm2d
 from deepnotes.nn.conv import Conv1d, Conv2d, ConvTranspose2d
+from deepnotes.nn.ctc import CTCLoss
 from deepnotes.nn.dropout import Dropout
 from deepnotes.nn.linear import Flatten, Identity, Linear
 from deepnotes.nn.losses import (
@@ -82,6 +84,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "CTCLoss",
     "Conv1d",
     "Conv2d",
     "ConvTranspose2d",

@@ -5,7 +5,7 @@ The trainer runs the same loop for every model: for each batch it calls
 `task.evaluate(model, loader)`. A task is the only place that knows what a
 batch holds and what the loss is:
 
-    classification   (x, y) → cross-entropy, accuracy           (this file)
+    classification   (x, y) or (x, lengths, y) → cross-entropy, accuracy   (this file)
     segmentation     (x, mask) → per-pixel cross-entropy, mean IoU
     language model   (tokens, next tokens) → nats per character
     node             one graph with split masks → masked cross-entropy
@@ -148,11 +148,14 @@ class ClassificationTask(Task):
         return {"num_classes": bundle.num_classes, "input_size": bundle.input_size}
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x, y = batch
-        logits = model(x)  # (B, num_classes)
+        *inputs, y = batch  # (x, y), or (frames, lengths, y) for recordings of any length
+        logits = model(*inputs)  # (B, num_classes)
         loss = F.cross_entropy(logits, y)
         acc = (logits.argmax(dim=1) == y).float().mean()
         return loss, {"loss": loss.detach(), "acc": acc}
+
+    def batch_size(self, batch: Any) -> int:
+        return len(batch[-1])
 
     @torch.no_grad()
     def predict(
@@ -160,8 +163,8 @@ class ClassificationTask(Task):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(predicted classes, true classes) over a split, for confusion matrices."""
         predicted, true = [], []
-        for x, y in batches:
-            predicted.append(model(x).argmax(dim=1).cpu())
+        for *inputs, y in batches:
+            predicted.append(model(*inputs).argmax(dim=1).cpu())
             true.append(y.cpu())
         return torch.cat(predicted), torch.cat(true)
 

@@ -310,7 +310,11 @@ class Trainer:
             drop_last=self.task.drop_last,
         )
         return torch.utils.data.DataLoader(
-            dataset, batch_size=self.batch_size, sampler=sampler, **options
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            collate_fn=self.bundle.collate_fn,
+            **options,
         )
 
     def update(self, loss: torch.Tensor, name: str = "model") -> None:
@@ -351,7 +355,9 @@ class Trainer:
                 share = torch.utils.data.Subset(
                     dataset, range(self.job.rank, len(dataset), self.job.world_size)
                 )
-                loader = torch.utils.data.DataLoader(share, self.config.eval_batch_size)
+                loader = torch.utils.data.DataLoader(
+                    share, self.config.eval_batch_size, collate_fn=self.bundle.collate_fn
+                )
                 batches = (to_device(b, self.device, self.config.channels_last) for b in loader)
                 totals, count = self.task.evaluation_totals(self.model, batches)
                 return self.reduced_means(totals, count)

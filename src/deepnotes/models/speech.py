@@ -1,0 +1,394 @@
+"""Speech models over log-mel frames: recurrent and convolutional digit classifiers, and a CTC
+recogniser of digit strings.
+
+    speech_gru    MFCCs (a fixed DCT of the log-mel bands) → bidirectional GRU (2 layers,
+                  128) → the last states of both directions, or attention pooling over
+                  every frame (`pooling="attention"`); `bidirectional=false` reads only
+                  forwards → 10 digits
+    speech_lstm   the same with an LSTM
+    speech_cnn    the log-mel spectrogram as a 1-channel image (40 bands × T frames):
+                  3 × (3×3 conv, BatchNorm, ReLU, 2×2 max-pool) → per channel and
+                  frequency row, the mean over the frames that are speech (not
+                  padding) → 10 digits
+    speech_ctc    MFCCs, 4 frames stacked → bidirectional LSTM (2 layers, 96) → log-
+                  probabilities of the blank and ten digits every 40 ms, trained with CTC
+                  (Graves et al. 2006)
+
+Every model takes (frames (B, T, 40) dB, lengths (B,)) and first standardises each
+utterance over its own frames (padding excluded): the recordings' loudness and
+microphones differ. The recurrent layers read packed sequences, so padding
+never enters a state.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from deepnotes.audio import dct_matrix
+from deepnotes.data.base import DataBundle
+from deepnotes.errors import UserError
+from deepnotes.metrics import edit_distance
+from deepnotes.models.common import layers
+from deepnotes.nn.ctc import CTCLoss, greedy_decode, prefix_beam_search
+from deepnotes.registry import MODELS, TASKS
+from deepnotes.train.tasks import Task
+
+N_MELS, N_MFCC, DIGITS = 40, 13, 10
+
+
+def frame_mask(lengths: Tensor, frames: int) -> Tensor:
+    """(B, T) True on each utterance's real frames, False on its padding."""
+    return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def normalize_frames(x: Tensor, lengths: Tensor, eps: float = 1e-5) -> Tensor:
+    """Each utterance's features standardised over its own frames; padding set to 0.
+    x (B, T, F) → (B, T, F); the masked form of `deepnotes.audio.normalize_utterance`."""
+    mask = frame_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+    count = mask.sum(1, keepdim=True).clamp(min=1)
+    mean = (x * mask).sum(1, keepdim=True) / count
+    std = (((x - mean) * mask).pow(2).sum(1, keepdim=True) / count).sqrt()
+    return (x - mean) / (std + eps) * mask
+
+
+class MFCC(nn.Module):
+    """log-mel (…, 40) → MFCCs (…, n_mfcc): the orthonormal DCT-II, a fixed linear map."""
+
+    def __init__(self, n_mels: int = N_MELS, n_mfcc: int = N_MFCC) -> None:
+        super().__init__()
+        self.register_buffer("dct", dct_matrix(n_mfcc, n_mels, torch.float32))
+
+    def forward(self, log_mel: Tensor) -> Tensor:
+        return log_mel @ self.dct.T
+
+
+class RecurrentEncoder(nn.Module):
+    """MFCCs of standardised frames → a (bi)directional GRU/LSTM over the packed sequence.
+
+    With `stack` = k, each k consecutive frames are joined into one (k × 13 features):
+    the recurrent layers run k times fewer steps (frame stacking, as in speech
+    recognisers; 20 ms steps still leave a spoken digit about 20 of them).
+    """
+
+    def __init__(
+        self,
+        n_mels: int,
+        cell: str,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool,
+        dropout: float,
+        impl: str,
+        stack: int = 1,
+    ) -> None:
+        super().__init__()
+        cells = {"gru": "GRU", "lstm": "LSTM"}
+        if cell not in cells:
+            raise UserError(f"cell must be gru or lstm, got {cell!r}")
+        self.mfcc = MFCC(n_mels)
+        self.stack = stack
+        self.rnn = getattr(layers(impl), cells[cell])(
+            N_MFCC * stack,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+        )
+        self.width = hidden_size * (2 if bidirectional else 1)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """(states (B, T / stack, width) with zeros on padding, final state (B, width))."""
+        features = normalize_frames(self.mfcc(x), lengths)  # (B, T, 13)
+        if self.stack > 1:
+            batch, frames, width = features.shape
+            features = F.pad(features, (0, 0, 0, -frames % self.stack))
+            features = features.reshape(batch, -1, width * self.stack)  # (B, T/k, k·13)
+            lengths = self.output_lengths(lengths)
+        packed = pack_padded_sequence(
+            features, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        states, final = self.rnn(packed)
+        states, _ = pad_packed_sequence(states, batch_first=True, total_length=features.shape[1])
+        h_n = final[0] if isinstance(final, tuple) else final  # LSTM: (h, c)
+        layers_and_directions = h_n.view(self.rnn.num_layers, -1, *h_n.shape[1:])
+        last = layers_and_directions[-1]  # (directions, B, hidden): the top layer
+        return states, last.transpose(0, 1).reshape(x.shape[0], self.width)
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        """Steps per utterance after stacking: ⌈T / stack⌉."""
+        return -(-lengths // self.stack)
+
+
+class SpeechRNN(nn.Module):
+    """A digit classifier over frames: recurrent encoder, then the last state or attention.
+
+    Attention pooling (additive): e_t = vᵀ tanh(W h_t), α = softmax over real frames,
+    summary = Σ_t α_t h_t — every frame may contribute, not only the last.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = DIGITS,
+        input_size: Sequence[int] = (N_MELS,),
+        cell: str = "gru",
+        hidden_size: int = 128,
+        num_layers: int = 2,
+        bidirectional: bool = True,
+        pooling: str = "last",
+        dropout: float = 0.1,
+        impl: str = "torch",
+    ) -> None:
+        super().__init__()
+        if pooling not in ("last", "attention"):
+            raise UserError(f"pooling must be last or attention, got {pooling!r}")
+        self.encoder = RecurrentEncoder(
+            input_size[0], cell, hidden_size, num_layers, bidirectional, dropout, impl
+        )
+        self.n_mels, self.pooling = input_size[0], pooling
+        width = self.encoder.width
+        if pooling == "attention":
+            self.score = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1))
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        states, last = self.encoder(x, lengths)
+        if self.pooling == "last":
+            return self.head(last)
+        scores = self.score(states).squeeze(-1)  # (B, T)
+        scores = scores.masked_fill(~frame_mask(lengths, x.shape[1]), float("-inf"))
+        weights = scores.softmax(dim=1)  # α over the real frames
+        return self.head((weights.unsqueeze(-1) * states).sum(1))
+
+    def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
+        """Half a second of frames, for summaries: (x (B, 50, bands), lengths (B,))."""
+        return torch.zeros(batch, 50, self.n_mels), torch.full((batch,), 50)
+
+
+class SpeechCNN(nn.Module):
+    """The standardised log-mel spectrogram as an image → conv blocks → the mean over real
+    frames of each (channel, frequency row) → linear."""
+
+    def __init__(
+        self,
+        num_classes: int = DIGITS,
+        input_size: Sequence[int] = (N_MELS,),
+        channels: Sequence[int] = (32, 64, 128),
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        previous = 1
+        for width in channels:
+            blocks += [
+                nn.Conv2d(previous, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+            previous = width
+        self.features = nn.Sequential(*blocks)
+        self.n_mels, self.pools = input_size[0], len(channels)
+        bands = -(-self.n_mels // 2**self.pools)  # frequency rows left after the pools (ceil)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(previous * bands, num_classes)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        image = normalize_frames(x, lengths).transpose(1, 2).unsqueeze(1)  # (B, 1, 40, T)
+        maps = self.features(image)  # (B, C, 40 / 2^pools, T / 2^pools)
+        maps = maps.flatten(1, 2)  # (B, C · bands, T'): where in frequency stays known
+        kept = -(-lengths // 2**self.pools)  # frames of speech after the pools (ceil)
+        mask = frame_mask(kept, maps.shape[-1]).unsqueeze(1).to(maps.dtype)  # (B, 1, T')
+        pooled = (maps * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B, C · bands)
+        return self.head(self.dropout(pooled))
+
+    def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
+        return torch.zeros(batch, 50, self.n_mels), torch.full((batch,), 50)
+
+
+class SpeechCTC(nn.Module):
+    """MFCCs, 4 frames stacked (40 ms steps) → bidirectional LSTM → log-probabilities of the
+    blank and the 10 digits at every step: returns ((T/4, B, 11), the steps of each
+    utterance (B,))."""
+
+    def __init__(
+        self,
+        num_classes: int = DIGITS + 1,
+        input_size: Sequence[int] = (N_MELS,),
+        hidden_size: int = 96,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        stack: int = 4,
+        impl: str = "torch",
+    ) -> None:
+        super().__init__()
+        self.encoder = RecurrentEncoder(
+            input_size[0], "lstm", hidden_size, num_layers, True, dropout, impl, stack
+        )
+        self.head = nn.Linear(self.encoder.width, num_classes)
+        self.n_mels = input_size[0]
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        states, _ = self.encoder(x, lengths)  # (B, T/4, width)
+        log_probs = self.head(states).log_softmax(-1).transpose(0, 1)  # (T/4, B, C)
+        return log_probs, self.encoder.output_lengths(lengths)
+
+    def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
+        return torch.zeros(batch, 100, self.n_mels), torch.full((batch,), 100)
+
+
+@TASKS.register("ctc")
+class CTCTask(Task):
+    """Read a digit string from frames: the CTC loss (`deepnotes.nn.CTCLoss`, blank = 0), and
+    the label error rate of greedy decoding, edit distance / reference length (Σ over the
+    split), with the share of strings read exactly."""
+
+    name = "ctc"
+    data_kinds = ("audio",)
+    data_tasks = ("ctc",)
+    distributable = True
+
+    def __init__(self) -> None:
+        self.criterion = CTCLoss(blank=0, zero_infinity=True)
+
+    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
+        return {"num_classes": bundle.num_classes, "input_size": bundle.input_size}
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        x, lengths, targets, target_lengths = batch
+        log_probs, steps = model(x, lengths)  # (T', B, C), (B,)
+        loss = self.criterion(log_probs, targets, steps, target_lengths)
+        return loss, {"loss": loss.detach()}
+
+    def batch_size(self, batch: Any) -> int:
+        return len(batch[1])
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
+        loss_sum = errors = reference = exact = strings = 0.0
+        for x, lengths, targets, target_lengths in batches:
+            log_probs, steps = model(x, lengths)
+            loss_sum += float(self.criterion(log_probs, targets, steps, target_lengths)) * len(x)
+            for i, decoded in enumerate(decode(log_probs, steps)):
+                truth = targets[i, : int(target_lengths[i])].tolist()
+                errors += edit_distance(decoded, truth)
+                reference += len(truth)
+                exact += decoded == truth
+            strings += len(x)
+        return {
+            "loss": loss_sum / strings,
+            "label_error_rate": errors / max(reference, 1),
+            "exact": exact / strings,
+        }
+
+
+def decode(log_probs: Tensor, lengths: Tensor, beam: int | None = None) -> list[list[int]]:
+    """Each sequence's labels from (T, B, C) log-probabilities: greedy, or prefix beam search."""
+    sequences = []
+    for i, length in enumerate(lengths.tolist()):
+        frames = log_probs[:length, i]  # (T_i, C)
+        found = greedy_decode(frames) if beam is None else prefix_beam_search(frames, beam)
+        sequences.append(found)
+    return sequences
+
+
+def speech_gru(**kwargs: Any) -> SpeechRNN:
+    return SpeechRNN(**{"cell": "gru", **kwargs})
+
+
+def speech_lstm(**kwargs: Any) -> SpeechRNN:
+    return SpeechRNN(**{"cell": "lstm", **kwargs})
+
+
+def speech_cnn(**kwargs: Any) -> SpeechCNN:
+    return SpeechCNN(**kwargs)
+
+
+def speech_ctc(**kwargs: Any) -> SpeechCTC:
+    return SpeechCTC(**kwargs)
+
+
+def recurrent_params(cell: str, inputs: int, hidden: int, layers: int, directions: int) -> int:
+    """Parameters of a GRU (3 gates) or LSTM (4): per layer and direction, gates × (W_ih: in × h,
+    W_hh: h × h, two biases of h); layers above the first read directions × hidden."""
+    gates = {"gru": 3, "lstm": 4}[cell]
+    total = 0
+    for layer in range(layers):
+        width = inputs if layer == 0 else hidden * directions
+        total += directions * gates * (width * hidden + hidden * hidden + 2 * hidden)
+    return total
+
+
+def cnn_params(channels: Sequence[int], classes: int, bands: int = N_MELS) -> int:
+    """3×3 convolutions without bias, BatchNorm's γ and β, the linear head over every
+    channel × remaining frequency row."""
+    widths = [1, *channels]
+    convs = sum(9 * a * b + 2 * b for a, b in itertools.pairwise(widths))
+    rows = -(-bands // 2 ** len(channels))
+    return convs + widths[-1] * rows * classes + classes
+
+
+REFERENCE = {
+    "speech_gru": recurrent_params("gru", N_MFCC, 128, 2, 2) + 256 * DIGITS + DIGITS,
+    "speech_lstm": recurrent_params("lstm", N_MFCC, 128, 2, 2) + 256 * DIGITS + DIGITS,
+    "speech_cnn": cnn_params((32, 64, 128), DIGITS),
+    "speech_ctc": recurrent_params("lstm", 4 * N_MFCC, 96, 2, 2) + 192 * (DIGITS + 1) + DIGITS + 1,
+}
+TRAIN_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 2e-3, "scheduler": "cosine"}
+for name, builder, task, classes, paper, concepts in (
+    (
+        "speech_gru",
+        speech_gru,
+        "classification",
+        DIGITS,
+        "Cho et al., Learning phrase representations using RNN encoder-decoder, EMNLP 2014",
+        ["MFCC", "GRU", "packed sequences", "attention pooling"],
+    ),
+    (
+        "speech_lstm",
+        speech_lstm,
+        "classification",
+        DIGITS,
+        "Hochreiter & Schmidhuber, Long short-term memory, Neural Computation 1997",
+        ["MFCC", "LSTM", "packed sequences"],
+    ),
+    (
+        "speech_cnn",
+        speech_cnn,
+        "classification",
+        DIGITS,
+        "Sainath et al., Deep convolutional neural networks for LVCSR, ICASSP 2013",
+        ["log-mel spectrogram", "convolution over time and frequency", "masked pooling"],
+    ),
+    (
+        "speech_ctc",
+        speech_ctc,
+        "ctc",
+        DIGITS + 1,
+        "Graves et al., Connectionist temporal classification, ICML 2006",
+        ["CTC", "bidirectional LSTM", "forward algorithm", "beam search"],
+    ),
+):
+    MODELS.register(
+        name,
+        task=task,
+        family="speech",
+        input_size=(N_MELS,),
+        num_classes=classes,
+        paper=paper,
+        reference_params={
+            "value": REFERENCE[name],
+            "input_size": (N_MELS,),
+            "num_classes": classes,
+            "source": "the layer formulas (recurrent_params, cnn_params)",
+        },
+        train_defaults={**TRAIN_DEFAULTS, **({"epochs": 12} if task == "ctc" else {})},
+        concepts=concepts,
+    )(builder)

@@ -1,0 +1,293 @@
+"""Speech: the audio front end against librosa, CTC against torch, the spoken-digit data."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shutil
+import subprocess
+import sys
+
+import librosa
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepnotes import audio
+from deepnotes.data.base import DataRequest, load_data
+from deepnotes.data.speech import read_wav
+from deepnotes.errors import UserError
+from deepnotes.nn import CTCLoss
+from deepnotes.nn.ctc import collapse, ctc_loss, greedy_decode, prefix_beam_search
+from reference import rel_error
+
+# --- the front end against librosa -----------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sample_rate=st.sampled_from([8000, 16000, 22050]),
+    n_fft=st.sampled_from([128, 256, 512, 1024]),
+    n_mels=st.integers(8, 64),
+    f_min=st.floats(0, 300),
+    htk=st.booleans(),
+)
+def test_mel_filterbank_equals_librosa(sample_rate, n_fft, n_mels, f_min, htk):
+    ours = audio.mel_filterbank(sample_rate, n_fft, n_mels, f_min=f_min, htk=htk)
+    theirs = librosa.filters.mel(
+        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, htk=htk, dtype=np.float64
+    )
+    assert rel_error(ours, torch.from_numpy(theirs)) <= 1e-10
+
+
+def test_mel_scale_equals_librosa():
+    hz = torch.linspace(0, 11025, 500, dtype=torch.float64)
+    for htk in (False, True):
+        mel = audio.hz_to_mel(hz, htk)
+        assert rel_error(mel, torch.from_numpy(librosa.hz_to_mel(hz.numpy(), htk=htk))) <= 1e-12
+        assert rel_error(audio.mel_to_hz(mel, htk), hz) <= 1e-12
+
+
+def recordings(shared_data, count: int = 6) -> list[torch.Tensor]:
+    files = sorted((shared_data / "fsdd" / "recordings").glob("*.wav"))[::400][:count]
+    return [read_wav(path).double() for path in files]
+
+
+@pytest.mark.parametrize(
+    ("n_fft", "hop", "n_mels", "n_mfcc"), [(256, 80, 40, 13), (512, 128, 64, 20)]
+)
+def test_mfcc_and_log_mel_equal_librosa(shared_data, n_fft, hop, n_mels, n_mfcc):
+    g = torch.Generator().manual_seed(0)
+    signals = [*recordings(shared_data), 0.1 * torch.randn(3000, generator=g, dtype=torch.float64)]
+    for signal in signals:
+        y = signal.numpy()
+        theirs = librosa.feature.mfcc(
+            y=y, sr=8000, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop, n_mels=n_mels
+        )
+        ours = audio.mfcc(signal, 8000, n_mfcc, n_fft, hop, n_mels)  # (T, n_mfcc)
+        assert rel_error(ours.T, torch.from_numpy(theirs)) <= 1e-4
+        mel = librosa.feature.melspectrogram(
+            y=y, sr=8000, n_fft=n_fft, hop_length=hop, n_mels=n_mels
+        )
+        theirs = librosa.power_to_db(mel)
+        ours = audio.log_mel_spectrogram(signal, 8000, n_fft, hop, n_mels)
+        assert rel_error(ours.T, torch.from_numpy(theirs)) <= 1e-4
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    length=st.integers(600, 4000),
+    n_fft=st.sampled_from([64, 200, 256]),
+    hop=st.integers(16, 128),
+    center=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_frames_and_rfft_equal_torch_stft(length, n_fft, hop, center, seed):
+    signal = torch.randn(length, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    readable = audio.power_spectrum_by_frames(signal, n_fft, hop, center)
+    fused = audio.power_spectrum(signal, n_fft, hop, center)
+    assert rel_error(readable, fused) <= 1e-12
+    window = torch.from_numpy(np.asarray(librosa.filters.get_window("hann", n_fft), dtype=float))
+    assert rel_error(audio.hann_window(n_fft, torch.float64), window) <= 1e-12
+
+
+def test_dct_is_orthonormal_and_normalisation_standardises():
+    basis = audio.dct_matrix(40, 40)
+    assert rel_error(basis @ basis.T, torch.eye(40, dtype=torch.float64)) <= 1e-12
+    features = audio.normalize_utterance(torch.randn(50, 13) * 7 + 3)
+    assert (
+        features.mean(0).abs().max() < 1e-5
+        and (features.std(0, unbiased=False) - 1).abs().max() < 1e-3
+    )
+
+
+# --- CTC against torch -------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    frames=st.integers(1, 40),
+    batch=st.integers(1, 5),
+    classes=st.integers(2, 9),
+    longest=st.integers(0, 12),
+    concatenated=st.booleans(),
+    zero_infinity=st.booleans(),
+    seed=st.integers(0, 10_000),
+)
+def test_ctc_loss_equals_torch(frames, batch, classes, longest, concatenated, zero_infinity, seed):
+    """Values and gradients with respect to the logits (before log-softmax), every reduction,
+    random input and target lengths (infeasible ones included: T too short for the labels)."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(frames, batch, classes, generator=g, dtype=torch.float64)
+    input_lengths = torch.randint(1, frames + 1, (batch,), generator=g)
+    target_lengths = torch.randint(0, longest + 1, (batch,), generator=g)
+    padded = torch.randint(1, classes, (batch, max(longest, 1)), generator=g)
+    targets = (
+        torch.cat([padded[i, : int(n)] for i, n in enumerate(target_lengths)])
+        if concatenated
+        else padded
+    )
+    for reduction in ("none", "mean", "sum"):
+        results = []
+        for loss_fn in (ctc_loss, F.ctc_loss):
+            x = logits.clone().requires_grad_()
+            args = (targets, input_lengths, target_lengths)
+            loss = loss_fn(
+                x.log_softmax(2), *args, reduction=reduction, zero_infinity=zero_infinity
+            )
+            finite = bool(torch.isfinite(loss).all())
+            if finite:
+                loss.sum().backward()
+            results.append((loss.detach(), x.grad if finite else None))
+        (ours, our_grad), (theirs, their_grad) = results
+        assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+        finite = torch.isfinite(theirs)
+        assert rel_error(ours[finite], theirs[finite]) <= 1e-10 if finite.any() else True
+        if their_grad is not None:
+            assert rel_error(our_grad, their_grad) <= 1e-10
+
+
+def test_ctc_module_has_torchs_interface():
+    log_probs = torch.randn(12, 3, 5).log_softmax(2)
+    args = (
+        torch.tensor([[1, 2, 2], [3, 4, 1], [2, 2, 2]]),
+        torch.tensor([12, 10, 8]),
+        torch.tensor([3, 2, 3]),
+    )
+    ours, theirs = (
+        CTCLoss(reduction="sum")(log_probs, *args),
+        torch.nn.CTCLoss(reduction="sum")(log_probs, *args),
+    )
+    assert rel_error(ours, theirs) <= 1e-5
+
+
+def best_labelling_by_brute_force(log_probs: torch.Tensor) -> list[int]:
+    """argmax over label sequences l of Σ over every alignment π with B(π) = l of p(π)."""
+    totals: dict[tuple[int, ...], float] = {}
+    frames, classes = log_probs.shape
+    for path in itertools.product(range(classes), repeat=frames):
+        labels = tuple(collapse(list(path)))
+        p = math.exp(sum(float(log_probs[t, s]) for t, s in enumerate(path)))
+        totals[labels] = totals.get(labels, 0.0) + p
+    return list(max(totals, key=totals.get))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_prefix_beam_search_finds_the_most_probable_labelling(seed):
+    """With a beam as wide as every prefix, prefix beam search is exact; the greedy path
+    (best symbol per frame) can miss the labelling whose alignments add up to most."""
+    g = torch.Generator().manual_seed(seed)
+    log_probs = (torch.randn(6, 3, generator=g, dtype=torch.float64) * 1.5).log_softmax(1)
+    assert prefix_beam_search(log_probs, beam=10_000) == best_labelling_by_brute_force(log_probs)
+    assert greedy_decode(log_probs) == collapse(log_probs.argmax(1).tolist())
+
+
+def test_collapse_merges_repeats_then_drops_blanks():
+    assert collapse([0, 1, 1, 0, 1, 2, 2, 0, 0, 3]) == [1, 1, 2, 3]
+
+
+# --- the spoken-digit data -------------------------------------------------------------------
+
+
+def test_fsdd_splits(shared_data):
+    own = load_data("fsdd", DataRequest(roots=(shared_data,)))
+    assert {s: len(d) for s, d in own.splits.items()} == {"train": 2250, "test": 250}
+    theo = load_data("fsdd", DataRequest(roots=(shared_data,), split="speaker:theo"))
+    assert {s: len(d) for s, d in theo.splits.items()} == {"train": 2000, "test": 500}
+    assert len(own.split("all")) == 2500
+    frames, lengths, labels = next(iter(own.loader("test", 8)))
+    assert frames.shape[0] == 8 and frames.shape[2] == 40 and frames.shape[1] == int(lengths.max())
+    assert labels.tolist() == [own.splits["test"][i][1] for i in range(8)]
+    with pytest.raises(UserError, match="speakers: george"):
+        load_data("fsdd", DataRequest(roots=(shared_data,), split="speaker:nobody"))
+
+
+def small_root(shared_data, tmp_path, names: dict[str, str]):
+    """A data root holding some recordings, renamed; with the shared SHA256SUMS."""
+    folder = tmp_path / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    for new, old in names.items():
+        shutil.copy(shared_data / "fsdd" / "recordings" / old, folder / new)
+    shutil.copy(shared_data / "fsdd" / "SHA256SUMS", tmp_path / "fsdd" / "SHA256SUMS")
+    return tmp_path
+
+
+def test_a_recording_that_fails_its_checksum_is_refused(shared_data, tmp_path):
+    root = small_root(shared_data, tmp_path, {"0_george_0.wav": "0_george_1.wav"})
+    with pytest.raises(UserError, match="does not match its SHA-256"):
+        load_data("fsdd", DataRequest(roots=(root,)))
+
+
+def test_a_new_speaker_is_evaluated_with_split_all(shared_data, tmp_path):
+    """`deepnotes eval RUN --data fsdd --data-dir ROOT --split all` reads every well-named
+    recording of ROOT, whatever its speaker or index (not listed in SHA256SUMS)."""
+    run = tmp_path / "run"
+    trained = subprocess.run(
+        [sys.executable, "-m", "deepnotes", "train", "speech_cnn", "--data", "fsdd",
+         "--data-dir", str(shared_data), "--max-steps", "3", "--out", str(run), "--no-progress"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    names = {
+        "3_newbie_0.wav": "3_theo_7.wav",
+        "7_newbie_61.wav": "7_nicolas_12.wav",
+        "notes.wav": "1_george_3.wav",
+    }
+    root = small_root(shared_data, tmp_path / "new", names)
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "deepnotes", "eval", str(run), "--data", "fsdd",
+         "--data-dir", str(root), "--split", "all", "--json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["examples"] == 2  # notes.wav is not a recording's name
+
+
+def test_digit_strings_for_ctc(shared_data):
+    strings = load_data("fsdd-strings", DataRequest(roots=(shared_data,)))
+    assert {s: len(d) for s, d in strings.splits.items()} == {"train": 2000, "test": 300}
+    _, lengths, targets, target_lengths = next(iter(strings.loader("test", 16)))
+    assert ((target_lengths >= 2) & (target_lengths <= 5)).all()
+    assert ((targets >= 1) & (targets <= 10) | (targets == 0)).all()  # digits + 1; 0 pads
+    assert (lengths >= 20 * target_lengths).all()  # every digit at least 0.2 s of frames
+
+
+# --- the acceptance runs (slow) ----------------------------------------------------------------
+
+
+def train(shared_data, tmp_path, *args: str) -> dict:
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "deepnotes", "train", *args, "--data-dir", str(shared_data),
+         "--out", str(out), "--no-progress"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads((out / "summary.json").read_text())["metrics"]
+
+
+@pytest.mark.slow
+def test_the_gru_hears_97_percent_of_the_test_recordings(shared_data, tmp_path):
+    assert train(shared_data, tmp_path, "speech_gru", "--data", "fsdd")["test_acc"] >= 0.97
+
+
+@pytest.mark.slow
+def test_the_ctc_recogniser_reads_digit_strings(shared_data, tmp_path):
+    metrics = train(shared_data, tmp_path, "speech_ctc", "--data", "fsdd-strings")
+    assert metrics["test_label_error_rate"] <= 0.10
+
+
+@pytest.mark.slow
+def test_the_gru_hears_speakers_it_never_heard(shared_data, tmp_path):
+    """Leave one speaker out, for each of the five: the mean accuracy is at least 0.80 (the
+    CNN's is reported by `deepnotes run speech --full`)."""
+    speakers = ["george", "jackson", "nicolas", "theo", "yweweler"]
+    accuracy = [
+        train(shared_data, tmp_path / s, "speech_gru", "--data", "fsdd", "--split", f"speaker:{s}")
+        for s in speakers
+    ]
+    assert sum(m["test_acc"] for m in accuracy) / len(speakers) >= 0.80
