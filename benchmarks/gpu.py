@@ -31,10 +31,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from deepnotes.data.base import DataBundle
 from deepnotes.registry import MODELS
-from deepnotes.train.config import TrainConfig
 from deepnotes.train.tasks import ClassificationTask, LanguageModelTask
-from deepnotes.train.trainer import Trainer
-from run import TorchGPT, torchvision_resnet18_small
+from run import TorchGPT, benchmark_trainer, torchvision_resnet18_small
 
 SETTINGS = {
     "float32": {},
@@ -93,17 +91,7 @@ def trainer_loop(
     batch: int,
     settings: dict,
 ) -> Callable[[], None]:
-    config = TrainConfig(
-        model="benchmark",
-        data=bundle.name,
-        max_steps=steps,
-        batch_size=batch,
-        optimizer="adamw",
-        progress=False,
-        device=device.type,
-        **settings,
-    )
-    trainer = Trainer(model, task, bundle, config, device)
+    trainer = benchmark_trainer(model, task, bundle, steps, batch, device, **settings)
 
     def run() -> None:
         trainer.state.step, trainer.state.epoch = 0, 0

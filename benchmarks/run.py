@@ -218,9 +218,16 @@ def bare_steps(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]
         optimizer.step()
 
 
-def trainer_steps(
-    model: nn.Module, task: Any, bundle: DataBundle, steps: int, batch: int, **settings: Any
-) -> None:
+def benchmark_trainer(
+    model: nn.Module,
+    task: Any,
+    bundle: DataBundle,
+    steps: int,
+    batch: int,
+    device: torch.device = CPU,
+    **settings: Any,
+) -> Trainer:
+    """The package's trainer set to run `steps` AdamW steps of `batch` examples, quietly."""
     config = TrainConfig(
         model="benchmark",
         data=bundle.name,
@@ -228,9 +235,16 @@ def trainer_steps(
         batch_size=batch,
         optimizer="adamw",
         progress=False,
+        device=device.type,
         **settings,
     )
-    Trainer(model, task, bundle, config, CPU).run_epoch()
+    return Trainer(model, task, bundle, config, device)
+
+
+def trainer_steps(
+    model: nn.Module, task: Any, bundle: DataBundle, steps: int, batch: int, **settings: Any
+) -> None:
+    benchmark_trainer(model, task, bundle, steps, batch, **settings).run_epoch()
 
 
 def throughput(quick: bool) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ import math
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -16,13 +17,16 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.preprocessing import StandardScaler
 
 from deepnotes import audio
 from deepnotes.data.base import DataRequest, load_data
-from deepnotes.data.speech import read_wav
+from deepnotes.data.speech import Recording, read_wav, standardize_by_speaker
 from deepnotes.errors import UserError
+from deepnotes.models.speech import SpecAugment, frame_mask
 from deepnotes.nn import CTCLoss
 from deepnotes.nn.ctc import collapse, ctc_loss, greedy_decode, prefix_beam_search
+from deepnotes.registry import MODELS
 from reference import rel_error
 
 # --- the front end against librosa -----------------------------------------------------------
@@ -190,6 +194,104 @@ def test_collapse_merges_repeats_then_drops_blanks():
     assert collapse([0, 1, 1, 0, 1, 2, 2, 0, 0, 3]) == [1, 1, 2, 3]
 
 
+# --- training-time augmentation -------------------------------------------------------------
+
+
+def padded(lengths: list[int], bands: int = 40, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random frames (B, T_max, bands), zero beyond each length, and the lengths."""
+    g = torch.Generator().manual_seed(seed)
+    lengths_t = torch.tensor(lengths)
+    x = torch.randn(len(lengths), max(lengths), bands, generator=g)
+    return x * frame_mask(lengths_t, max(lengths)).unsqueeze(-1), lengths_t
+
+
+def test_augmentation_is_the_identity_in_eval_mode_and_when_switched_off():
+    x, lengths = padded([30, 17, 44])
+    augment = SpecAugment(stretch=0.2).eval()
+    same, same_lengths = augment(x, lengths)
+    assert torch.equal(same, x) and torch.equal(same_lengths, lengths)
+    off = SpecAugment(warp=0, band_masks=0, frame_masks=0, stretch=0).train()
+    same, same_lengths = off(x, lengths)
+    assert torch.equal(same, x) and torch.equal(same_lengths, lengths)
+
+
+@settings(max_examples=30, deadline=None)
+@given(warp=st.floats(0.01, 0.3), bands=st.integers(8, 64), seed=st.integers(0, 2**16))
+def test_vocal_tract_warp_scales_the_band_axis(warp, bands, seed):
+    """On a ramp x[b] = b each utterance's output is α·b (clamped at the top band) for one α
+    in [1 − warp, 1 + warp]: the band axis is stretched by linear interpolation."""
+    torch.manual_seed(seed)
+    batch, frames = 5, 3
+    ramp = torch.arange(bands, dtype=torch.float32).expand(batch, frames, bands)
+    augment = SpecAugment(stretch=0, warp=warp, band_masks=0, frame_masks=0).train()
+    warped, _ = augment(ramp.clone(), torch.full((batch,), frames))
+    alpha = warped[:, 0, 1]  # band 1 reads the input at position α (never clamped)
+    assert ((alpha >= 1 - warp - 1e-6) & (alpha <= 1 + warp + 1e-6)).all()
+    expected = (torch.arange(bands) * alpha[:, None]).clamp(max=bands - 1)  # (B, bands)
+    assert torch.allclose(warped, expected[:, None, :].expand_as(warped), atol=1e-4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 60), min_size=1, max_size=6),
+    masks=st.integers(0, 3),
+    width=st.integers(1, 10),
+    seed=st.integers(0, 2**16),
+)
+def test_masks_zero_a_few_runs_inside_the_speech(lengths, masks, width, seed):
+    torch.manual_seed(seed)
+    x, lengths_t = padded(lengths, seed=seed)
+    x = x + 10 * frame_mask(lengths_t, x.shape[1]).unsqueeze(-1)  # no true zeros in speech
+    runs = {"band_masks": masks, "band_width": width, "frame_masks": masks, "frame_width": width}
+    augment = SpecAugment(stretch=0, warp=0, **runs).train()
+    masked, same_lengths = augment(x, lengths_t)
+    assert torch.equal(same_lengths, lengths_t)
+    zeroed = masked == 0
+    assert ((masked == x) | zeroed).all()  # nothing else changes
+    for i, n in enumerate(lengths):
+        speech = zeroed[i, :n]  # (n, bands)
+        frames_zeroed = speech.all(1)  # a masked frame is zero in every band
+        bands_zeroed = speech[~frames_zeroed].all(0) & (~frames_zeroed).any()  # …in every frame
+        assert int(bands_zeroed.sum()) <= masks * (width - 1)
+        assert int(frames_zeroed.sum()) <= masks * (width - 1)
+        assert (speech == (bands_zeroed[None, :] | frames_zeroed[:, None])).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    lengths=st.lists(st.integers(2, 60), min_size=1, max_size=6),
+    stretch=st.floats(0.01, 0.4),
+    seed=st.integers(0, 2**16),
+)
+def test_stretching_changes_the_speaking_rate_not_the_sound(lengths, stretch, seed):
+    """Each utterance is resampled in time to round(length · r), r ∈ [1 − s, 1 + s]; an
+    utterance holding one spectrum keeps it at every new frame, and padding stays zero."""
+    torch.manual_seed(seed)
+    lengths_t = torch.tensor(lengths)
+    spectra = torch.randn(len(lengths), 1, 40)
+    x = spectra * frame_mask(lengths_t, max(lengths)).unsqueeze(-1).float()  # (B, T, 40)
+    augment = SpecAugment(warp=0, band_masks=0, frame_masks=0, stretch=stretch).train()
+    stretched, new_lengths = augment(x, lengths_t)
+    assert stretched.shape[1] == int(new_lengths.max())
+    for i, (n, m) in enumerate(zip(lengths, new_lengths.tolist(), strict=True)):
+        assert math.floor(n * (1 - stretch)) <= m <= math.ceil(n * (1 + stretch))
+        assert torch.allclose(stretched[i, :m], spectra[i].expand(m, 40), atol=1e-5)
+        assert (stretched[i, m:] == 0).all()
+
+
+def test_augmented_models_train_with_either_pooling():
+    """In training mode the stretched lengths reach the pooling: the attention never looks at
+    padding (a NaN planted there would reach the logits), and eval mode is deterministic."""
+    x, lengths = padded([40, 23, 31])
+    for pooling in ("last", "attention"):
+        model = MODELS.create("speech_gru", pooling=pooling, hidden_size=16, num_layers=1)
+        logits = model.train()(x, lengths)
+        assert logits.shape == (3, 10) and logits.isfinite().all()
+        logits.sum().backward()
+        model.eval()
+        assert torch.equal(model(x, lengths), model(x, lengths))
+
+
 # --- the spoken-digit data -------------------------------------------------------------------
 
 
@@ -204,6 +306,30 @@ def test_fsdd_splits(shared_data):
     assert labels.tolist() == [own.splits["test"][i][1] for i in range(8)]
     with pytest.raises(UserError, match="speakers: george"):
         load_data("fsdd", DataRequest(roots=(shared_data,), split="speaker:nobody"))
+
+
+def test_standardizing_by_speaker_equals_scikit_learn_and_removes_the_microphone():
+    """Each speaker's frames standardised with that speaker's band statistics (scikit-learn's
+    StandardScaler fitted on all their frames); a microphone that changes one speaker's bands
+    by a gain (dB added), a tilt across the bands and a wider range changes nothing after."""
+    g = torch.Generator().manual_seed(0)
+    speakers = ["ann", "bob", "ann", "cy", "bob", "ann"]
+    recordings = [Recording(Path(f"{i}.wav"), i % 10, s, i) for i, s in enumerate(speakers)]
+    frames = [torch.randn(int(n), 40, generator=g) * 7 - 40 for n in torch.randint(5, 30, (6,))]
+    ours = standardize_by_speaker(recordings, frames)
+    for speaker in set(speakers):
+        mine = [i for i, s in enumerate(speakers) if s == speaker]
+        scaler = StandardScaler().fit(torch.cat([frames[i] for i in mine]).double().numpy())
+        for i in mine:
+            expected = torch.from_numpy(scaler.transform(frames[i].double().numpy()))
+            assert torch.allclose(ours[i].double(), expected, atol=1e-4)
+    microphone_gain, microphone_slope = 6.0, torch.linspace(-3, 3, 40)
+    recorded = [
+        f * 1.5 + microphone_gain + microphone_slope if s == "bob" else f
+        for f, s in zip(frames, speakers, strict=True)
+    ]
+    for before, after in zip(ours, standardize_by_speaker(recordings, recorded), strict=True):
+        assert torch.allclose(before, after, atol=1e-4)
 
 
 def small_root(shared_data, tmp_path, names: dict[str, str]):

@@ -13,8 +13,10 @@
                   from test recordings (the split above).
 
 Each example is a log-mel spectrogram (frames, 40 bands, dB; 32 ms windows every
-10 ms, `deepnotes.audio`), computed once per recording. A batch pads them to
-its longest: (frames (B, T, 40), lengths (B,), labels). Files listed in
+10 ms, `deepnotes.audio`), computed once per recording. `fsdd` standardises it
+by speaker (`standardize_by_speaker`; raw dB with `DataRequest(normalize=False)`);
+`fsdd-strings` gives raw dB and its model standardises each string. A batch pads
+them to its longest: (frames (B, T, 40), lengths (B,), labels). Files listed in
 `fsdd/SHA256SUMS` must match it; any other well-named WAV (a new speaker) is
 read as it is, resampled to 8 kHz if needed.
 """
@@ -121,6 +123,33 @@ def load_recordings(root: Path) -> tuple[list[Recording], list[torch.Tensor], li
     return recordings, waveforms, [features(w) for w in waveforms]
 
 
+def standardize_by_speaker(
+    recordings: list[Recording], frames: list[torch.Tensor], eps: float = 1e-5
+) -> list[torch.Tensor]:
+    """Cepstral mean and variance normalisation by speaker (CMVN; Kaldi's default, `apply-cmvn
+    --utt2spk`): each band of each recording standardised with the mean μ_s and standard
+    deviation σ_s of that band over every frame of the same speaker's recordings,
+    x ← (x − μ_s) / (σ_s + eps).
+
+    It removes what is constant in a speaker (the voice's average spectrum, the
+    microphone) and keeps what differs between their utterances: each digit's own
+    spectrum, which standardising each utterance by itself would also remove. It
+    reads no labels, and a speaker's statistics come from their recordings under
+    the data root whatever the split: a new speaker's from their own recordings
+    (with one recording, this is per-utterance standardisation).
+    """
+    by_speaker: dict[str, list[int]] = {}
+    for i, recording in enumerate(recordings):
+        by_speaker.setdefault(recording.speaker, []).append(i)
+    standardized = list(frames)
+    for indices in by_speaker.values():
+        every_frame = torch.cat([frames[i] for i in indices])  # (Σ T, 40)
+        mean, std = every_frame.mean(0), every_frame.std(0, unbiased=False)
+        for i in indices:
+            standardized[i] = (frames[i] - mean) / (std + eps)
+    return standardized
+
+
 def split_of(recording: Recording, scheme: str | None) -> str:
     """'train' or 'test' under a split scheme (None: the dataset's own)."""
     if scheme is None or scheme == "index":
@@ -178,9 +207,11 @@ def speakers_of(recordings: list[Recording]) -> list[str]:
     present=fsdd_present,
 )
 def fsdd(request: DataRequest) -> DataBundle:
-    """Spoken digits, one per recording, as log-mel frames."""
+    """Spoken digits, one per recording, as log-mel frames standardised by speaker."""
     root = request.find("fsdd", fsdd_present)
     recordings, _, frames = load_recordings(root)
+    if request.normalize:
+        frames = standardize_by_speaker(recordings, frames)
     chosen: dict[str, list[int]] = {"train": [], "test": []}
     for i, recording in enumerate(recordings):
         chosen[split_of(recording, request.split)].append(i)
@@ -203,6 +234,7 @@ def fsdd(request: DataRequest) -> DataBundle:
             "speakers": speakers_of(recordings),
             "recordings": {s: len(d) for s, d in splits.items()},
             "split": request.split or "index (0–4 test)",
+            "standardized": "by speaker" if request.normalize else "no (dB)",
         },
         collate_fn=pad_utterances,
     )
@@ -239,13 +271,30 @@ def join_recordings(
 def fsdd_strings(request: DataRequest) -> DataBundle:
     """Connected digits: 2–5 recordings of one speaker from the same split, joined."""
     root = request.find("fsdd-strings", fsdd_present)
+    splits = digit_strings(root, request.split, request.seed)
+    return DataBundle(
+        name="fsdd-strings",
+        kind="audio",
+        splits=splits,
+        input_size=(N_MELS,),
+        num_classes=11,  # the blank and ten digits
+        classes=["blank", *DIGITS],
+        info={"strings": {s: len(d) for s, d in splits.items()}},
+        collate_fn=pad_strings,
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def digit_strings(root: Path, scheme: str | None, seed: int) -> dict[str, Utterances]:
+    """The strings of each split (their log-mel frames and digits), built once per process for
+    a (data root, split scheme, seed)."""
     recordings, waveforms, _ = load_recordings(root)
-    generator = torch.Generator().manual_seed(request.seed)
+    generator = torch.Generator().manual_seed(seed)
     splits = {}
     for split, count in STRINGS.items():
         pool: dict[str, list[int]] = {}
         for i, recording in enumerate(recordings):
-            if split_of(recording, request.split) == split:
+            if split_of(recording, scheme) == split:
                 pool.setdefault(recording.speaker, []).append(i)
         speakers = sorted(pool)
         if not speakers:
@@ -260,13 +309,4 @@ def fsdd_strings(request: DataRequest) -> DataBundle:
             frames.append(features(joined))
             targets.append(torch.tensor([recordings[i].digit + 1 for i in chosen]))  # 0: blank
         splits[split] = Utterances(frames, targets)
-    return DataBundle(
-        name="fsdd-strings",
-        kind="audio",
-        splits=splits,
-        input_size=(N_MELS,),
-        num_classes=11,  # the blank and ten digits
-        classes=["blank", *DIGITS],
-        info={"strings": {s: len(d) for s, d in splits.items()}},
-        collate_fn=pad_strings,
-    )
+    return splits

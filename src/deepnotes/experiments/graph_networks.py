@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import matplotlib.pyplot as plt
 import networkx as nx
@@ -40,8 +39,8 @@ from deepnotes.graph.spectral import (
     normalized_laplacian,
     spectral_filter,
 )
-from deepnotes.registry import EXPERIMENTS, MODELS, TASKS
-from deepnotes.train.run import fit_in_memory
+from deepnotes.registry import EXPERIMENTS, MODELS
+from deepnotes.train.run import fit_registered
 
 CORA_MODELS = ("gcn", "sage", "gat", "gin", "graph_mlp")
 
@@ -275,24 +274,13 @@ def equivariance(ctx: Context) -> None:
     )
 
 
-def train_node_model(name: str, bundle: Any, seed: int, **model_args: Any) -> tuple[Any, dict]:
-    """One model trained as `deepnotes train NAME` would, with its papers' settings."""
-    meta = MODELS.meta(name)
-    task = TASKS.create("node")
-    torch.manual_seed(seed)
-    model = MODELS.create(name, **task.model_kwargs(bundle), **model_args)
-    settings = {k: v for k, v in meta["train_defaults"].items()}
-    _, metrics = fit_in_memory(model, task, bundle, seed=seed, **settings)
-    return model, metrics
-
-
 def karate_club(ctx: Context) -> None:
     bundle = load_data("karate", DataRequest(seed=ctx.seed))
     x, edge_index, y, _ = bundle.loader("train", 1)[0]
     torch.manual_seed(ctx.seed)
     untrained = MODELS.create("gcn", num_classes=2, input_size=(34,)).eval()
-    gcn, gcn_metrics = train_node_model("gcn", bundle, ctx.seed)
-    _, mlp_metrics = train_node_model("graph_mlp", bundle, ctx.seed)
+    gcn, _, gcn_metrics = fit_registered("gcn", bundle, ctx.seed)
+    _, _, mlp_metrics = fit_registered("graph_mlp", bundle, ctx.seed)
     ctx.claim(
         "edges-teach-the-karate-club",
         "with only each member's identity as features, a GCN labels the members it never saw "
@@ -344,8 +332,8 @@ def karate_club(ctx: Context) -> None:
 
 def block_model(ctx: Context) -> None:
     bundle = load_data("sbm", DataRequest(seed=ctx.seed))
-    _, gcn = train_node_model("gcn", bundle, ctx.seed)
-    _, mlp = train_node_model("graph_mlp", bundle, ctx.seed)
+    *_, gcn = fit_registered("gcn", bundle, ctx.seed)
+    *_, mlp = fit_registered("graph_mlp", bundle, ctx.seed)
     ctx.table(
         "A stochastic block model (4 communities of 50; features: the community, 60% noise)",
         ["model", "test accuracy"],
@@ -373,7 +361,7 @@ def cora(ctx: Context) -> None:
     accuracy: dict[str, list[float]] = {name: [] for name in CORA_MODELS}
     for name in CORA_MODELS:
         for seed in seeds:
-            accuracy[name].append(train_node_model(name, bundle, seed)[1]["test_acc"])
+            accuracy[name].append(fit_registered(name, bundle, seed)[2]["test_acc"])
     mean = {name: float(np.mean(values)) for name, values in accuracy.items()}
     paper = {"gcn": "81.5", "gat": "83.0", "graph_mlp": "55.1"}
     ctx.table(

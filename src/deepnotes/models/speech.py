@@ -14,10 +14,16 @@ recogniser of digit strings.
                   probabilities of the blank and ten digits every 40 ms, trained with CTC
                   (Graves et al. 2006)
 
-Every model takes (frames (B, T, 40) dB, lengths (B,)) and first standardises each
-utterance over its own frames (padding excluded): the recordings' loudness and
-microphones differ. The recurrent layers read packed sequences, so padding
-never enters a state.
+Every model takes (frames (B, T, 40), lengths (B,)). The classifiers read `fsdd`'s
+frames standardised by speaker (`deepnotes.data.speech.standardize_by_speaker`):
+the voice and the microphone are removed, each digit's own spectrum is kept.
+`utterance_norm=true` also standardises each utterance over its own frames, which
+removes that spectrum too (the `speech` experiment measures what it costs on
+speakers never heard); the CTC recogniser standardises each string so, as its
+strings hold many digits. In training the classifiers see their frames distorted
+(`SpecAugment`: speaking rate, vocal tract length, masked bands and frames;
+`augment=false` turns it off). The recurrent layers read packed sequences, so
+padding never enters a state.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 from deepnotes.audio import dct_matrix
 from deepnotes.data.base import DataBundle
@@ -56,6 +62,88 @@ def normalize_frames(x: Tensor, lengths: Tensor, eps: float = 1e-5) -> Tensor:
     mean = (x * mask).sum(1, keepdim=True) / count
     std = (((x - mean) * mask).pow(2).sum(1, keepdim=True) / count).sqrt()
     return (x - mean) / (std + eps) * mask
+
+
+class SpecAugment(nn.Module):
+    """Training-time distortions of standardised log-mel frames that keep the digit but change
+    the voice; the identity in eval mode. With four speakers to learn from, a model
+    otherwise learns their voices; these make the voices vary.
+
+    - Speaking rate (time stretch; speed perturbation without the pitch change, Ko et
+      al., Interspeech 2015): each utterance is resampled in time to round(T·r) frames,
+      r ∈ [1 − stretch, 1 + stretch] (linear interpolation).
+    - Vocal tract length perturbation (Jaitly & Hinton, ICML workshop 2013): a longer
+      vocal tract lowers every formant by the same factor, so each utterance's band
+      axis is stretched by a random α ∈ [1 − warp, 1 + warp]: band b reads the
+      input at position α·b (linear interpolation, clamped at the top band).
+    - Frequency and time masks (SpecAugment, Park et al., Interspeech 2019): a few
+      runs of up to `band_width` − 1 bands and `frame_width` − 1 frames are set to
+      0, the mean of standardised frames, so no single band or moment can carry
+      the decision.
+    """
+
+    def __init__(
+        self,
+        stretch: float = 0.2,
+        warp: float = 0.1,
+        band_masks: int = 2,
+        band_width: int = 6,
+        frame_masks: int = 2,
+        frame_width: int = 8,
+    ) -> None:
+        super().__init__()
+        self.stretch, self.warp = stretch, warp
+        self.band_masks, self.band_width = band_masks, band_width
+        self.frame_masks, self.frame_width = frame_masks, frame_width
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """(x (B, T, bands) standardised, lengths (B,)) → the same, distorted when training
+        (T and the lengths change with the speaking rate)."""
+        if not self.training:
+            return x, lengths
+        if self.stretch > 0:
+            x, lengths = self.change_rate(x, lengths)
+        if self.warp > 0:
+            x = self.warp_bands(x)
+        batch, frames, bands = x.shape
+        keep = torch.ones_like(x)
+        for _ in range(self.band_masks):
+            keep = keep * self.runs_kept(batch, bands, self.band_width, x.device).unsqueeze(1)
+        for _ in range(self.frame_masks):
+            kept = self.runs_kept(batch, frames, self.frame_width, x.device, lengths)
+            keep = keep * kept.unsqueeze(2)
+        return x * keep, lengths
+
+    def change_rate(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        rate = 1 + self.stretch * (2 * torch.rand(len(x)) - 1)
+        stretched = (lengths.cpu() * rate).round().long().clamp(min=1)
+        pieces = [
+            F.interpolate(x[i, :n].T[None], size=m, mode="linear")[0].T  # (n, F) → (m, F)
+            for i, (n, m) in enumerate(zip(lengths.tolist(), stretched.tolist(), strict=True))
+        ]
+        return pad_sequence(pieces, batch_first=True), stretched.to(lengths.device)
+
+    def warp_bands(self, x: Tensor) -> Tensor:
+        batch, frames, bands = x.shape
+        alpha = 1 + self.warp * (2 * torch.rand(batch, 1, device=x.device) - 1)  # (B, 1)
+        position = (torch.arange(bands, device=x.device) * alpha).clamp(max=bands - 1)
+        below = position.floor().long()  # (B, bands)
+        above = (below + 1).clamp(max=bands - 1)
+        share = (position - below).unsqueeze(1)  # (B, 1, bands)
+        below, above = (i.unsqueeze(1).expand(batch, frames, bands) for i in (below, above))
+        return x.gather(2, below) * (1 - share) + x.gather(2, above) * share
+
+    @staticmethod
+    def runs_kept(
+        batch: int, size: int, width: int, device: torch.device, lengths: Tensor | None = None
+    ) -> Tensor:
+        """(B, size) with one run of 0 … width − 1 zeros per row, starting inside the row's
+        length (its real frames), ones elsewhere."""
+        limit = torch.full((batch,), size, device=device) if lengths is None else lengths
+        widths = torch.randint(0, width, (batch, 1), device=device)
+        starts = (torch.rand(batch, 1, device=device) * limit.to(device)[:, None]).long()
+        steps = torch.arange(size, device=device)[None, :]
+        return ((steps < starts) | (steps >= starts + widths)).float()
 
 
 class MFCC(nn.Module):
@@ -87,12 +175,16 @@ class RecurrentEncoder(nn.Module):
         dropout: float,
         impl: str,
         stack: int = 1,
+        augment: bool = False,
+        utterance_norm: bool = False,
     ) -> None:
         super().__init__()
         cells = {"gru": "GRU", "lstm": "LSTM"}
         if cell not in cells:
             raise UserError(f"cell must be gru or lstm, got {cell!r}")
+        self.augment = SpecAugment() if augment else None
         self.mfcc = MFCC(n_mels)
+        self.utterance_norm = utterance_norm
         self.stack = stack
         self.rnn = getattr(layers(impl), cells[cell])(
             N_MFCC * stack,
@@ -104,9 +196,14 @@ class RecurrentEncoder(nn.Module):
         )
         self.width = hidden_size * (2 if bidirectional else 1)
 
-    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """(states (B, T / stack, width) with zeros on padding, final state (B, width))."""
-        features = normalize_frames(self.mfcc(x), lengths)  # (B, T, 13)
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(states (B, T', width) with zeros on padding, each utterance's steps (B,), final
+        state (B, width)); T' = T / stack, or the stretched length when augmenting."""
+        if self.augment is not None:
+            x, lengths = self.augment(x, lengths)
+        features = self.mfcc(x)  # (B, T, 13)
+        if self.utterance_norm:
+            features = normalize_frames(features, lengths)
         if self.stack > 1:
             batch, frames, width = features.shape
             features = F.pad(features, (0, 0, 0, -frames % self.stack))
@@ -120,7 +217,7 @@ class RecurrentEncoder(nn.Module):
         h_n = final[0] if isinstance(final, tuple) else final  # LSTM: (h, c)
         layers_and_directions = h_n.view(self.rnn.num_layers, -1, *h_n.shape[1:])
         last = layers_and_directions[-1]  # (directions, B, hidden): the top layer
-        return states, last.transpose(0, 1).reshape(x.shape[0], self.width)
+        return states, lengths, last.transpose(0, 1).reshape(x.shape[0], self.width)
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         """Steps per utterance after stacking: ⌈T / stack⌉."""
@@ -145,12 +242,22 @@ class SpeechRNN(nn.Module):
         pooling: str = "last",
         dropout: float = 0.1,
         impl: str = "torch",
+        augment: bool = True,
+        utterance_norm: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in ("last", "attention"):
             raise UserError(f"pooling must be last or attention, got {pooling!r}")
         self.encoder = RecurrentEncoder(
-            input_size[0], cell, hidden_size, num_layers, bidirectional, dropout, impl
+            input_size[0],
+            cell,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            dropout,
+            impl,
+            augment=augment,
+            utterance_norm=utterance_norm,
         )
         self.n_mels, self.pooling = input_size[0], pooling
         width = self.encoder.width
@@ -159,11 +266,11 @@ class SpeechRNN(nn.Module):
         self.head = nn.Linear(width, num_classes)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
-        states, last = self.encoder(x, lengths)
+        states, steps, last = self.encoder(x, lengths)
         if self.pooling == "last":
             return self.head(last)
         scores = self.score(states).squeeze(-1)  # (B, T)
-        scores = scores.masked_fill(~frame_mask(lengths, x.shape[1]), float("-inf"))
+        scores = scores.masked_fill(~frame_mask(steps, states.shape[1]), float("-inf"))
         weights = scores.softmax(dim=1)  # α over the real frames
         return self.head((weights.unsqueeze(-1) * states).sum(1))
 
@@ -182,8 +289,12 @@ class SpeechCNN(nn.Module):
         input_size: Sequence[int] = (N_MELS,),
         channels: Sequence[int] = (32, 64, 128),
         dropout: float = 0.2,
+        augment: bool = True,
+        utterance_norm: bool = False,
     ) -> None:
         super().__init__()
+        self.augment = SpecAugment() if augment else None
+        self.utterance_norm = utterance_norm
         blocks: list[nn.Module] = []
         previous = 1
         for width in channels:
@@ -201,7 +312,11 @@ class SpeechCNN(nn.Module):
         self.head = nn.Linear(previous * bands, num_classes)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
-        image = normalize_frames(x, lengths).transpose(1, 2).unsqueeze(1)  # (B, 1, 40, T)
+        if self.utterance_norm:
+            x = normalize_frames(x, lengths)
+        if self.augment is not None:
+            x, lengths = self.augment(x, lengths)
+        image = x.transpose(1, 2).unsqueeze(1)  # (B, 1, 40, T)
         maps = self.features(image)  # (B, C, 40 / 2^pools, T / 2^pools)
         maps = maps.flatten(1, 2)  # (B, C · bands, T'): where in frequency stays known
         kept = -(-lengths // 2**self.pools)  # frames of speech after the pools (ceil)
@@ -230,15 +345,23 @@ class SpeechCTC(nn.Module):
     ) -> None:
         super().__init__()
         self.encoder = RecurrentEncoder(
-            input_size[0], "lstm", hidden_size, num_layers, True, dropout, impl, stack
+            input_size[0],
+            "lstm",
+            hidden_size,
+            num_layers,
+            True,
+            dropout,
+            impl,
+            stack,
+            utterance_norm=True,
         )
         self.head = nn.Linear(self.encoder.width, num_classes)
         self.n_mels = input_size[0]
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        states, _ = self.encoder(x, lengths)  # (B, T/4, width)
+        states, steps, _ = self.encoder(x, lengths)  # (B, T/4, width), (B,)
         log_probs = self.head(states).log_softmax(-1).transpose(0, 1)  # (T/4, B, C)
-        return log_probs, self.encoder.output_lengths(lengths)
+        return log_probs, steps
 
     def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
         return torch.zeros(batch, 100, self.n_mels), torch.full((batch,), 100)

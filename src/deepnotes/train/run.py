@@ -278,6 +278,27 @@ def fit_in_memory(
     return trainer, trainer.fit()
 
 
+def fit_registered(
+    name: str,
+    bundle: DataBundle,
+    seed: int = 0,
+    model_args: dict[str, Any] | None = None,
+    **settings: Any,
+) -> tuple[torch.nn.Module, Task, dict[str, float]]:
+    """A registered model built and trained in memory as `deepnotes train NAME` would: its
+    task, its `train_defaults` with `settings` over them, `model_args` for its builder.
+    Returns (trained model, task, final metrics)."""
+    meta = MODELS.meta(name)
+    task = TASKS.create(meta["task"])
+    task.setup(bundle)
+    seed_everything(seed)
+    model = MODELS.create(name, **task.model_kwargs(bundle), **(model_args or {}))
+    task.initialize(model)
+    settings = {**meta["train_defaults"], **settings}
+    _, metrics = fit_in_memory(model, task, bundle, seed=seed, **settings)
+    return model, task, metrics
+
+
 def safetensors_bytes(model: torch.nn.Module) -> bytes:
     return save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
 
