@@ -24,7 +24,7 @@ import torch
 
 from deepnotes import audio
 from deepnotes.data.base import DataRequest, data_roots, load_data
-from deepnotes.data.speech import fsdd_present, load_recordings
+from deepnotes.data.speech import fsdd_present, load_recordings, standardize_by_speaker
 from deepnotes.experiments.base import Context
 from deepnotes.metrics import edit_distance
 from deepnotes.models.speech import decode
@@ -50,6 +50,7 @@ def run(ctx: Context) -> None:
             "the recogniser are skipped; the front end ran on a synthetic chirp."
         )
         return
+    speaker_and_digit_spectra(ctx, root)
     classifiers(ctx, root)
     recogniser(ctx, root)
 
@@ -101,6 +102,43 @@ def front_end(ctx: Context, root) -> None:
         ax.set(title=title, ylabel=ylabel, xlabel="frame")
     fig.tight_layout()
     ctx.figure(fig, "front-end.png", "From waveform to MFCCs")
+
+
+def speaker_and_digit_spectra(ctx: Context, root) -> None:
+    """What standardising by speaker removes (each voice's mean spectrum) and keeps (each
+    digit's); standardising each utterance by itself would set the digits' to 0 as well."""
+    recordings, _, frames = load_recordings(root)
+    standardized = standardize_by_speaker(recordings, frames)
+    first = recordings[0].speaker
+
+    def mean_spectrum(chosen: list[torch.Tensor], speaker: str, digit: int | None = None):
+        """(40,): the mean over every frame of the speaker's recordings (of one digit)."""
+        kept = [
+            f
+            for f, r in zip(chosen, recordings, strict=True)
+            if r.speaker == speaker and digit in (None, r.digit)
+        ]
+        return torch.cat(kept).mean(0).numpy()
+
+    fig, (voices, digits) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for speaker in sorted({r.speaker for r in recordings}):
+        voices.plot(mean_spectrum(frames, speaker), label=speaker)
+    voices.set(
+        title="Each speaker's mean log-mel spectrum (dB):\nremoved by standardising by speaker",
+        xlabel="mel band",
+        ylabel="dB",
+    )
+    for digit in range(10):
+        digits.plot(mean_spectrum(standardized, first, digit), label=str(digit))
+    digits.set(
+        title=f"Each digit's mean spectrum ({first}, standardised by speaker):\n"
+        "kept; standardising each utterance sets it to 0",
+        xlabel="mel band",
+    )
+    voices.legend(fontsize=7)
+    digits.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    ctx.figure(fig, "speaker-and-digit-spectra.png", "What standardising by speaker removes, keeps")
 
 
 # quick mode: smaller models for fewer epochs (the full mode trains the registered ones)

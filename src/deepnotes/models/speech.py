@@ -19,11 +19,11 @@ frames standardised by speaker (`deepnotes.data.speech.standardize_by_speaker`):
 the voice and the microphone are removed, each digit's own spectrum is kept.
 `utterance_norm=true` also standardises each utterance over its own frames, which
 removes that spectrum too (the `speech` experiment measures what it costs on
-speakers never heard); the CTC recogniser standardises each string so, as its
-strings hold many digits. In training the classifiers see their frames distorted
-(`SpecAugment`: speaking rate, vocal tract length, masked bands and frames;
-`augment=false` turns it off). The recurrent layers read packed sequences, so
-padding never enters a state.
+speakers never heard); the CTC recogniser standardises each string by itself, as a
+string holds several digits whose spectra average out. In training the classifiers
+see their frames distorted (`SpecAugment`: speaking rate, vocal tract length, masked
+bands and frames; `augment=false` turns it off). The recurrent layers read packed
+sequences, so padding never enters a state.
 """
 
 from __future__ import annotations
