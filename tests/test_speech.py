@@ -23,6 +23,8 @@ from deepnotes import audio
 from deepnotes.data.base import DataRequest, load_data
 from deepnotes.data.speech import Recording, read_wav, standardize_by_speaker
 from deepnotes.errors import UserError
+from deepnotes.experiments import speech as speech_experiment
+from deepnotes.experiments.base import run_experiment
 from deepnotes.models.speech import SpecAugment, frame_mask
 from deepnotes.nn import CTCLoss
 from deepnotes.nn.ctc import collapse, ctc_loss, greedy_decode, prefix_beam_search
@@ -417,3 +419,17 @@ def test_the_gru_hears_speakers_it_never_heard(shared_data, tmp_path):
         for s in speakers
     ]
     assert sum(m["test_acc"] for m in accuracy) / len(speakers) >= 0.80
+
+
+def test_the_experiment_says_when_the_recordings_are_missing(tmp_path, monkeypatch):
+    """No recordings under any data root: the front end runs on a chirp, the report carries a
+    note, and nothing fails."""
+    monkeypatch.setattr(speech_experiment, "data_roots", lambda data_dir=None: (tmp_path,))
+    result = run_experiment("speech", tmp_path / "report", quick=True)
+    assert result.error is None, result.error
+    assert [(c.id, c.passed) for c in result.claims] == [
+        ("frames-equal-stft", True),
+        ("dct-loses-nothing", True),
+    ]
+    assert any("Free Spoken Digit Dataset was not found" in note for note in result.notes)
+    assert (tmp_path / "report" / "speech" / "front-end.png").is_file()
