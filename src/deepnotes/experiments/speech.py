@@ -24,7 +24,12 @@ import torch
 
 from deepnotes import audio
 from deepnotes.data.base import DataRequest, data_roots, load_data
-from deepnotes.data.speech import fsdd_present, load_recordings, standardize_by_speaker
+from deepnotes.data.speech import (
+    fsdd_present,
+    load_recordings,
+    speakers_of,
+    standardize_by_speaker,
+)
 from deepnotes.experiments.base import Context
 from deepnotes.metrics import edit_distance
 from deepnotes.models.speech import decode
@@ -121,7 +126,7 @@ def speaker_and_digit_spectra(ctx: Context, root) -> None:
         return torch.cat(kept).mean(0).numpy()
 
     fig, (voices, digits) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for speaker in sorted({r.speaker for r in recordings}):
+    for speaker in speakers_of(recordings):
         voices.plot(mean_spectrum(frames, speaker), label=speaker)
     voices.set(
         title="Each speaker's mean log-mel spectrum (dB):\nremoved by standardising by speaker",
