@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from deepnotes.data.base import DataBundle
 from deepnotes.registry import MODELS
-from deepnotes.train.tasks import ClassificationTask, LanguageModelTask
+from deepnotes.tasks.language import LanguageModelTask
+from deepnotes.tasks.supervised import ClassificationTask
 from run import TorchGPT, benchmark_trainer, torchvision_resnet18_small
 
 SETTINGS = {

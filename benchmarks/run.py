@@ -40,9 +40,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # layers.py beside this file
 import layers
 from deepnotes.data.base import DataBundle
 from deepnotes.registry import MODELS
+from deepnotes.tasks.language import LanguageModelTask
+from deepnotes.tasks.supervised import ClassificationTask
 from deepnotes.train.config import TrainConfig
 from deepnotes.train.run import prepare
-from deepnotes.train.tasks import ClassificationTask, LanguageModelTask
 from deepnotes.train.trainer import Trainer
 
 CPU = torch.device("cpu")
@@ -68,7 +69,7 @@ def alternate(sides: dict[str, Callable[[], Any]], repeats: int) -> dict[str, fl
 
 def model_config(name: str, **settings: Any) -> TrainConfig:
     """A run of `name` on digits as `deepnotes train` would set it up, quietly."""
-    defaults = MODELS.meta(name).get("train_defaults", {})
+    defaults = dict(MODELS.card(name).train_defaults)
     return TrainConfig(model=name, data="digits", **{**defaults, **settings, "progress": False})
 
 

@@ -15,7 +15,7 @@ from deepnotes.data.base import DataRequest, load_data
 from deepnotes.data.text import SHAKESPEARE_FILE, TextBlocks, Vocabulary
 from deepnotes.errors import UserError
 from deepnotes.registry import MODELS
-from deepnotes.train.tasks import LanguageModelTask
+from deepnotes.tasks.language import LanguageModelTask
 
 
 def test_vocabulary_round_trip_and_unknown_characters():

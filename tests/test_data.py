@@ -28,11 +28,13 @@ from deepnotes.data.base import DataBundle, DataRequest, TensorBatches, data_roo
 from deepnotes.data.synthetic import NUM_IMAGES, NUM_POINTS, SHAPES, draw_shape, shape_mask
 from deepnotes.data.torchvision_sets import VAL_FRACTION
 from deepnotes.errors import DataNotFoundError, UserError
-from deepnotes.registry import DATASETS
+from deepnotes.registry import DATASETS, TASKS
 
-CLASSIFICATION = [n for n in DATASETS.names() if DATASETS.meta(n)["task"] == "classification"]
-GENERATED = [n for n in CLASSIFICATION if DATASETS.meta(n)["present"] is None]
-ON_DISK = [n for n in DATASETS.names() if DATASETS.meta(n)["present"] is not None]
+CLASSIFICATION = [n for n in DATASETS.names() if DATASETS.card(n).task == "classification"]
+GENERATED = [n for n in CLASSIFICATION if DATASETS.card(n).present is None]
+ON_DISK = [n for n in DATASETS.names() if DATASETS.card(n).present is not None]
+# the tasks data sets are made for: every one has a registered task that trains on it
+TASKS_OF_DATA = {t.data_tasks[0] for t in map(TASKS.create, TASKS.names()) if t.data_tasks}
 TORCHVISION_SETS = ["mnist", "fashion-mnist", "cifar10"]
 
 
@@ -49,15 +51,15 @@ def tensors(bundle: DataBundle, split: str) -> tuple[torch.Tensor, torch.Tensor]
 
 
 @pytest.mark.parametrize("name", DATASETS.names())
-def test_every_data_set_declares_its_metadata(name: str) -> None:
-    meta = DATASETS.meta(name)
-    assert meta["kind"] in {"images", "vectors", "text", "graph", "audio", "translation"}
-    assert isinstance(meta["task"], str) and isinstance(meta["input_size"], tuple)
-    assert meta["num_classes"] is None or meta["num_classes"] >= 2
-    if meta["kind"] in {"images", "vectors"}:
-        assert len(meta["input_size"]) == (3 if meta["kind"] == "images" else 1)
-    assert meta["source"] and meta["licence"]
-    assert meta["present"] is None or callable(meta["present"])
+def test_every_data_set_declares_its_card(name: str) -> None:
+    card = DATASETS.card(name)
+    assert card.kind in {"images", "vectors", "text", "graph", "audio", "translation"}
+    assert card.task in TASKS_OF_DATA and isinstance(card.input_size, tuple)
+    assert card.num_classes is None or card.num_classes >= 2
+    if card.kind in {"images", "vectors"}:
+        assert len(card.input_size) == (3 if card.kind == "images" else 1)
+    assert card.source and card.licence
+    assert card.present is None or callable(card.present)
 
 
 def test_the_expected_sets_are_registered() -> None:
@@ -66,21 +68,21 @@ def test_the_expected_sets_are_registered() -> None:
 
 
 @pytest.mark.parametrize("name", GENERATED)
-def test_generated_set_matches_its_metadata(name: str) -> None:
-    meta = DATASETS.meta(name)
+def test_generated_set_matches_its_card(name: str) -> None:
+    card = DATASETS.card(name)
     bundle = build(name, roots=())
-    assert bundle.name == name and bundle.kind == meta["kind"]
-    assert bundle.input_size == meta["input_size"]
-    assert bundle.num_classes == meta["num_classes"] == len(bundle.classes)
+    assert bundle.name == name and bundle.kind == card.kind
+    assert bundle.input_size == card.input_size
+    assert bundle.num_classes == card.num_classes == len(bundle.classes)
     assert set(bundle.splits) == {"train", "val", "test"}
     rows = {}
     for split in bundle.splits:
         x, y = tensors(bundle, split)
         assert x.dtype == torch.float32 and y.dtype == torch.long
-        assert tuple(x.shape[1:]) == meta["input_size"]
+        assert tuple(x.shape[1:]) == card.input_size
         assert len(x) == len(y) > 0
-        assert y.min() >= 0 and y.max() < meta["num_classes"]
-        assert set(y.tolist()) == set(range(meta["num_classes"]))  # stratified: all classes
+        assert y.min() >= 0 and y.max() < card.num_classes
+        assert set(y.tolist()) == set(range(card.num_classes))  # stratified: all classes
         rows[split] = {row.numpy().tobytes() for row in x}
         assert len(rows[split]) == len(x)  # no example twice within a split
     assert not rows["train"] & rows["val"]
@@ -267,9 +269,9 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_mnist_files_are_read_by_torchvision(name: str, folder: str, tmp_path: Path) -> None:
     arrays = write_mnist(tmp_path, folder)
-    assert DATASETS.meta(name)["present"](tmp_path)
+    assert DATASETS.card(name).present(tmp_path)
     bundle = build(name, roots=(tmp_path,), normalize=False)
-    assert bundle.input_size == DATASETS.meta(name)["input_size"] == (1, 28, 28)
+    assert bundle.input_size == DATASETS.card(name).input_size == (1, 28, 28)
 
     train_images = torch.from_numpy(arrays["train-images"]).unsqueeze(1).float() / 255
     train_labels = torch.from_numpy(arrays["train-labels"]).long()
@@ -290,7 +292,7 @@ def test_cifar_batches_are_verified_and_read_by_torchvision(
     pixels = write_cifar(tmp_path)
     trust_cifar_files(monkeypatch, tmp_path)
     bundle = build("cifar10", roots=(tmp_path,), normalize=False)
-    assert bundle.input_size == DATASETS.meta("cifar10")["input_size"] == (3, 32, 32)
+    assert bundle.input_size == DATASETS.card("cifar10").input_size == (3, 32, 32)
     assert bundle.classes[0] == "airplane" and bundle.classes[-1] == "truck"
 
     x, y = tensors(bundle, "test")
@@ -342,7 +344,7 @@ def test_lookup_order_is_data_dir_then_environment_then_cache(
 @pytest.mark.parametrize("name", ON_DISK)
 def test_missing_data_names_every_root_tried_and_the_fix(name: str, tmp_path: Path) -> None:
     roots = (tmp_path / "a", tmp_path / "b", tmp_path / "c")
-    assert not any(DATASETS.meta(name)["present"](r) for r in roots)
+    assert not any(DATASETS.card(name).present(r) for r in roots)
     with pytest.raises(DataNotFoundError) as error:
         build(name, roots=roots)
     message = str(error.value)

@@ -39,7 +39,7 @@ def test_experiment_quick_mode_passes(results, name):
         path = out / figure.path
         assert path.is_file() and path.stat().st_size > 1000
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert EXPERIMENTS.meta(name).get("topic"), "each experiment names its syllabus topic"
+    assert EXPERIMENTS.card(name).topic, "each experiment names its syllabus topic"
 
 
 class ImageCollector(HTMLParser):

@@ -13,12 +13,14 @@ from safetensors.torch import load_file
 from deepnotes.cli import main
 from deepnotes.data.base import DataRequest, load_data
 from deepnotes.errors import UserError
-from deepnotes.generative.fid import classifier_features, feature_fid
-from deepnotes.models.gan import GAN, GANTask, initialize_from_vae
+from deepnotes.generative.fid import feature_fid
+from deepnotes.models.gan import GAN
 from deepnotes.models.vae import VAE
+from deepnotes.tasks.generative import GANTask
 from deepnotes.train.checkpoint import load_checkpoint
 from deepnotes.train.config import TrainConfig
 from deepnotes.train.run import train
+from deepnotes.train.runs import feature_classifier
 
 
 def batches(seed: int = 0, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,17 +224,17 @@ def test_a_generator_started_from_a_vae_decodes_as_the_vae():
     torch.manual_seed(0)
     vae = VAE(input_size=(1, 8, 8), latent_dim=4, hidden=(32, 16))
     gan = GAN(input_size=(1, 8, 8), latent_dim=4, hidden=(16, 32))
-    initialize_from_vae(gan, vae)
+    gan.initialize_from(vae)
     z = torch.randn(5, 4)
     torch.testing.assert_close(gan.generator(z), vae.mean_image(z))
     with pytest.raises(UserError, match="does not fit"):
-        initialize_from_vae(GAN(input_size=(1, 8, 8), latent_dim=4, hidden=(16, 64)), vae)
+        GAN(input_size=(1, 8, 8), latent_dim=4, hidden=(16, 64)).initialize_from(vae)
     from_scratch = GAN(input_size=(1, 8, 8), latent_dim=4, hidden=(16, 32), impl="deepnotes")
-    initialize_from_vae(from_scratch, vae)  # deepnotes.nn's layers: the same decoder
+    from_scratch.initialize_from(vae)  # deepnotes.nn's layers: the same decoder
     torch.testing.assert_close(from_scratch.generator(z), vae.mean_image(z))
     conv_vae = VAE(input_size=(1, 8, 8), latent_dim=4, architecture="conv", hidden=(4, 8))
     dcgan = GAN(input_size=(1, 8, 8), latent_dim=4, architecture="dcgan", hidden=(4, 8))
-    initialize_from_vae(dcgan, conv_vae)
+    dcgan.initialize_from(conv_vae)
     torch.testing.assert_close(dcgan.generator(z), conv_vae.mean_image(z))
 
 
@@ -261,10 +263,10 @@ def test_feature_fid_equals_the_scipy_formula_and_approaches_the_gaussians_dista
 def test_the_fid_classifier_is_trained_once_and_separates_digits():
     bundle = load_data("digits", DataRequest(normalize=False))
     state = torch.get_rng_state()
-    extractor = classifier_features(bundle)
+    extractor = feature_classifier(bundle)
     assert torch.equal(torch.get_rng_state(), state)  # the caller's random stream untouched
     assert extractor.accuracy > 0.9
-    assert classifier_features(bundle) is extractor
+    assert feature_classifier(bundle) is extractor
     real = bundle.split("test")[:][0]
     noise = torch.rand_like(real)
     assert feature_fid(extractor, real, real) == pytest.approx(0, abs=1e-6)

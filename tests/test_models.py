@@ -11,36 +11,40 @@ from __future__ import annotations
 import math
 import random
 import zlib
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import deepnotes
+from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.models.lenet import LeNet5, feature_map_size
 from deepnotes.registry import MODELS, TASKS
 from deepnotes.summary import summarize
+from deepnotes.tasks.base import Task
 
 NAMES = MODELS.names()
-LENETS = [n for n in NAMES if MODELS.meta(n).get("family") == "lenet"]
-GENERATIVE = {"vae", "gan"}  # tasks whose models have no classes
+LENETS = [n for n in NAMES if MODELS.card(n).family == "lenet"]
+
+
+def task_of(name: str) -> Task:
+    return TASKS.create(MODELS.card(name).task)
 
 
 def reference_input_size(name: str) -> tuple[int, ...]:
-    meta = MODELS.meta(name)
-    size = meta["input_size"] or meta["reference_params"]["input_size"]
-    return tuple(size)
+    return MODELS.card(name).example_input_size
 
 
-def reference_classes(name: str) -> int:
-    meta = MODELS.meta(name)
-    return (meta["reference_params"] or {}).get("num_classes", meta["num_classes"])
+def reference_classes(name: str) -> int | None:
+    return MODELS.card(name).example_num_classes
 
 
 def run_size(name: str, input_size: tuple[int, ...]) -> tuple[int, ...]:
     """The input size to run a model at in these tests: its `test_input_size` (height and
-    width) where the metadata gives one — the paper's 224×224 is slow on a CPU — else as is."""
-    test_size = MODELS.meta(name).get("test_input_size")
+    width) where the card gives one — the paper's 224×224 is slow on a CPU — else as is."""
+    test_size = MODELS.card(name).test_input_size
     return (input_size[0], *test_size[1:]) if test_size else input_size
 
 
@@ -50,24 +54,15 @@ def is_image_model(name: str) -> bool:
 
 def other_sizes(name: str) -> tuple[int | None, tuple[int, ...]]:
     """A number of classes and an input size unlike the reference ones, fixed per name
-    (no classes for a generative model)."""
+    (no classes for a model whose task has none)."""
     rng = random.Random(zlib.crc32(name.encode()))
     num_classes = rng.choice([c for c in range(2, 40) if c != reference_classes(name)])
-    if MODELS.meta(name)["task"] in GENERATIVE:
+    if not task_of(name).has_classes:
         num_classes = None
     size = list(reference_input_size(name))
     # Images get another channel count, vectors another feature count.
     size[0] = rng.choice([c for c in range(1, 6 if len(size) == 3 else 100) if c != size[0]])
     return num_classes, tuple(size)
-
-
-def random_edges(nodes: int) -> torch.Tensor:
-    """Both directions of a ring plus one chord: (2, E), every node with neighbours."""
-    ring = torch.arange(nodes)
-    pairs = torch.cat(
-        [torch.stack([ring, (ring + 1) % nodes]), torch.tensor([[0], [nodes // 2]])], 1
-    )
-    return torch.cat([pairs, pairs.flip(0)], dim=1)
 
 
 def build(name: str, num_classes: int, input_size: tuple[int, ...]) -> nn.Module:
@@ -94,33 +89,47 @@ def test_the_zoo_is_not_empty():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_metadata_has_the_documented_keys(name: str):
-    meta = MODELS.meta(name)
-    for key in ("task", "input_size", "num_classes", "paper", "reference_params", "concepts"):
-        assert key in meta, f"{name} metadata lacks {key!r}"
-    assert meta["task"] in TASKS
-    assert meta["input_size"] is None or all(
-        isinstance(s, int) and s > 0 for s in meta["input_size"]
-    )
-    if meta["task"] in GENERATIVE:  # a generative model has no classes
-        assert meta["num_classes"] is None
+def test_card_is_complete(name: str):
+    card = MODELS.card(name)
+    assert isinstance(card, ModelCard)
+    assert card.task in TASKS
+    assert card.input_size is None or all(isinstance(s, int) and s > 0 for s in card.input_size)
+    if not task_of(name).has_classes:  # a generative model has no classes
+        assert card.num_classes is None
     else:
-        assert isinstance(meta["num_classes"], int) and meta["num_classes"] > 0
-    assert isinstance(meta["paper"], str) and meta["paper"].strip()
-    assert isinstance(meta["concepts"], list) and meta["concepts"]
-    assert all(isinstance(c, str) and c for c in meta["concepts"])
-    ref = meta["reference_params"]
-    if meta.get("variant") in ("small", "tiny"):  # a variant's count differs by construction
-        assert ref is None and meta["variant_of"] in NAMES
+        assert isinstance(card.num_classes, int) and card.num_classes > 0
+    assert isinstance(card.paper, str) and card.paper.strip()
+    assert isinstance(card.concepts, tuple) and card.concepts
+    assert all(isinstance(c, str) and c for c in card.concepts)
+    ref = card.reference
+    if card.variant in ("small", "tiny"):  # a variant's count differs by construction
+        assert ref is None and card.variant_of in NAMES
+        assert MODELS.card(card.variant_of).variant == "full"
         return
-    assert set(ref) >= {"value", "input_size", "num_classes", "source"}
-    assert isinstance(ref["value"], int) and ref["value"] > 0
-    assert isinstance(ref["source"], str) and ref["source"].strip()
-    if meta["input_size"] is not None:
-        assert tuple(ref["input_size"]) == tuple(meta["input_size"])
+    assert card.variant == "full" and card.variant_of is None
+    assert isinstance(ref, ParameterCount)
+    assert isinstance(ref.value, int) and ref.value > 0
+    assert isinstance(ref.source, str) and ref.source.strip()
+    if card.input_size is not None:
+        assert tuple(ref.input_size) == tuple(card.input_size)
+
+
+def test_every_registered_name_is_written_in_the_source():
+    """A search for a model's name finds where it is registered: every name, variants
+    included, stands as a string literal in the package's source."""
+    source = "\n".join(p.read_text() for p in Path(deepnotes.__file__).parent.rglob("*.py"))
+    missing = [n for n in NAMES if f'"{n}"' not in source]
+    assert not missing
 
 
 # --- Forward and backward ------------------------------------------------------------------
+
+
+def shape_matches(shape: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:
+    """Whether `shape` is `expected`, where None stands for any size."""
+    return len(shape) == len(expected) and all(
+        e is None or s == e for s, e in zip(shape, expected, strict=True)
+    )
 
 
 @pytest.mark.parametrize(("name", "num_classes", "input_size"), CASES)
@@ -128,39 +137,12 @@ def test_forward_shape_and_backward_reaches_every_parameter(
     name: str, num_classes: int, input_size: tuple[int, ...]
 ):
     model = build(name, num_classes, input_size)
-    task = MODELS.meta(name)["task"]
+    task = task_of(name)
     generator = torch.Generator().manual_seed(1)
-    if task == "language-model":  # character ids, not features
-        x = torch.randint(num_classes, (2, *input_size), generator=generator)
-    elif task == "node":  # a graph: node features and edges
-        x = (torch.randn(6, input_size[0], generator=generator), random_edges(6))
-    elif MODELS.meta(name).get("family") == "speech":  # frames and their lengths
-        x = (torch.randn(2, 30, input_size[0], generator=generator), torch.tensor([30, 17]))
-    elif task == "translation":  # source ids, their lengths, the decoder's inputs
-        source = torch.randint(4, input_size[0], (2, 7), generator=generator)
-        x = (
-            source,
-            torch.tensor([7, 4]),
-            torch.randint(4, num_classes, (2, 5), generator=generator),
-        )
-    else:
-        x = torch.randn(2, *run_size(name, input_size), generator=generator)
-    out = model(*x) if isinstance(x, tuple) else model(x)
-    if task == "ctc":  # (log-probabilities (T', B, C), steps per utterance (B,))
-        out, steps = out
-        assert out.shape[1:] == (2, num_classes) and steps.tolist() == [len(out), -(-17 // 4)]
-    if task == "classification":
-        assert out.shape == (2, num_classes)
-    elif task == "segmentation":
-        assert out.shape[:2] == (2, num_classes) and out.ndim == 4
-    elif task == "language-model":
-        assert out.shape == (2, input_size[0], num_classes)  # next-character logits per position
-    elif task == "translation":
-        assert out.shape == (2, 5, num_classes)  # next-word logits per target position
-    elif task == "node":
-        assert out.shape == (6, num_classes)  # class scores per node
-    elif task in GENERATIVE:
-        assert out.shape == (2,)  # one ELBO, or one value of the GAN's game, per example
+    size = run_size(name, input_size)
+    out = task.outputs(model, task.example_input(size, num_classes, 2, generator))
+    expected = task.output_shape(size, num_classes, 2)
+    assert shape_matches(tuple(out.shape), expected), f"{tuple(out.shape)} is not {expected}"
     assert torch.isfinite(out).all()
     out.sum().backward()
     params = dict(model.named_parameters())
@@ -170,10 +152,35 @@ def test_forward_shape_and_backward_reaches_every_parameter(
         assert torch.isfinite(p.grad).all(), f"{name}: non-finite gradient in {pname}"
 
 
+CLASSIFIERS = [
+    n for n in NAMES if MODELS.card(n).task == "classification" and MODELS.card(n).family != "mlp"
+] + ["mlp"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_classifier_splits_into_features_and_head(name: str):
+    """timm's convention: forward(x) = forward_head(forward_features(x)), and the pre-logits
+    features are what the last layer reads (its input width)."""
+    model = build(name, reference_classes(name), reference_input_size(name)).eval()
+    size = run_size(name, reference_input_size(name))
+    x = torch.randn(2, *size, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        features = model.forward_features(x)
+        assert torch.equal(model.forward_head(features), model(x))
+        pre_logits = model.forward_head(features, pre_logits=True)
+    assert pre_logits.dim() == 2 and len(pre_logits) == 2
+    linears = [m for m in model.modules() if type(m).__name__ == "Linear"]
+    if name.startswith("nin"):  # no dense layer: the class block's last 1×1 convolution
+        return
+    last = linears[-1]  # the output layer reads the pre-logits
+    with torch.no_grad():
+        assert torch.allclose(last(pre_logits), model(x), atol=1e-6)
+
+
 def test_other_configurations_really_differ():
     for name in NAMES:
         ref, other = configurations(name)
-        assert ref[0] != other[0] or MODELS.meta(name)["task"] in GENERATIVE
+        assert ref[0] != other[0] or not task_of(name).has_classes
         assert ref[1][0] != other[1][0]
         assert ref[1][1:] == other[1][1:]
 
@@ -181,11 +188,11 @@ def test_other_configurations_really_differ():
 # --- Parameter counts ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if MODELS.meta(n)["reference_params"]])
+@pytest.mark.parametrize("name", [n for n in NAMES if MODELS.card(n).reference])
 def test_parameter_count_matches_the_reference(name: str):
-    ref = MODELS.meta(name)["reference_params"]
-    model = build(name, ref["num_classes"], tuple(ref["input_size"]))
-    assert sum(p.numel() for p in model.parameters()) == ref["value"], ref["source"]
+    ref = MODELS.card(name).reference
+    model = build(name, ref.num_classes, tuple(ref.input_size))
+    assert sum(p.numel() for p in model.parameters()) == ref.value, ref.source
 
 
 def test_reference_counts_by_hand():
@@ -200,28 +207,24 @@ def test_reference_counts_by_hand():
     lenet = conv(1, 6, 5) + conv(6, 16, 5) + dense(16 * 5 * 5, 120) + dense(120, 84)
     lenet += dense(84, 10)
     assert lenet == 61_706
-    assert MODELS.meta("lenet5")["reference_params"]["value"] == lenet
-    assert MODELS.meta("lenet5_relu")["reference_params"]["value"] == lenet
+    assert MODELS.card("lenet5").reference.value == lenet
+    assert MODELS.card("lenet5_relu").reference.value == lenet
     mlp = dense(64, 256) + dense(256, 128) + dense(128, 10)
     assert mlp == 50_826
-    assert MODELS.meta("mlp")["reference_params"]["value"] == mlp
+    assert MODELS.card("mlp").reference.value == mlp
 
 
 # --- Summary -------------------------------------------------------------------------------
 
 
-def torch_flops(model: nn.Module, input_size: tuple[int, ...]) -> int:
+def torch_flops(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
     model.eval()
     counter = FlopCounterMode(display=False)
-    example = model.example_input(1) if hasattr(model, "example_input") else None
     fast_path = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # fused Transformer layers hide their products
     try:
         with torch.no_grad(), counter:
-            if isinstance(example, tuple):
-                model(*example)
-            else:
-                model(torch.zeros(1, *input_size) if example is None else example)
+            model(*inputs)
     finally:
         torch.backends.mha.set_fastpath_enabled(fast_path)
     return counter.get_total_flops()
@@ -231,7 +234,8 @@ def torch_flops(model: nn.Module, input_size: tuple[int, ...]) -> int:
 def test_summary_counts_agree_with_torch(name: str, num_classes: int, input_size):
     model = build(name, num_classes, input_size)
     input_size = run_size(name, input_size)
-    summary = summarize(model, input_size)
+    inputs = task_of(name).example_input(input_size, num_classes, 1)
+    summary = summarize(model, input_size, inputs)
     total = sum(p.numel() for p in model.parameters())
     assert summary.total_params == total
     assert summary.trainable_params == total
@@ -245,7 +249,7 @@ def test_summary_counts_agree_with_torch(name: str, num_classes: int, input_size
         counted = MODELS.create(
             name, num_classes=num_classes, input_size=input_size, impl="deepnotes"
         )
-    flops = torch_flops(counted, input_size)
+    flops = torch_flops(counted, inputs)
     assert flops > 0
     assert summary.total_macs == pytest.approx(flops / 2, rel=0.01)
 
@@ -320,7 +324,7 @@ def test_mlp_flattens_images():
     assert model(torch.zeros(5, 2, 4, 4)).shape == (5, 3)
 
 
-TINY = [n for n in NAMES if MODELS.meta(n).get("variant") == "tiny"]
+TINY = [n for n in NAMES if MODELS.card(n).variant == "tiny"]
 
 
 @pytest.mark.slow

@@ -74,16 +74,17 @@ def count(model: nn.Module) -> int:
 
 
 def torchvision_model(name: str, **kwargs) -> nn.Module:
-    """torchvision's model as the metadata says to build it, with random weights."""
+    """torchvision's model as the card says to build it, with random weights."""
     torch.manual_seed(0)
-    kwargs = {**MODELS.meta(name).get("torchvision_kwargs", {}), **kwargs}
-    model = getattr(torchvision.models, MODELS.meta(name)["torchvision"])(weights=None, **kwargs)
+    card = MODELS.card(name)
+    kwargs = {**card.torchvision_kwargs, **kwargs}
+    model = getattr(torchvision.models, card.torchvision)(weights=None, **kwargs)
     return generic_state(model)
 
 
 def ours_from_torchvision(name: str, theirs: nn.Module, **kwargs) -> nn.Module:
     ours = MODELS.create(name, **kwargs)
-    ours.load_state_dict(MODELS.meta(name)["from_torchvision"](theirs.state_dict()))
+    ours.load_state_dict(MODELS.card(name).from_torchvision(theirs.state_dict()))
     return ours
 
 
@@ -104,8 +105,8 @@ def seeded_outputs(module: nn.Module, x: torch.Tensor):
 
 @pytest.mark.parametrize("name", FULL)
 def test_parameter_counts_equal_the_references(name: str):
-    ref = MODELS.meta(name)["reference_params"]
-    assert ref["value"] == REFERENCE_COUNTS[name]
+    ref = MODELS.card(name).reference
+    assert ref.value == REFERENCE_COUNTS[name]
     assert count(MODELS.create(name)) == REFERENCE_COUNTS[name]
     assert count(torchvision_model(name)) == REFERENCE_COUNTS[name]
 

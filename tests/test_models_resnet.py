@@ -35,7 +35,7 @@ PARAMS = {
     "resnext50_32x4d": 25_028_904,
     "se_resnet50": 28_088_024,
 }
-TORCHVISION = [name for name in PARAMS if "torchvision" in MODELS.meta(name)]
+TORCHVISION = [name for name in PARAMS if MODELS.card(name).torchvision is not None]
 TINY = ["resnet18_tiny", "resnet50_tiny", "resnext50_32x4d_tiny", "se_resnet50_tiny"]
 
 
@@ -76,7 +76,7 @@ def count(model: nn.Module) -> int:
 def test_parameter_count_equals_the_reference(name: str):
     with torch.device("meta"):  # shapes only: no memory, no initialisation
         model = MODELS.create(name)
-    assert count(model) == PARAMS[name] == MODELS.meta(name)["reference_params"]["value"]
+    assert count(model) == PARAMS[name] == MODELS.card(name).reference.value
 
 
 def test_resnet18_count_by_hand():
@@ -120,10 +120,10 @@ def test_se_adds_its_formula_to_resnet50():
 
 @pytest.mark.parametrize("name", TORCHVISION)
 def test_outputs_match_torchvision(name: str):
-    meta = MODELS.meta(name)
+    card = MODELS.card(name)
     torch.manual_seed(0)
-    theirs = randomize_batchnorm(getattr(torchvision.models, meta["torchvision"])()).eval()
-    ours = loaded(name, meta["from_torchvision"](theirs.state_dict()))
+    theirs = randomize_batchnorm(getattr(torchvision.models, card.torchvision)()).eval()
+    ours = loaded(name, card.from_torchvision(theirs.state_dict()))
     assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
     x = image(1, 3, 64, 64)
     with torch.no_grad():

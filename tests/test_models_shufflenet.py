@@ -317,13 +317,13 @@ def test_v1_count_is_table_1_counted_by_hand():
     by_hand = v1_count_by_hand(3, (24, 240, 480, 960), (4, 8, 4))
     assert by_hand == 1_865_728
     assert n_params(shufflenet_v1()) == by_hand
-    assert MODELS.meta("shufflenet_v1")["reference_params"]["value"] == by_hand
+    assert MODELS.card("shufflenet_v1").reference.value == by_hand
 
 
 def test_v2_count_equals_torchvision():
     assert n_params(shufflenet_v2()) == 2_278_604
     assert n_params(torchvision.models.shufflenet_v2_x1_0()) == 2_278_604
-    assert MODELS.meta("shufflenet_v2_x1_0")["reference_params"]["value"] == 2_278_604
+    assert MODELS.card("shufflenet_v2_x1_0").reference.value == 2_278_604
 
 
 @pytest.mark.parametrize(
@@ -363,7 +363,7 @@ def test_v2_matches_torchvision_both_ways():
     torch.manual_seed(0)
     theirs = randomize_batchnorm(torchvision.models.shufflenet_v2_x1_0(), seed=3).eval()
     ours = shufflenet_v2().eval()
-    ours.load_state_dict(MODELS.meta("shufflenet_v2_x1_0")["from_torchvision"](theirs.state_dict()))
+    ours.load_state_dict(MODELS.card("shufflenet_v2_x1_0").from_torchvision(theirs.state_dict()))
     x = images(1, 3, 224, 224, seed=4)
     with torch.no_grad():
         expected = theirs(x)
@@ -403,14 +403,14 @@ def test_registered_variants():
         "shufflenet_v2_x1_0_small",
         "shufflenet_v2_x1_0_tiny",
     ]
-    assert MODELS.meta("shufflenet_v2_x1_0")["torchvision"] == "shufflenet_v2_x1_0"
-    assert "torchvision" not in MODELS.meta("shufflenet_v1")
+    assert MODELS.card("shufflenet_v2_x1_0").torchvision == "shufflenet_v2_x1_0"
+    assert MODELS.card("shufflenet_v1").torchvision is None
     for name in NAMES:
-        meta = MODELS.meta(name)
-        model = MODELS.create(name, num_classes=meta["num_classes"], input_size=meta["input_size"])
+        card = MODELS.card(name)
+        model = MODELS.create(name, num_classes=card.num_classes, input_size=card.input_size)
         assert isinstance(model, ShuffleNet)
-        if meta["variant"] != "full":  # the full models run at 224 in the tests above
-            assert model(images(2, *meta["input_size"])).shape == (2, meta["num_classes"])
+        if card.variant != "full":  # the full models run at 224 in the tests above
+            assert model(images(2, *card.input_size)).shape == (2, card.num_classes)
 
 
 def test_from_torchvision_keeps_the_keys():

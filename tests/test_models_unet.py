@@ -61,12 +61,12 @@ def hand_count(in_channels: int, num_classes: int, batch_norm: bool) -> int:
     [("unet", 1, False, 31_030_658), ("unet_padded", 3, True, 31_037_698)],
 )
 def test_parameter_counts_are_the_issues_and_the_formulas(name, in_channels, batch_norm, expected):
-    meta = MODELS.meta(name)
-    assert meta["reference_params"]["value"] == expected
+    card = MODELS.card(name)
+    assert card.reference.value == expected
     assert hand_count(in_channels, 2, batch_norm) == expected
     with torch.device("meta"):
-        model = MODELS.create(name, num_classes=2, input_size=meta["input_size"])
-    assert meta["input_size"][0] == in_channels
+        model = MODELS.create(name, num_classes=2, input_size=card.input_size)
+    assert card.input_size[0] == in_channels
     assert count(model) == expected
 
 
@@ -153,12 +153,12 @@ def test_padded_small_keeps_the_size_from_16(side: int, upsampling: str):
 
 def test_variants_metadata():
     for name in NAMES:
-        meta = MODELS.meta(name)
-        assert meta["task"] == "segmentation" and meta["family"] == "unet"
-    assert MODELS.meta("unet")["input_size"] == (1, 572, 572)
-    assert MODELS.meta("unet_padded")["input_size"] == (3, 256, 256)
-    assert MODELS.meta("unet_padded_small")["variant_of"] == "unet_padded"
-    assert MODELS.meta("unet_padded_small")["train_defaults"]["epochs"] >= 1
+        card = MODELS.card(name)
+        assert card.task == "segmentation" and card.family == "unet"
+    assert MODELS.card("unet").input_size == (1, 572, 572)
+    assert MODELS.card("unet_padded").input_size == (3, 256, 256)
+    assert MODELS.card("unet_padded_small").variant_of == "unet_padded"
+    assert MODELS.card("unet_padded_small").train_defaults["epochs"] >= 1
 
 
 # --- From-scratch layers give the same network -----------------------------------------------

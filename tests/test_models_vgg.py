@@ -34,11 +34,11 @@ from deepnotes.registry import MODELS
 from reference import assert_close, compare_modules, rel_error
 
 FAMILIES = ("alexnet", "vgg", "nin")
-NAMES = [n for n in MODELS.names() if MODELS.meta(n).get("family") in FAMILIES]
-FULL = [n for n in NAMES if MODELS.meta(n)["variant"] == "full"]
-SHARED = [n for n in FULL if "torchvision" in MODELS.meta(n)]  # torchvision has them too
-SMALL = [n for n in NAMES if MODELS.meta(n)["variant"] == "small"]
-VGGS = [n for n in FULL if MODELS.meta(n)["family"] == "vgg"]
+NAMES = [n for n in MODELS.names() if MODELS.card(n).family in FAMILIES]
+FULL = [n for n in NAMES if MODELS.card(n).variant == "full"]
+SHARED = [n for n in FULL if MODELS.card(n).torchvision is not None]  # torchvision has them too
+SMALL = [n for n in NAMES if MODELS.card(n).variant == "small"]
+VGGS = [n for n in FULL if MODELS.card(n).family == "vgg"]
 DTYPES = [torch.float32, torch.float64]
 ISSUE_COUNTS = {"alexnet": 61_100_840, "vgg11": 132_863_336, "vgg16": 138_357_544}
 
@@ -72,7 +72,7 @@ def randomize_batchnorm(model: nn.Module, seed: int) -> nn.Module:
 
 def torchvision_model(name: str, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    model = getattr(torchvision.models, MODELS.meta(name)["torchvision"])()
+    model = getattr(torchvision.models, MODELS.card(name).torchvision)()
     return randomize_batchnorm(model, seed).eval()
 
 
@@ -88,16 +88,16 @@ def with_weights(name: str, state_dict: dict[str, torch.Tensor], **kwargs) -> nn
 
 @pytest.mark.parametrize("name", FULL)
 def test_parameter_count_equals_the_reference(name: str):
-    ref = MODELS.meta(name)["reference_params"]
-    model = on_meta(name, num_classes=ref["num_classes"], input_size=ref["input_size"])
-    assert n_params(model) == ref["value"], ref["source"]
-    assert ISSUE_COUNTS.get(name, ref["value"]) == ref["value"]
+    ref = MODELS.card(name).reference
+    model = on_meta(name, num_classes=ref.num_classes, input_size=ref.input_size)
+    assert n_params(model) == ref.value, ref.source
+    assert ISSUE_COUNTS.get(name, ref.value) == ref.value
 
 
 @pytest.mark.parametrize("name", SHARED)
 def test_parameter_count_equals_torchvision(name: str):
     with torch.device("meta"):
-        theirs = getattr(torchvision.models, MODELS.meta(name)["torchvision"])()
+        theirs = getattr(torchvision.models, MODELS.card(name).torchvision)()
     assert n_params(on_meta(name)) == n_params(theirs)
 
 
@@ -121,7 +121,7 @@ def test_nin_count_by_hand():
     blocks = [mlpconv(3, 96, 11), mlpconv(96, 256, 5), mlpconv(256, 384, 3)]
     blocks.append(mlpconv(384, 1000, 3))
     assert blocks == [53_568, 746_240, 1_180_800, 5_459_000]
-    assert sum(blocks) == MODELS.meta("nin")["reference_params"]["value"] == 7_439_608
+    assert sum(blocks) == MODELS.card("nin").reference.value == 7_439_608
 
 
 @pytest.mark.parametrize("name", VGGS)
@@ -155,7 +155,7 @@ def test_small_variants_keep_the_features_and_change_only_the_stem(name: str):
     """Same layer types and widths in `features` as the full model but for the first conv,
     3×3 stride 1; the head may adapt. The declared small input works with other channels
     and classes."""
-    full, small = on_meta(MODELS.meta(name)["variant_of"]), on_meta(name)
+    full, small = on_meta(MODELS.card(name).variant_of), on_meta(name)
 
     def layout(features: nn.Module) -> list[tuple]:
         return [(type(m).__name__, getattr(m, "out_channels", None)) for m in features.modules()]
@@ -163,7 +163,7 @@ def test_small_variants_keep_the_features_and_change_only_the_stem(name: str):
     assert layout(small.features) == layout(full.features)
     stem = next(m for m in small.features.modules() if isinstance(m, nn.Conv2d))
     assert (stem.kernel_size, stem.stride, stem.padding) == ((3, 3), (1, 1), (1, 1))
-    _, height, width = MODELS.meta(name)["input_size"]
+    _, height, width = MODELS.card(name).input_size
     with torch.device("meta"):
         model = MODELS.create(name, num_classes=7, input_size=(1, height, width))
         assert model(torch.empty(2, 1, height, width)).shape == (2, 7)
@@ -175,7 +175,7 @@ def test_small_variants_keep_the_features_and_change_only_the_stem(name: str):
 @pytest.mark.parametrize("name", SHARED)
 def test_outputs_match_torchvision_with_its_weights(name: str):
     theirs = torchvision_model(name)
-    ours = with_weights(name, MODELS.meta(name)["from_torchvision"](theirs.state_dict()))
+    ours = with_weights(name, MODELS.card(name).from_torchvision(theirs.state_dict()))
     side = 224 if name == "alexnet" else 64  # VGG: 64 → 2×2 maps, averaged up to 7×7
     x = images(1, 3, side, side, seed=1)
     with torch.no_grad():
@@ -222,7 +222,7 @@ def convs_before_batchnorm(model: nn.Module) -> list[nn.Module]:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["alexnet_tiny", "nin_tiny", "vgg11_bn_tiny", "vgg16_tiny"])
 def test_tiny_variants_train_and_evaluate_alike_in_both_libraries(name: str, dtype: torch.dtype):
-    _, height, width = MODELS.meta(name)["input_size"]
+    _, height, width = MODELS.card(name).input_size
     size = (2, height, width)
     torch.manual_seed(0)
     theirs = randomize_batchnorm(MODELS.create(name, num_classes=5, input_size=size), seed=1)

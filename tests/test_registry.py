@@ -1,4 +1,4 @@
-"""Registries: registration, lookup, metadata, patterns, and the unknown-name message."""
+"""Registries: registration, lookup, cards, patterns, and the unknown-name message."""
 
 from __future__ import annotations
 
@@ -6,18 +6,26 @@ import subprocess
 import sys
 import textwrap
 import types
+from dataclasses import dataclass
 
 import pytest
 
+from deepnotes.cards import DataCard, ExperimentCard, ModelCard
 from deepnotes.errors import UnknownNameError, UserError
 from deepnotes.registry import DATASETS, EXPERIMENTS, MODELS, TASKS, Registry
+
+
+@dataclass(frozen=True)
+class ThingCard:
+    colour: str
+    size: int
 
 
 def make_registry() -> Registry:
     """A fresh registry (nothing to import) holding three builders."""
     things = Registry("thing", listed_by="deepnotes things")
 
-    @things.register("alpha", colour="red", size=1)
+    @things.register("alpha", ThingCard(colour="red", size=1))
     def alpha(width: int = 3, depth: int = 4) -> tuple[str, int, int]:
         return ("alpha", width, depth)
 
@@ -65,13 +73,25 @@ def test_create_drops_arguments_that_are_none():
 def test_register_without_name_uses_the_function_name():
     things = make_registry()
     assert "beta" in things
-    assert things.meta("beta") == {}
+    assert things.card("beta") is None
 
 
-def test_meta_is_the_keywords_given_at_registration():
+def test_card_is_the_one_given_at_registration():
     things = make_registry()
-    assert things.meta("alpha") == {"colour": "red", "size": 1}
-    assert things.meta("alphabet") == {}
+    assert things.card("alpha") == ThingCard(colour="red", size=1)
+    assert things.card("alphabet") is None
+
+
+def test_a_typed_registry_refuses_a_card_of_another_type():
+    typed = Registry("thing", card_type=ThingCard)
+    with pytest.raises(TypeError, match="ThingCard"):
+        typed.register("untyped")
+    with pytest.raises(TypeError, match="ThingCard"):
+        typed.register("wrong", {"colour": "red"})
+    typed.register("right", ThingCard("blue", 2))(lambda: 1)
+    assert typed.names() == ["right"]
+    assert MODELS.card_type is ModelCard and DATASETS.card_type is DataCard
+    assert EXPERIMENTS.card_type is ExperimentCard
 
 
 def test_names_in_registration_order_and_by_pattern():
@@ -93,7 +113,7 @@ def test_contains_len_and_iteration_order():
     assert len(things) == 3
     entries = list(things)
     assert [e.name for e in entries] == ["alpha", "beta", "alphabet"]
-    assert entries[0].meta == {"colour": "red", "size": 1}
+    assert entries[0].card == ThingCard(colour="red", size=1)
     assert entries[2].builder() == "alphabet"
 
 
@@ -131,7 +151,7 @@ def test_unknown_name_raises_a_user_error_naming_close_matches():
     # The CLI's contract: a user error, and a LookupError for callers that catch those.
     assert isinstance(info.value, UserError)
     assert isinstance(info.value, LookupError)
-    for method in (things.create, things.meta):
+    for method in (things.create, things.card):
         with pytest.raises(UnknownNameError, match="did you mean"):
             method("alpah")
 
@@ -182,7 +202,7 @@ def test_populate_imports_the_module_on_first_lookup_only(tmp_path, monkeypatch)
     (tmp_path / "lazy_things_module.py").write_text(
         "import lazy_registry_holder as h\n"
         "h.imports += 1\n"
-        "h.REG.register('late', colour='blue')(lambda: 42)\n"
+        "h.REG.register('late', 'blue')(lambda: 42)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "lazy_things_module", raising=False)
@@ -194,7 +214,7 @@ def test_populate_imports_the_module_on_first_lookup_only(tmp_path, monkeypatch)
     assert "late" in holder.REG
     assert len(holder.REG) == 1
     assert holder.REG.create("late") == 42
-    assert holder.REG.meta("late") == {"colour": "blue"}
+    assert holder.REG.card("late") == "blue"
     assert [e.name for e in holder.REG] == ["late"]
     assert holder.imports == 1  # and only once
 
@@ -206,7 +226,7 @@ def test_populate_imports_the_module_on_first_lookup_only(tmp_path, monkeypatch)
         "'x' in registry",
         "list(registry)",
         "registry.names()",
-        "registry.meta('late')",
+        "registry.card('late')",
         "registry.create('late')",
     ],
 )
@@ -249,7 +269,7 @@ def test_importing_the_registries_imports_no_entries():
         (MODELS, "deepnotes.models"),
         (DATASETS, "deepnotes.data"),
         (EXPERIMENTS, "deepnotes.experiments"),
-        (TASKS, "deepnotes.train.tasks"),
+        (TASKS, "deepnotes.tasks"),
     ],
     ids=["models", "datasets", "experiments", "tasks"],
 )
@@ -277,7 +297,30 @@ def test_global_registries_hold_the_known_entries(registry: Registry, expected: 
     assert [e.name for e in registry] == registry.names()
 
 
-def test_global_model_metadata_reads_back():
-    assert MODELS.meta("lenet5")["task"] == "classification"
-    assert MODELS.meta("lenet5")["input_size"] == (1, 28, 28)
+def test_global_model_card_reads_back():
+    assert MODELS.card("lenet5").task == "classification"
+    assert MODELS.card("lenet5").input_size == (1, 28, 28)
     assert set(MODELS.names("lenet5*")) == {"lenet5", "lenet5_relu"}
+
+
+def test_a_fresh_interpreter_lists_every_task():
+    """`TASKS.names()` with nothing imported first equals the tasks registered once every
+    module of the package is imported: no task waits for another package to register it."""
+    script = textwrap.dedent(
+        """
+        import importlib, pkgutil
+        import deepnotes
+        from deepnotes.registry import TASKS
+        fresh = TASKS.names()
+        for module in pkgutil.walk_packages(deepnotes.__path__, "deepnotes."):
+            if module.name not in ("deepnotes.__main__",):
+                importlib.import_module(module.name)
+        print(sorted(fresh) == sorted(TASKS.names()), len(fresh))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    same, count = result.stdout.split()
+    assert same == "True" and int(count) >= 10

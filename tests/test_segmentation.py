@@ -19,10 +19,11 @@ from torch import nn
 import deepnotes.data.segmentation as seg
 import deepnotes.models.unet  # noqa: F401  (registers the U-Nets)
 from deepnotes.data.base import DataRequest
+from deepnotes.metrics import confusion_matrix, mean_iou
 from deepnotes.registry import DATASETS, MODELS, TASKS
+from deepnotes.tasks.supervised import SegmentationTask
 from deepnotes.train.config import TrainConfig
 from deepnotes.train.run import train
-from deepnotes.train.tasks import SegmentationTask, confusion_matrix, mean_iou
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,11 @@ def bundle():
 
 
 def test_shapes_seg_is_registered_with_its_metadata():
-    meta = DATASETS.meta("shapes-seg")
-    assert (meta["kind"], meta["task"]) == ("images", "segmentation")
-    assert meta["input_size"] == (1, 32, 32)
-    assert meta["num_classes"] == len(seg.SHAPES) + 1 == 5
-    assert meta["present"] is None
+    card = DATASETS.card("shapes-seg")
+    assert (card.kind, card.task) == ("images", "segmentation")
+    assert card.input_size == (1, 32, 32)
+    assert card.num_classes == len(seg.SHAPES) + 1 == 5
+    assert card.present is None
 
 
 def test_splits_shapes_and_types(bundle):
@@ -214,7 +215,7 @@ def test_prediction_overlays_draw_image_truth_and_prediction(bundle):
     torch.manual_seed(0)
     model = MODELS.create("unet_padded_tiny", num_classes=5, input_size=(1, 32, 32))
     model.train()
-    fig = seg.prediction_overlays(model, bundle, count=4)
+    fig = SegmentationTask().prediction_overlays(model, bundle, count=4)
     assert model.training  # the model's mode is restored
     axes = fig.get_axes()
     assert len(axes) == 3 * 4

@@ -22,10 +22,12 @@ from deepnotes.data.translation import (
     WordVocabulary,
     collate,
     detokenize,
+    strip,
     tokenize,
 )
 from deepnotes.metrics import corpus_bleu, edit_distance
-from deepnotes.models.seq2seq import Seq2Seq, TranslationTask, strip
+from deepnotes.models.seq2seq import Seq2Seq
+from deepnotes.tasks.language import TranslationTask
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,11 @@ from torch import nn
 
 from deepnotes.data.base import load_data
 from deepnotes.errors import TrainingDivergedError, UserError
+from deepnotes.tasks.base import Task
 from deepnotes.train import checkpoint
 from deepnotes.train.config import TrainConfig, parse_model_args
-from deepnotes.train.run import evaluate_run, train
-from deepnotes.train.tasks import Task
+from deepnotes.train.run import train
+from deepnotes.train.runs import evaluate_run
 from deepnotes.train.trainer import Checkpointer, Trainer, seed_everything
 
 
@@ -216,6 +217,15 @@ class TwoPlayerTask(Task):
 
     name = "two-player"
     data_kinds = ("vectors",)
+
+    def output_shape(self, input_size, num_classes, batch):
+        return (batch, 1)  # the discriminator's logit
+
+    def loss(self, model, batch):
+        real, _ = batch
+        d_real = model.discriminator(real)
+        loss = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+        return loss, {"loss": loss.detach()}
 
     def optimizers(self, model):
         return {

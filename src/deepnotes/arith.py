@@ -45,8 +45,10 @@ follow PyTorch's `Conv*d`, `ConvTranspose*d`, `MaxPool*d` and `AvgPool*d`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from deepnotes.errors import UserError
 
@@ -354,3 +356,134 @@ def receptive_field(layers: Sequence[Layer]) -> list[ReceptiveField]:
         )
         fields.append(field)
     return fields
+
+
+# ---------------------------------------------------- answers, as `deepnotes conv` gives them
+
+LAYER_SPEC = re.compile(r"^k(\d+)(?:s(\d+))?(?:p(\d+))?(?:d(\d+))?$")
+
+
+def parse_stack(text: str) -> list[Layer]:
+    """`k3,k3s2p1,k2s2` → layers (k kernel, s stride, p padding, d dilation; s, d default 1)."""
+    layers = []
+    for spec in text.split(","):
+        match = LAYER_SPEC.match(spec.strip())
+        if not match:
+            raise UserError(f"bad layer {spec!r} in --stack: write k3, k3s2, k3s1p1d2, ...")
+        k, s, p, d = (
+            int(g) if g else default
+            for g, default in zip(match.groups(), (0, 1, 0, 1), strict=True)
+        )
+        layers.append(Layer(k, s, p, d))
+    return layers
+
+
+def conv_answer(
+    kind: str,
+    input_size: Sequence[int],
+    kernel: int = 3,
+    stride: int | None = None,
+    padding: int = 0,
+    dilation: int = 1,
+    output_padding: int = 0,
+    ceil_mode: bool = False,
+    in_channels: int = 1,
+    out_channels: int = 1,
+    groups: int = 1,
+    bias: bool = True,
+) -> dict[str, Any]:
+    """The output size of a "conv", "pool" or "transposed" layer on `input_size` (one size
+    per dimension), with its settings, parameters and multiply-adds (not for pooling), and
+    for a transposed convolution the notes' recipe: a dictionary, as `--json` prints it."""
+    dims = len(input_size)
+    output = output_shape(
+        kind, input_size, kernel, stride, padding, dilation, output_padding, ceil_mode=ceil_mode
+    )
+    answer: dict[str, Any] = {
+        "kind": kind,
+        "input": input_size[0] if dims == 1 else list(input_size),
+        "output": output[0] if dims == 1 else list(output),
+        "settings": {
+            "kernel": kernel,
+            "stride": stride if stride is not None else (kernel if kind == "pool" else 1),
+            "padding": padding,
+            "dilation": dilation,
+            "output_padding": output_padding,
+        },
+    }
+    kernels = (kernel,) * dims
+    if kind != "pool":
+        answer["params"] = conv_params(in_channels, out_channels, kernels, groups, bias=bias)
+        macs = transposed_conv_macs if kind == "transposed" else conv_macs
+        pixels = tuple(input_size) if kind == "transposed" else output
+        answer["macs"] = macs(in_channels, out_channels, kernels, pixels, groups)
+        answer["bias"] = bias
+    if kind == "transposed":
+        answer["recipe"] = transposed_conv_recipe(
+            input_size[0], kernel, stride or 1, padding, output_padding
+        )
+    return answer
+
+
+def explain_conv(answer: dict[str, Any]) -> list[str]:
+    """A `conv_answer` as a person reads it: the output, the formula with the numbers put in,
+    the transposed recipe, the parameters and multiply-adds."""
+    output = answer["output"] if isinstance(answer["output"], list) else [answer["output"]]
+    i = answer["input"] if isinstance(answer["input"], int) else answer["input"][0]
+    s = answer["settings"]
+    lines = [f"{answer['kind']} output: {'×'.join(map(str, output))}"]
+    if answer["kind"] == "transposed":
+        lines.append(
+            f"  o = (i − 1)·s − 2p + d·(k − 1) + output_padding + 1 = ({i} − 1)·{s['stride']} − "
+            f"2·{s['padding']} + {s['dilation']}·({s['kernel']} − 1) + {s['output_padding']} + 1 "
+            f"= {output[0]}"
+        )
+        r = answer["recipe"]
+        lines.append(
+            f"  recipe: insert {r['zeros_between']} zero(s) between inputs "
+            f"({r['stretched_size']}), "
+            f"pad {r['padding_each_side']} each side ({r['padded_size']}), convolve with the "
+            f"flipped kernel at stride 1 → {r['output_size']}"
+        )
+    else:
+        lines.append(
+            f"  o = ⌊(i + 2p − d·(k − 1) − 1)/s⌋ + 1 = ⌊({i} + 2·{s['padding']} − "
+            f"{s['dilation']}·({s['kernel']} − 1) − 1)/{s['stride']}⌋ + 1 = {output[0]}"
+        )
+    if "params" in answer:
+        lines.append(
+            f"  params: {answer['params']:,} (c_in·c_out·k^{len(output)}/groups"
+            f"{' + c_out' if answer['bias'] else ''})   multiply-adds: {answer['macs']:,}"
+        )
+    return lines
+
+
+def stack_answer(layers: Sequence[Layer], input_size: int | None = None) -> dict[str, Any]:
+    """Each layer's output size (given an input size), receptive field and jump."""
+    fields = receptive_field(layers)
+    sizes: list[int | None] = []
+    size = input_size
+    for layer in layers:
+        if size is not None:
+            size = conv_output_size(size, layer.kernel, layer.stride, layer.padding, layer.dilation)
+        sizes.append(size)
+    rows = [
+        {
+            "layer": f"k{layer.kernel} s{layer.stride} p{layer.padding} d{layer.dilation}",
+            "output": o,
+            "receptive_field": f.size,
+            "jump": f.jump,
+        }
+        for layer, f, o in zip(layers, fields, sizes, strict=True)
+    ]
+    return {"layers": rows, "output": sizes[-1], "receptive_field": fields[-1].size}
+
+
+def explain_stack(answer: dict[str, Any]) -> list[str]:
+    """A `stack_answer` as a table."""
+    lines = [f"{'layer':<18} {'output':>7} {'receptive field':>16} {'jump':>5}"]
+    for r in answer["layers"]:
+        lines.append(
+            f"{r['layer']:<18} {r['output'] or '':>7} {r['receptive_field']:>16} {r['jump']:>5}"
+        )
+    return lines

@@ -1,11 +1,15 @@
-"""Figures shared by several models and commands: grids of images, clouds of points."""
+"""Figures shared by several tasks, experiments and commands: grids of images, clouds of
+points, segmentation masks over their images, and the gallery of activations."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+import torch
 from torch import Tensor
+
+from deepnotes.nn.activations import ACTIVATIONS
 
 
 def image_grid(images: Tensor, rows: int, title: str) -> Any:
@@ -46,3 +50,76 @@ def samples_figure(samples: Tensor, title: str, reference: Tensor | None = None)
     if samples.dim() == 2 and samples.shape[1] == 2:
         return point_cloud(samples, title, reference)
     raise ValueError(f"cannot draw samples of shape {tuple(samples.shape)}: images or 2-D points")
+
+
+def mask_overlays(images: Tensor, masks: Tensor, predicted: Tensor, classes: list[str]) -> Any:
+    """The image, the true mask over it and the predicted mask over it, one column per image.
+
+    `images` are (n, C, H, W) pixels in [0, 1], `masks` and `predicted` (n, H, W) class
+    indices; classes are colours, class 0 (the background) is left clear.
+    """
+    from matplotlib import colormaps  # matplotlib only when drawing
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    pixels = images.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()  # (n, H, W, C)
+    colors = ListedColormap(
+        [(0, 0, 0, 0)] + [(*color, 0.6) for color in colormaps["tab10"].colors[: len(classes) - 1]]
+    )
+    fig = Figure(figsize=(1.6 * len(pixels), 5.2), layout="constrained")
+    axes = fig.subplots(3, len(pixels), squeeze=False)
+    rows = (("image", None), ("true", masks.cpu().numpy()), ("predicted", predicted.cpu().numpy()))
+    for row, (title, labels) in zip(axes, rows, strict=True):
+        for k, ax in enumerate(row):
+            ax.imshow(pixels[k].squeeze(-1) if pixels.shape[-1] == 1 else pixels[k], cmap="gray")
+            if labels is not None:
+                ax.imshow(
+                    labels[k], cmap=colors, vmin=0, vmax=len(classes) - 1, interpolation="nearest"
+                )
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(title)
+    fig.legend(
+        handles=[Patch(color=colors(c), label=name) for c, name in enumerate(classes) if c],
+        loc="outside lower center",
+        ncols=len(classes) - 1,
+    )
+    return fig
+
+
+def activation_gallery() -> Any:
+    """Every activation of `deepnotes.nn` (solid) with its derivative by autograd (dashed) on
+    x ∈ [−4, 4]; softmax-like ones as one coordinate of (x, 0)."""
+    from matplotlib.figure import Figure
+
+    names = list(ACTIVATIONS)
+    columns = 5
+    rows = math.ceil(len(names) / columns)
+    fig = Figure(figsize=(3.2 * columns, 2.6 * rows), layout="tight")
+    axes = fig.subplots(rows, columns, squeeze=False)
+    x = torch.linspace(-4, 4, 801, dtype=torch.float64)
+    for ax, name in zip(axes.flat, names, strict=False):
+        ours_cls, _, kwargs = ACTIVATIONS[name]
+        module = ours_cls(**kwargs).double()
+        inputs = x.clone().requires_grad_(True)
+        # Softmax-like activations act on a vector: show one coordinate against a fixed other (0)
+        vector_wise = "dim" in kwargs
+        if vector_wise:
+            pair = torch.stack([inputs, torch.zeros_like(inputs)], dim=1)  # (801, 2)
+            y = module(pair)[:, 0]
+        else:
+            y = module(inputs)
+        (derivative,) = torch.autograd.grad(y.sum(), inputs)
+        ax.plot(x, y.detach(), label="f(x)", color="#1f77b4")
+        ax.plot(x, derivative, "--", label="f′(x)", color="#d62728")
+        ax.axhline(0, color="#999", lw=0.6)
+        ax.axvline(0, color="#999", lw=0.6)
+        ax.set_title(name + (" (x, 0)₁" if vector_wise else ""), fontsize=10)
+        ax.set_ylim(-2.2, 4.2)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(names) :]:
+        ax.axis("off")
+    axes.flat[0].legend(loc="upper left", fontsize=8)
+    fig.suptitle("Activations (solid) and their derivatives (dashed), drawn from deepnotes.nn")
+    return fig

@@ -1,4 +1,10 @@
-"""Sequence metrics: corpus BLEU (Papineni et al., ACL 2002) and edit distance.
+"""Metrics computed from predictions: per pixel (the confusion matrix, mean IoU) and per
+sequence (corpus BLEU, Papineni et al., ACL 2002; edit distance).
+
+Mean IoU is a ratio of pixel counts over a whole split: one confusion matrix is
+added up over every batch and the ratios are taken at the end (a mean of
+per-batch IoUs would weigh a batch where a class has 3 pixels like one where it
+has 3,000).
 
 BLEU compares candidate token sequences with references by their shared n-grams:
 
@@ -17,6 +23,31 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Hashable, Sequence
+
+import torch
+
+
+def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(K, K) counts: entry [t, p] is the number of pixels of true class t predicted as p."""
+    pairs = true.flatten() * num_classes + predicted.flatten()  # one bin per (t, p)
+    counts = torch.bincount(pairs, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).cpu()
+
+
+def mean_iou(confusion: torch.Tensor) -> float:
+    """Mean intersection over union over the classes, from a (K, K) confusion matrix C.
+
+        IoU_c = |pred_c ∩ true_c| / |pred_c ∪ true_c| = C_cc / (Σ_p C_cp + Σ_t C_tc − C_cc)
+
+    averaged over every class, background included, that appears in the truth
+    or the prediction; a class absent from both has 0/0 and is skipped (as
+    scikit-learn's `jaccard_score(average="macro")` does with its default labels).
+    """
+    confusion = confusion.double()
+    intersection = confusion.diagonal()  # (K,)
+    union = confusion.sum(dim=1) + confusion.sum(dim=0) - intersection  # (K,)
+    present = union > 0
+    return float((intersection[present] / union[present]).mean())
 
 
 def ngrams(tokens: Sequence[Hashable], n: int) -> Counter:

@@ -1,20 +1,20 @@
-"""Registries: one name → one builder, with metadata the CLI, report and tests read.
+"""Registries: one name → one builder, with the card that describes it.
 
-A registry replaces a hand-kept list (STYLE.md, timm): `deepnotes models`, the
-tour, the README map and the parametrised tests all ask a registry which
-models, data sets and experiments exist.
+A registry replaces a hand-kept list (timm's model registry): `deepnotes models`,
+the tour, the README map and the parametrised tests all ask a registry which
+models, data sets, experiments and tasks exist.
 
-    MODELS.register("lenet5", task="classification", input_size=(1, 28, 28), ...)
+    @MODELS.register("lenet5", ModelCard(task="classification", ...))
     def lenet5(**kwargs): ...
 
     MODELS.create("lenet5", num_classes=10)   # calls the builder
     MODELS.names("resnet*")                   # fnmatch pattern
-    MODELS.meta("lenet5")["paper"]
+    MODELS.card("lenet5").paper               # a typed card (deepnotes.cards)
 
-Each registry fills itself lazily: the first lookup imports the package that
-holds its entries (`deepnotes.models`, ...), whose `__init__` imports its
-modules one by one, so importing `deepnotes` stays cheap and no registration
-hides behind `import *`.
+Each registry fills itself completely on its first lookup: it imports the package
+that holds its entries (`deepnotes.models`, ...), whose `__init__` imports its
+modules one by one, so importing `deepnotes` stays cheap and no registration hides
+behind `import *`.
 """
 
 from __future__ import annotations
@@ -23,39 +23,54 @@ import difflib
 import fnmatch
 import importlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from deepnotes.cards import DataCard, ExperimentCard, ModelCard
 from deepnotes.errors import UnknownNameError
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered name: the builder to call and its metadata."""
+    """A registered name: the builder to call and its card."""
 
     name: str
     builder: Callable[..., Any]
-    meta: dict[str, Any] = field(default_factory=dict)
+    card: Any = None
 
 
 class Registry:
-    """A name → builder table for one kind of thing (model, data set, experiment)."""
+    """A name → builder table for one kind of thing (model, data set, experiment, task).
 
-    def __init__(self, kind: str, populate: str | None = None, listed_by: str = "") -> None:
+    `card_type`, when given, is the type every entry's card must have (a
+    `deepnotes.cards.ModelCard` for models); a registry without one (the tasks,
+    whose classes describe themselves) takes entries without a card.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        populate: str | None = None,
+        listed_by: str = "",
+        card_type: type | None = None,
+    ) -> None:
         self.kind = kind
         self.listed_by = listed_by  # the command that lists the names, for error messages
+        self.card_type = card_type
         self._populate = populate  # module whose import registers the entries
         self._entries: dict[str, Entry] = {}
         self._populated = populate is None
 
-    def register(self, name: str | None = None, **meta: Any) -> Callable[[Callable], Callable]:
-        """Decorator: register the function under `name` (default: its own name)."""
+    def register(self, name: str | None = None, card: Any = None) -> Callable[[Callable], Callable]:
+        """Decorator: register the function (or class) under `name` (default: its own name)."""
+        if self.card_type is not None and not isinstance(card, self.card_type):
+            raise TypeError(f"a {self.kind} is registered with a {self.card_type.__name__}")
 
         def decorate(builder: Callable) -> Callable:
             key = name or builder.__name__
             if key in self._entries:
                 raise ValueError(f"{self.kind} {key!r} is registered twice")
-            self._entries[key] = Entry(key, builder, dict(meta))
+            self._entries[key] = Entry(key, builder, card)
             return builder
 
         return decorate
@@ -89,8 +104,9 @@ class Registry:
         given = {k: v for k, v in kwargs.items() if v is not None}
         return self.get(name).builder(**given)
 
-    def meta(self, name: str) -> dict[str, Any]:
-        return self.get(name).meta
+    def card(self, name: str) -> Any:
+        """The card registered with `name` (an unknown name raises with the closest names)."""
+        return self.get(name).card
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching an fnmatch pattern, in registration order."""
@@ -110,9 +126,16 @@ class Registry:
         return len(self._entries)
 
 
-MODELS = Registry("model", populate="deepnotes.models", listed_by="deepnotes models")
-DATASETS = Registry("data set", populate="deepnotes.data", listed_by="deepnotes data")
-EXPERIMENTS = Registry(
-    "experiment", populate="deepnotes.experiments", listed_by="deepnotes experiments"
+MODELS = Registry(
+    "model", populate="deepnotes.models", listed_by="deepnotes models", card_type=ModelCard
 )
-TASKS = Registry("task", populate="deepnotes.train.tasks")
+DATASETS = Registry(
+    "data set", populate="deepnotes.data", listed_by="deepnotes data", card_type=DataCard
+)
+EXPERIMENTS = Registry(
+    "experiment",
+    populate="deepnotes.experiments",
+    listed_by="deepnotes experiments",
+    card_type=ExperimentCard,
+)
+TASKS = Registry("task", populate="deepnotes.tasks")

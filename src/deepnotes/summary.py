@@ -20,6 +20,7 @@ VGG) and follows the main path of a network with branches.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -151,8 +152,12 @@ def rf_layer(module: nn.Module) -> arith.Layer | None:
     return None
 
 
-def summarize(model: nn.Module, input_size: tuple[int, ...]) -> Summary:
-    """Run one example of `input_size` through `model` and count every layer."""
+def summarize(
+    model: nn.Module, input_size: tuple[int, ...], inputs: Sequence[torch.Tensor] | None = None
+) -> Summary:
+    """Run one example through `model` and count every layer: `inputs`, the model's arguments
+    for one example (a model whose input is not one float tensor: ids, frames and their
+    lengths, a graph), or else zeros of `input_size`."""
     summary = Summary(input_size=list(input_size))
     rf_stack: list[arith.Layer] = []
     seen: set[int] = set()  # parameters already counted (a module called twice, shared ones)
@@ -195,12 +200,10 @@ def summarize(model: nn.Module, input_size: tuple[int, ...]) -> Summary:
     try:
         model.eval()
         device = next(model.parameters(), torch.empty(0)).device
-        with torch.no_grad():  # a model whose input is not a float tensor (ids) makes its own
-            if hasattr(model, "example_input"):
-                example = model.example_input(1)
-                model(*example) if isinstance(example, tuple) else model(example)
-            else:
-                model(torch.zeros(1, *input_size, device=device))
+        if inputs is None:
+            inputs = (torch.zeros(1, *input_size),)
+        with torch.no_grad():
+            model(*(x.to(device) for x in inputs))
     finally:
         for handle in handles:
             handle.remove()

@@ -16,7 +16,7 @@ and torchvision's own layout for its sets (`ROOT/MNIST/raw/...`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,13 @@ class DataBundle:
                 f"(it has {', '.join(self.splits)}, all)"
             )
         return self.splits[name]
+
+    def pixels(self, images: torch.Tensor) -> torch.Tensor:
+        """Images of this bundle as [0, 1] pixels: each channel's standardisation undone."""
+        if not self.info.get("normalized"):
+            return images
+        mean, std = (torch.tensor(self.info[k])[:, None, None] for k in ("mean", "std"))
+        return images * std + mean
 
     def loader(
         self,
@@ -265,6 +272,51 @@ def image_bundle(
     )
 
 
+def tensor_bundle(
+    name: str,
+    splits: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    kind: str = "vectors",
+    classes: list[str] | None = None,
+) -> DataBundle:
+    """A bundle of in-memory (inputs, targets) pairs by split, for data an experiment makes:
+    `splits["train"]` is (x (N, *input_size), y (N, ...)); `classes` for class targets."""
+    x, _ = splits["train"]
+    return DataBundle(
+        name=name,
+        kind=kind,
+        splits={split: TensorDataset(*pair) for split, pair in splits.items()},
+        input_size=tuple(x.shape[1:]),
+        num_classes=len(classes) if classes is not None else None,
+        classes=classes,
+    )
+
+
 def load_data(name: str, request: DataRequest | None = None) -> DataBundle:
     """Build the registered data set `name` as `request` asks (default: as it is)."""
     return DATASETS.get(name).builder(request or DataRequest())
+
+
+def availability(roots: Sequence[Path]) -> list[dict[str, Any]]:
+    """One row per registered data set: its card and whether (and where) it is found under
+    `roots` (`deepnotes data`)."""
+    rows = []
+    for entry in DATASETS:
+        card = entry.card
+        if card.present is None:
+            where = "embedded or generated"
+        else:
+            found = [str(r) for r in roots if card.present(r)]
+            where = f"found in {found[0]}" if found else "not found (see --data-dir, --download)"
+        rows.append(
+            {
+                "name": entry.name,
+                "kind": card.kind,
+                "input_size": list(card.input_size),
+                "num_classes": card.num_classes,
+                "available": card.present is None or where.startswith("found"),
+                "where": where,
+                "source": card.source,
+                "licence": card.licence,
+            }
+        )
+    return rows

@@ -34,16 +34,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
+from deepnotes.cards import DataCard
 from deepnotes.data.base import DataBundle, DataRequest, image_bundle, split_indices
 from deepnotes.data.synthetic import FRACTIONS, GENERATED, SHAPES, shape_mask
 from deepnotes.registry import DATASETS
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    pass
 
 # 3,000 train, 1,000 val, 1,000 test: with 1,800 training images the small U-Net overfits
 # (validation loss twice the training loss) and its test mean IoU stalls below 0.9.
@@ -109,14 +109,16 @@ def fit_masks(masks: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor
 
 @DATASETS.register(
     "shapes-seg",
-    kind="images",
-    task="segmentation",
-    input_size=(1, *SEG_SIZE),
-    num_classes=len(SEG_CLASSES),
-    source="generated: 2-4 numpy-drawn circles, squares, triangles and crosses per image, "
-    "touching and overlapping, with per-pixel class masks",
-    licence=GENERATED,
-    present=None,
+    DataCard(
+        kind="images",
+        task="segmentation",
+        input_size=(1, *SEG_SIZE),
+        num_classes=len(SEG_CLASSES),
+        source="generated: 2-4 numpy-drawn circles, squares, triangles and crosses per image, "
+        "touching and overlapping, with per-pixel class masks",
+        licence=GENERATED,
+        present=None,
+    ),
 )
 def shapes_seg(request: DataRequest) -> DataBundle:
     """5,000 grey 32×32 scenes with per-pixel masks (5 classes with background); val, test 20 %."""
@@ -132,54 +134,3 @@ def shapes_seg(request: DataRequest) -> DataBundle:
         request=request,
         classes=SEG_CLASSES,
     )
-
-
-@torch.no_grad()
-def prediction_overlays(
-    model: nn.Module, bundle: DataBundle, count: int = 6, split: str = "test"
-) -> Figure:
-    """A figure of the first `count` images of a split: the image, the true and predicted masks.
-
-    Rows: the image (its normalisation undone), the true mask over it, the
-    model's prediction (argmax over classes) over it; classes are colours,
-    background is left clear.
-    """
-    from matplotlib import colormaps  # matplotlib only when drawing
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-
-    images, masks = bundle.split(split)[:count]  # (n, C, H, W), (n, H, W)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    predicted = model(images.to(device)).argmax(dim=1).cpu()  # (n, H, W)
-    model.train(was_training)
-    if bundle.info.get("normalized"):
-        mean, std = (torch.tensor(bundle.info[k])[:, None, None] for k in ("mean", "std"))
-        images = images * std + mean
-    pixels = images.clamp(0, 1).permute(0, 2, 3, 1).numpy()  # (n, H, W, C)
-
-    classes = bundle.classes or [str(c) for c in range(bundle.num_classes)]
-    colors = ListedColormap(
-        [(0, 0, 0, 0)] + [(*color, 0.6) for color in colormaps["tab10"].colors[: len(classes) - 1]]
-    )
-    fig = Figure(figsize=(1.6 * len(pixels), 5.2), layout="constrained")
-    axes = fig.subplots(3, len(pixels), squeeze=False)
-    rows = (("image", None), ("true", masks.numpy()), ("predicted", predicted.numpy()))
-    for row, (title, labels) in zip(axes, rows, strict=True):
-        for k, ax in enumerate(row):
-            ax.imshow(pixels[k].squeeze(-1) if pixels.shape[-1] == 1 else pixels[k], cmap="gray")
-            if labels is not None:
-                ax.imshow(
-                    labels[k], cmap=colors, vmin=0, vmax=len(classes) - 1, interpolation="nearest"
-                )
-            ax.set_xticks([])
-            ax.set_yticks([])
-        row[0].set_ylabel(title)
-    fig.legend(
-        handles=[Patch(color=colors(c), label=name) for c, name in enumerate(classes) if c],
-        loc="outside lower center",
-        ncols=len(classes) - 1,
-    )
-    return fig

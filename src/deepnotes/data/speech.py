@@ -39,6 +39,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from deepnotes import audio
+from deepnotes.cards import DataCard
 from deepnotes.data.base import DataBundle, DataRequest
 from deepnotes.errors import UserError
 from deepnotes.registry import DATASETS
@@ -198,13 +199,16 @@ def speakers_of(recordings: list[Recording]) -> list[str]:
 
 @DATASETS.register(
     "fsdd",
-    kind="audio",
-    task="classification",
-    input_size=(N_MELS,),
-    num_classes=10,
-    source="Free Spoken Digit Dataset (Jakobovski/free-spoken-digit-dataset), ROOT/fsdd/recordings",
-    licence="CC BY-SA 4.0",
-    present=fsdd_present,
+    DataCard(
+        kind="audio",
+        task="classification",
+        input_size=(N_MELS,),
+        num_classes=10,
+        source="Free Spoken Digit Dataset (Jakobovski/free-spoken-digit-dataset), "
+        "ROOT/fsdd/recordings",
+        licence="CC BY-SA 4.0",
+        present=fsdd_present,
+    ),
 )
 def fsdd(request: DataRequest) -> DataBundle:
     """Spoken digits, one per recording, as log-mel frames standardised by speaker."""
@@ -260,13 +264,15 @@ def join_recordings(
 
 @DATASETS.register(
     "fsdd-strings",
-    kind="audio",
-    task="ctc",
-    input_size=(N_MELS,),
-    num_classes=11,
-    source="strings of 2–5 recordings of the Free Spoken Digit Dataset, joined",
-    licence="CC BY-SA 4.0",
-    present=fsdd_present,
+    DataCard(
+        kind="audio",
+        task="ctc",
+        input_size=(N_MELS,),
+        num_classes=11,
+        source="strings of 2–5 recordings of the Free Spoken Digit Dataset, joined",
+        licence="CC BY-SA 4.0",
+        present=fsdd_present,
+    ),
 )
 def fsdd_strings(request: DataRequest) -> DataBundle:
     """Connected digits: 2–5 recordings of one speaker from the same split, joined."""

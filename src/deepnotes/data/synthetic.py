@@ -29,6 +29,7 @@ import torch
 from sklearn.datasets import make_blobs, make_moons
 from torch.utils.data import TensorDataset
 
+from deepnotes.cards import DataCard
 from deepnotes.data.base import DataBundle, DataRequest, image_bundle, split_indices
 from deepnotes.registry import DATASETS
 
@@ -70,13 +71,15 @@ def vector_bundle(
 
 @DATASETS.register(
     "blobs",
-    kind="vectors",
-    task="classification",
-    input_size=(2,),
-    num_classes=3,
-    source="generated: scikit-learn make_blobs, 3 Gaussian clusters of std 1",
-    licence=GENERATED,
-    present=None,
+    DataCard(
+        kind="vectors",
+        task="classification",
+        input_size=(2,),
+        num_classes=3,
+        source="generated: scikit-learn make_blobs, 3 Gaussian clusters of std 1",
+        licence=GENERATED,
+        present=None,
+    ),
 )
 def blobs(request: DataRequest) -> DataBundle:
     """Three Gaussian clusters in the plane: linearly separable up to their overlap."""
@@ -88,13 +91,15 @@ def blobs(request: DataRequest) -> DataBundle:
 
 @DATASETS.register(
     "moons",
-    kind="vectors",
-    task="classification",
-    input_size=(2,),
-    num_classes=2,
-    source="generated: scikit-learn make_moons, noise 0.2",
-    licence=GENERATED,
-    present=None,
+    DataCard(
+        kind="vectors",
+        task="classification",
+        input_size=(2,),
+        num_classes=2,
+        source="generated: scikit-learn make_moons, noise 0.2",
+        licence=GENERATED,
+        present=None,
+    ),
 )
 def moons(request: DataRequest) -> DataBundle:
     """Two interleaved half circles with Gaussian noise: no straight line separates them."""
@@ -113,14 +118,16 @@ def ring_centres(modes: int = RING_MODES, radius: float = RING_RADIUS) -> np.nda
 
 @DATASETS.register(
     "ring8",
-    kind="vectors",
-    task="classification",
-    input_size=(2,),
-    num_classes=RING_MODES,
-    source="generated: 8 Gaussians of σ 0.02 evenly on a circle of radius 2, the toy set of "
-    "Metz et al., Unrolled GANs (2017) and Srivastava et al., VEEGAN (2017)",
-    licence=GENERATED,
-    present=None,
+    DataCard(
+        kind="vectors",
+        task="classification",
+        input_size=(2,),
+        num_classes=RING_MODES,
+        source="generated: 8 Gaussians of σ 0.02 evenly on a circle of radius 2, the toy set of "
+        "Metz et al., Unrolled GANs (2017) and Srivastava et al., VEEGAN (2017)",
+        licence=GENERATED,
+        present=None,
+    ),
 )
 def ring8(request: DataRequest) -> DataBundle:
     """Points drawn from a ring of 8 Gaussians; each point's label is its mode."""
@@ -206,13 +213,15 @@ def draw_shape(
 
 @DATASETS.register(
     "shapes",
-    kind="images",
-    task="classification",
-    input_size=(1, *SHAPE_SIZE),
-    num_classes=len(SHAPES),
-    source="generated: numpy-drawn circles, squares, triangles and crosses",
-    licence=GENERATED,
-    present=None,
+    DataCard(
+        kind="images",
+        task="classification",
+        input_size=(1, *SHAPE_SIZE),
+        num_classes=len(SHAPES),
+        source="generated: numpy-drawn circles, squares, triangles and crosses",
+        licence=GENERATED,
+        present=None,
+    ),
 )
 def shapes(request: DataRequest) -> DataBundle:
     """4,000 grey 28×28 images of one shape each, 1,000 per class; val 20 %, test 20 %."""

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import torch
 
+from deepnotes.cards import DataCard
 from deepnotes.data.base import DataBundle, DataRequest
 from deepnotes.errors import UserError
+from deepnotes.io import one_line
 from deepnotes.registry import DATASETS
 
 TRAIN_SHARE = 0.9
@@ -166,13 +168,15 @@ def shakespeare_present(root: Path) -> bool:
 
 @DATASETS.register(
     "tinyshakespeare",
-    kind="text",
-    task="language-model",
-    input_size=(DEFAULT_BLOCK,),  # one example: a block of characters (--block-size)
-    num_classes=65,
-    source="karpathy/char-rnn data/tinyshakespeare/input.txt",
-    licence="public domain (Shakespeare's plays)",
-    present=shakespeare_present,
+    DataCard(
+        kind="text",
+        task="language-model",
+        input_size=(DEFAULT_BLOCK,),  # one example: a block of characters (--block-size)
+        num_classes=65,
+        source="karpathy/char-rnn data/tinyshakespeare/input.txt",
+        licence="public domain (Shakespeare's plays)",
+        present=shakespeare_present,
+    ),
 )
 def tinyshakespeare(request: DataRequest) -> TextBundle:
     """40,000 lines of Shakespeare, 1,115,394 characters, 65 distinct; checksum verified."""
@@ -190,8 +194,6 @@ def download_shakespeare(root: Path) -> None:
     """Fetch input.txt into ROOT/tinyshakespeare/; its checksum is checked when it is read."""
     from torchvision.datasets.utils import download_url
 
-    from deepnotes.data.torchvision_sets import one_line
-
     folder = root / SHAKESPEARE_FILE.parent
     try:
         download_url(SHAKESPEARE_URL, str(folder), SHAKESPEARE_FILE.name)
@@ -204,13 +206,15 @@ def download_shakespeare(root: Path) -> None:
 
 @DATASETS.register(
     "pydoc-topics",
-    kind="text",
-    task="language-model",
-    input_size=(DEFAULT_BLOCK,),
-    num_classes=None,  # the characters of Python's documentation: they vary by version
-    source="Python's documentation topics, pydoc_data.topics (ships with CPython)",
-    licence="PSF License",
-    present=None,
+    DataCard(
+        kind="text",
+        task="language-model",
+        input_size=(DEFAULT_BLOCK,),
+        num_classes=None,  # the characters of Python's documentation: they vary by version
+        source="Python's documentation topics, pydoc_data.topics (ships with CPython)",
+        licence="PSF License",
+        present=None,
+    ),
 )
 def pydoc_topics(request: DataRequest) -> TextBundle:
     """About 465,000 characters of English and code from Python's own documentation."""

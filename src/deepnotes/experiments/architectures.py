@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from deepnotes import arith
+from deepnotes.cards import ExperimentCard
 from deepnotes.experiments.base import Context
 from deepnotes.models.densenet import DenseBlock
 from deepnotes.models.resnet import BasicBlock, Bottleneck
@@ -71,35 +72,34 @@ def zoo_costs() -> list[tuple[str, str, int, int]]:
     """
     rows = []
     for entry in MODELS:
-        reference = entry.meta.get("reference_params") or {}
-        if entry.meta.get("task") != "classification" or reference.get("input_size") != (
-            3,
-            224,
-            224,
-        ):
+        card = entry.card
+        at_imagenet = card.reference is not None and card.reference.input_size == (3, 224, 224)
+        if card.task != "classification" or not at_imagenet:
             continue
         with torch.device("meta"):
             model = entry.builder(num_classes=1000, input_size=(3, 224, 224))
             summary = summarize(model, (3, 224, 224))
-        rows.append((entry.name, entry.meta["family"], summary.total_params, summary.total_macs))
+        rows.append((entry.name, card.family, summary.total_params, summary.total_macs))
     return rows
 
 
 @EXPERIMENTS.register(
     "architectures",
-    title="CNN design ideas, measured: 3×3 stacks, 1×1 convs, groups, shuffle, skips, gates",
-    topic="4. Architectures",
-    concepts=[
-        "receptive field",
-        "1×1 convolution",
-        "global average pooling",
-        "grouped convolution",
-        "channel shuffle",
-        "residual block",
-        "dense block",
-        "squeeze-and-excitation",
-        "U-Net",
-    ],
+    ExperimentCard(
+        title="CNN design ideas, measured: 3×3 stacks, 1×1 convs, groups, shuffle, skips, gates",
+        topic="4. Architectures",
+        concepts=[
+            "receptive field",
+            "1×1 convolution",
+            "global average pooling",
+            "grouped convolution",
+            "channel shuffle",
+            "residual block",
+            "dense block",
+            "squeeze-and-excitation",
+            "U-Net",
+        ],
+    ),
 )
 def run(ctx: Context) -> None:
     torch.manual_seed(ctx.seed)

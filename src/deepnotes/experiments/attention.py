@@ -17,19 +17,24 @@ import torch
 import torch.nn.functional as F
 
 import deepnotes.nn as dn
+from deepnotes.cards import ExperimentCard
 from deepnotes.data.base import DataRequest, load_data
+from deepnotes.data.translation import strip
 from deepnotes.experiments.base import Context
-from deepnotes.models.seq2seq import Seq2Seq, TranslationTask, attention_maps, strip
+from deepnotes.models.seq2seq import Seq2Seq
 from deepnotes.nn.attention import attention_weights
 from deepnotes.registry import EXPERIMENTS, MODELS
-from deepnotes.train.run import fit_in_memory
+from deepnotes.tasks.language import TranslationTask, attention_maps
+from deepnotes.train.fit import fit_in_memory
 
 
 @EXPERIMENTS.register(
     "attention",
-    title="Attention: the formula against torch's kernel, the causal mask, a translator's maps",
-    topic="8. Sequence models",
-    concepts=["scaled dot-product attention", "causal mask", "encoder-decoder", "alignment"],
+    ExperimentCard(
+        title="Attention: the formula against torch's kernel, the causal mask, a translator's maps",
+        topic="8. Sequence models",
+        concepts=["scaled dot-product attention", "causal mask", "encoder-decoder", "alignment"],
+    ),
 )
 def run(ctx: Context) -> None:
     formula_and_mask(ctx)

@@ -14,36 +14,20 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from torch import Tensor, nn
 from torchvision.transforms import v2
 
 import deepnotes.nn as dn
+from deepnotes.cards import ExperimentCard
+from deepnotes.data.base import DataBundle, tensor_bundle
+from deepnotes.data.embedded import digit_images
 from deepnotes.data.synthetic import draw_shape
 from deepnotes.experiments.base import Context
 from deepnotes.registry import EXPERIMENTS
+from deepnotes.tasks.supervised import ClassificationTask
+from deepnotes.train.fit import fit_in_memory
 
 SIDE = 16  # digits' 8×8 upsampled: room to rotate and shift
-
-
-def digit_images(seed: int) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
-    """Digits as (N, 1, 16, 16) images in [0, 1] (bilinear upsampling): train and test splits.
-
-    Pixels are scaled, not standardised one by one: a rotated or shifted image must
-    still mean the same at every place.
-    """
-    x, y = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.3, random_state=seed, stratify=y
-    )
-
-    def images(x) -> Tensor:
-        pixels = torch.tensor(x / 16, dtype=torch.float32).view(-1, 1, 8, 8)  # (N, 1, 8, 8)
-        return F.interpolate(pixels, size=(SIDE, SIDE), mode="bilinear", align_corners=False)
-
-    return (images(x_train), torch.tensor(y_train)), (images(x_test), torch.tensor(y_test))
 
 
 def small_cnn() -> nn.Sequential:
@@ -66,27 +50,26 @@ def few_per_class(x: Tensor, y: Tensor, per_class: int) -> tuple[Tensor, Tensor]
 
 
 def train_and_test(
+    digits: DataBundle,
     train: tuple[Tensor, Tensor],
-    test: tuple[Tensor, Tensor],
     augment: nn.Module | None,
     epochs: int,
     seed: int,
 ) -> float:
-    """Adam on mini-batches of 20, each batch freshly transformed by `augment`; test accuracy."""
+    """Adam (lr 3e-3) on mini-batches of 20 of `train`, each batch freshly transformed by
+    `augment`, with the package's trainer; the test accuracy."""
     torch.manual_seed(seed)
-    model = small_cnn()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    x, y = train
-    for _ in range(epochs):
-        for batch in torch.randperm(len(x)).split(20):
-            images = x[batch] if augment is None else augment(x[batch])
-            loss = F.cross_entropy(model(images), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    model.eval()
-    with torch.no_grad():
-        return float((model(test[0]).argmax(1) == test[1]).float().mean())
+    few = tensor_bundle("few-digits", {"train": train, "test": digits.split("test").tensors})
+    _, metrics = fit_in_memory(
+        small_cnn(),
+        ClassificationTask(augment),
+        few,
+        batch_size=20,
+        epochs=epochs,
+        lr=3e-3,
+        seed=seed,
+    )
+    return metrics["test_acc"]
 
 
 GALLERY = {
@@ -103,13 +86,16 @@ GALLERY = {
 
 @EXPERIMENTS.register(
     "augmentation",
-    title="Data augmentation: torchvision's transforms, and what they buy with scarce data",
-    topic="4. Data augmentation",
-    concepts=["data augmentation", "invariance", "scarce data", "torchvision.transforms.v2"],
+    ExperimentCard(
+        title="Data augmentation: torchvision's transforms, and what they buy with scarce data",
+        topic="4. Data augmentation",
+        concepts=["data augmentation", "invariance", "scarce data", "torchvision.transforms.v2"],
+    ),
 )
 def run(ctx: Context) -> None:
     torch.manual_seed(ctx.seed)
-    (x_train, y_train), test = digit_images(ctx.seed)
+    digits = digit_images(ctx.seed, SIDE)
+    x_train, y_train = digits.split("train").tensors
     gallery(ctx, x_train[:1])
 
     per_class = 10
@@ -117,8 +103,8 @@ def run(ctx: Context) -> None:
     affine = v2.RandomAffine(degrees=12, translate=(0.1, 0.1), scale=(0.9, 1.1))
     epochs = 120 if ctx.quick else 200
     seeds = [ctx.seed, ctx.seed + 1] if ctx.quick else list(range(ctx.seed, ctx.seed + 5))
-    plain = [train_and_test(train, test, None, epochs, s) for s in seeds]
-    augmented = [train_and_test(train, test, affine, epochs, s) for s in seeds]
+    plain = [train_and_test(digits, train, None, epochs, s) for s in seeds]
+    augmented = [train_and_test(digits, train, affine, epochs, s) for s in seeds]
     mean_plain, mean_augmented = sum(plain) / len(seeds), sum(augmented) / len(seeds)
     ctx.claim(
         "augmentation-helps-scarce-data",

@@ -176,8 +176,8 @@ def run_experiment(
         error = traceback.format_exc(limit=8)
     result = Result(
         name=name,
-        title=entry.meta.get("title", name),
-        topic=entry.meta.get("topic", ""),
+        title=entry.card.title,
+        topic=entry.card.topic,
         mode="quick" if quick else "full",
         seconds=time.perf_counter() - start,
         figures=ctx.figures,
@@ -188,3 +188,30 @@ def run_experiment(
     )
     (root / name / "result.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
     return result
+
+
+def run_experiments(
+    names: list[str],
+    out: str | Path,
+    quick: bool = True,
+    seed: int = 0,
+    data_dir: str | None = None,
+) -> list[Result]:
+    """Run the experiments `names` into `out`, one line each on the way (name, verdict,
+    claims passed, seconds; the last line of an error)."""
+    from tqdm.auto import tqdm
+
+    results = []
+    bar = tqdm(names, desc="experiments", unit="exp", disable=len(names) == 1 or None)
+    for name in bar:
+        bar.set_postfix_str(name)
+        result = run_experiment(name, out, quick=quick, seed=seed, data_dir=data_dir)
+        passed = sum(c.passed for c in result.claims)
+        status = "ok" if result.passed else "FAILED"
+        tqdm.write(
+            f"{name:<24} {status:<6} {passed}/{len(result.claims)} claims  {result.seconds:6.1f} s"
+        )
+        if result.error:
+            tqdm.write(result.error.rstrip().splitlines()[-1])
+        results.append(result)
+    return results

@@ -22,9 +22,14 @@ import torch
 from torch import Tensor, nn
 
 import deepnotes.nn as dn
+from deepnotes.cards import ExperimentCard
+from deepnotes.data.base import DataBundle
+from deepnotes.data.embedded import digit_vectors
 from deepnotes.experiments.base import Context
-from deepnotes.experiments.digits_training import Split, accuracy, digits_splits, train
 from deepnotes.registry import EXPERIMENTS
+from deepnotes.tasks.supervised import ClassificationTask
+from deepnotes.train.fit import fit_in_memory
+from deepnotes.train.trainer import StepLosses
 
 
 def deep_mlp(batch_norm: bool, depth: int = 6, width: int = 64) -> nn.Sequential:
@@ -42,23 +47,47 @@ def deep_mlp(batch_norm: bool, depth: int = 6, width: int = 64) -> nn.Sequential
 
 @EXPERIMENTS.register(
     "batchnorm",
-    title="BatchNorm in training: faster, batch-dependent, different in eval, poor at tiny batches",
-    topic="4. BatchNorm",
-    concepts=["batch normalisation", "running statistics", "train vs eval", "batch size"],
+    ExperimentCard(
+        title="BatchNorm in training: faster, batch-dependent, different in eval, "
+        "poor at tiny batches",
+        topic="4. BatchNorm",
+        concepts=["batch normalisation", "running statistics", "train vs eval", "batch size"],
+    ),
 )
 def run(ctx: Context) -> None:
-    train_data, test_data = digits_splits(ctx.seed)
-    convergence(ctx, train_data)
-    batch_dependence(ctx, train_data)
-    batch_sizes(ctx, train_data, test_data)
+    digits = digit_vectors(ctx.seed)
+    convergence(ctx, digits)
+    batch_dependence(ctx, digits)
+    batch_sizes(ctx, digits)
 
 
-def convergence(ctx: Context, train_data: Split) -> None:
+def sgd(
+    model: nn.Module, digits: DataBundle, batch_size: int, epochs: int, lr: float, seed: int
+) -> tuple[list[float], dict[str, float]]:
+    """SGD with momentum 0.9 on full batches of `batch_size` training digits (the package's
+    trainer); every step's loss and the final metrics."""
+    steps = StepLosses()
+    _, metrics = fit_in_memory(
+        model,
+        ClassificationTask(drop_last=True),
+        digits,
+        callbacks=[steps],
+        optimizer="sgd",
+        momentum=0.9,
+        batch_size=batch_size,
+        epochs=epochs,
+        lr=lr,
+        seed=seed,
+    )
+    return steps.losses, metrics
+
+
+def convergence(ctx: Context, digits: DataBundle) -> None:
     epochs = 3 if ctx.quick else 10
     curves = {}
     for name, batch_norm in (("with BatchNorm", True), ("without", False)):
         torch.manual_seed(ctx.seed)
-        curves[name] = train(deep_mlp(batch_norm), train_data, 32, epochs, 0.01, ctx.seed)
+        curves[name], _ = sgd(deep_mlp(batch_norm), digits, 32, epochs, 0.01, ctx.seed)
     window = 20  # the mean loss over the last `window` steps, to smooth the batch noise
 
     def final(losses: list[float]) -> float:
@@ -88,11 +117,11 @@ def convergence(ctx: Context, train_data: Split) -> None:
     )
 
 
-def batch_dependence(ctx: Context, train_data: Split) -> None:
+def batch_dependence(ctx: Context, digits: DataBundle) -> None:
     torch.manual_seed(ctx.seed)
     model = deep_mlp(batch_norm=True)
-    train(model, train_data, 32, 1, 0.01, ctx.seed)
-    x = train_data[0]
+    sgd(model, digits, 32, 1, 0.01, ctx.seed)
+    x, _ = digits.split("train").tensors
     probe = x[:1]
     others = [x[1:16], x[100:115], x[500:515]]  # three different batches around the probe
     with torch.no_grad():
@@ -129,7 +158,7 @@ def batch_dependence(ctx: Context, train_data: Split) -> None:
     )
 
 
-def batch_sizes(ctx: Context, train_data: Split, test_data: Split) -> None:
+def batch_sizes(ctx: Context, digits: DataBundle) -> None:
     sizes = [2, 8, 32, 128] if ctx.quick else [2, 4, 8, 16, 32, 64, 128, 256, 512]
     epochs = 3 if ctx.quick else 10
     results = {}
@@ -137,8 +166,8 @@ def batch_sizes(ctx: Context, train_data: Split, test_data: Split) -> None:
         torch.manual_seed(ctx.seed)
         model = deep_mlp(batch_norm=True)
         lr = 0.01 * batch_size / 32  # the linear scaling rule: the same progress per example
-        train(model, train_data, batch_size, epochs, lr, ctx.seed)
-        results[batch_size] = accuracy(model, test_data)
+        _, metrics = sgd(model, digits, batch_size, epochs, lr, ctx.seed)
+        results[batch_size] = metrics["test_acc"]
     ctx.claim(
         "bn-tiny-batches-hurt",
         "Trained with batches of 2, the BN network is over 3 points less accurate in "

@@ -16,6 +16,7 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 from deepnotes import arith
+from deepnotes.cards import ExperimentCard
 from deepnotes.errors import UserError
 from deepnotes.experiments.base import Context
 from deepnotes.registry import EXPERIMENTS
@@ -99,9 +100,11 @@ def draw_example(
 
 @EXPERIMENTS.register(
     "conv-arithmetic",
-    title="Convolution arithmetic: output sizes and parameters",
-    topic="2. Convolution arithmetic",
-    concepts=["output size", "padding", "stride", "transposed convolution"],
+    ExperimentCard(
+        title="Convolution arithmetic: output sizes and parameters",
+        topic="2. Convolution arithmetic",
+        concepts=["output size", "padding", "stride", "transposed convolution"],
+    ),
 )
 def run(ctx: Context) -> None:
     torch.manual_seed(ctx.seed)

@@ -31,6 +31,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.experiments.base import Context
 from deepnotes.registry import EXPERIMENTS
 
@@ -90,9 +91,11 @@ def knn_accuracy_with_noise(noise_dims: int, seed: int, k: int = 5) -> float:
 
 @EXPERIMENTS.register(
     "curse-of-dimensionality",
-    title="The curse of dimensionality: neighbourhoods, distances and volumes in high d",
-    topic="2. Curse of dimensionality",
-    concepts=["curse of dimensionality", "nearest neighbours", "distance concentration"],
+    ExperimentCard(
+        title="The curse of dimensionality: neighbourhoods, distances and volumes in high d",
+        topic="2. Curse of dimensionality",
+        concepts=["curse of dimensionality", "nearest neighbours", "distance concentration"],
+    ),
 )
 def run(ctx: Context) -> None:
     rng = np.random.default_rng(ctx.seed)

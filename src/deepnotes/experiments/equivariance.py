@@ -23,9 +23,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import deepnotes.nn as dn
-from deepnotes.experiments.augmentation import digit_images
+from deepnotes.cards import ExperimentCard
+from deepnotes.data.base import DataBundle
+from deepnotes.data.embedded import digit_images
 from deepnotes.experiments.base import Context
 from deepnotes.registry import EXPERIMENTS
+from deepnotes.tasks.supervised import ClassificationTask
+from deepnotes.train.fit import fit_in_memory
 
 BLUR_1D = torch.tensor([1.0, 2.0, 1.0]) / 4  # binomial low-pass filter
 
@@ -69,15 +73,12 @@ def strided_cnn(anti_aliased: bool) -> nn.Sequential:
     )
 
 
-def fit(model: nn.Module, x: Tensor, y: Tensor, epochs: int, seed: int) -> nn.Module:
+def fit(model: nn.Module, digits: DataBundle, epochs: int, seed: int) -> nn.Module:
+    """Adam (lr 3e-3) on batches of 64 training digits with the package's trainer."""
     torch.manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(epochs):
-        for batch in torch.randperm(len(x)).split(64):
-            loss = F.cross_entropy(model(x[batch]), y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    fit_in_memory(
+        model, ClassificationTask(), digits, batch_size=64, epochs=epochs, lr=3e-3, seed=seed
+    )
     return model.eval()
 
 
@@ -109,9 +110,12 @@ def peak_frequency(signal: np.ndarray) -> float:
 
 @EXPERIMENTS.register(
     "equivariance",
-    title="Equivariance: convolution commutes with shifts, not rotations; aliasing and BlurPool",
-    topic="3. Invariance and equivariance",
-    concepts=["shift equivariance", "shift invariance", "aliasing", "BlurPool", "rotation"],
+    ExperimentCard(
+        title="Equivariance: convolution commutes with shifts, not rotations; "
+        "aliasing and BlurPool",
+        topic="3. Invariance and equivariance",
+        concepts=["shift equivariance", "shift invariance", "aliasing", "BlurPool", "rotation"],
+    ),
 )
 def run(ctx: Context) -> None:
     torch.manual_seed(ctx.seed)
@@ -235,7 +239,8 @@ def aliasing(ctx: Context) -> None:
 
 
 def network_invariance(ctx: Context) -> None:
-    (x_train, y_train), (x_test, _) = digit_images(ctx.seed)
+    digits = digit_images(ctx.seed)
+    x_test, _ = digits.split("test").tensors
     epochs = 15 if ctx.quick else 40
     seeds = [ctx.seed] if ctx.quick else list(range(ctx.seed, ctx.seed + 3))
     shifts = [1, 2]
@@ -243,7 +248,7 @@ def network_invariance(ctx: Context) -> None:
     for name, anti_aliased in (("max pool /2", False), ("max pool /1 + BlurPool", True)):
         per_shift = np.zeros(len(shifts))
         for seed in seeds:
-            model = fit(strided_cnn(anti_aliased), x_train, y_train, epochs, seed)
+            model = fit(strided_cnn(anti_aliased), digits, epochs, seed)
             per_shift += [shift_consistency(model, x_test, shift) for shift in shifts]
         consistency[name] = list(per_shift / len(seeds))
     plain, blurred = consistency["max pool /2"], consistency["max pool /1 + BlurPool"]

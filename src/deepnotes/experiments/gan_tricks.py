@@ -23,15 +23,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.data.base import DataBundle, DataRequest, load_data
 from deepnotes.data.synthetic import ring_bundle
 from deepnotes.experiments.base import Context
 from deepnotes.figures import image_grid
-from deepnotes.generative.fid import classifier_features, feature_fid
-from deepnotes.models.gan import GAN, GANTask, initialize_from_vae
-from deepnotes.models.vae import VAE, VAETask
+from deepnotes.generative.fid import feature_fid
+from deepnotes.models.gan import GAN
+from deepnotes.models.vae import VAE
 from deepnotes.registry import EXPERIMENTS
-from deepnotes.train.run import fit_in_memory
+from deepnotes.tasks.generative import GANTask, VAETask
+from deepnotes.train.fit import fit_in_memory
+from deepnotes.train.runs import feature_classifier
 
 RING_POINTS = 10_000  # drawn once; the training split holds 6,000
 RING_STEPS = 2000
@@ -85,9 +88,18 @@ RING_SETTINGS = [
 
 @EXPERIMENTS.register(
     "gan-tricks",
-    title="GAN training tricks on the ring of 8 Gaussians and on digits: modes, FID, samples",
-    topic="7. Generative models",
-    concepts=["mode collapse", "non-saturating loss", "WGAN-GP", "label smoothing", "TTUR", "FID"],
+    ExperimentCard(
+        title="GAN training tricks on the ring of 8 Gaussians and on digits: modes, FID, samples",
+        topic="7. Generative models",
+        concepts=[
+            "mode collapse",
+            "non-saturating loss",
+            "WGAN-GP",
+            "label smoothing",
+            "TTUR",
+            "FID",
+        ],
+    ),
 )
 def run(ctx: Context) -> None:
     ring(ctx)
@@ -110,7 +122,7 @@ def train_gan(
     torch.manual_seed(seed)
     model = GAN(input_size=bundle.input_size, **setting.model_args)
     if vae is not None:
-        initialize_from_vae(model, vae)
+        model.initialize_from(vae)
     settings = {"max_steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, **schedule}
     trainer, metrics = fit_in_memory(model, GANTask(), bundle, **{**settings, **setting.train_args})
     return model, metrics, trainer.state.history
@@ -214,7 +226,7 @@ def ring_figures(
 def digits(ctx: Context) -> None:
     bundle = load_data("digits", DataRequest(normalize=False, seed=ctx.seed))
     steps = 1200 if ctx.quick else 6000
-    extractor = classifier_features(bundle)
+    extractor = feature_classifier(bundle)
     real_test, real_train = bundle.split("test")[:][0], bundle.split("train")[:][0]
 
     def fid(model: GAN) -> float:
@@ -226,7 +238,7 @@ def digits(ctx: Context) -> None:
     vae = VAE(input_size=bundle.input_size, latent_dim=8, hidden=DIGITS_HIDDEN[::-1])
     fit_in_memory(vae, VAETask(), bundle, epochs=20, batch_size=64, lr=1e-3, seed=ctx.seed)
     from_vae = GAN(input_size=bundle.input_size, hidden=DIGITS_HIDDEN)
-    initialize_from_vae(from_vae, vae)
+    from_vae.initialize_from(vae)
     untrained_fid = fid(untrained)
     rows = [
         [

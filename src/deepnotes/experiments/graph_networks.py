@@ -26,6 +26,7 @@ import networkx as nx
 import numpy as np
 import torch
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.data.base import DataRequest, data_roots, load_data
 from deepnotes.data.graphs import planetoid_present
 from deepnotes.experiments.base import Context
@@ -40,23 +41,25 @@ from deepnotes.graph.spectral import (
     spectral_filter,
 )
 from deepnotes.registry import EXPERIMENTS, MODELS
-from deepnotes.train.run import fit_registered
+from deepnotes.train.fit import fit_registered
 
 CORA_MODELS = ("gcn", "sage", "gat", "gin", "graph_mlp")
 
 
 @EXPERIMENTS.register(
     "graph-networks",
-    title="Graph networks: Fourier modes, GCN as a filter, equivariance, karate and Cora",
-    topic="9. Graph neural networks",
-    concepts=[
-        "graph Laplacian",
-        "graph Fourier transform",
-        "Chebyshev filter",
-        "GCN",
-        "message passing",
-        "permutation equivariance",
-    ],
+    ExperimentCard(
+        title="Graph networks: Fourier modes, GCN as a filter, equivariance, karate and Cora",
+        topic="9. Graph neural networks",
+        concepts=[
+            "graph Laplacian",
+            "graph Fourier transform",
+            "Chebyshev filter",
+            "GCN",
+            "message passing",
+            "permutation equivariance",
+        ],
+    ),
 )
 def run(ctx: Context) -> None:
     fourier_modes(ctx)

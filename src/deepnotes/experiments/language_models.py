@@ -19,21 +19,24 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.data.base import DataRequest, data_roots, load_data
 from deepnotes.data.text import TextBundle, shakespeare_present
 from deepnotes.experiments.base import Context
 from deepnotes.registry import EXPERIMENTS, MODELS
-from deepnotes.train.run import fit_in_memory
-from deepnotes.train.tasks import LanguageModelTask
+from deepnotes.tasks.language import LanguageModelTask
+from deepnotes.train.fit import fit_in_memory
 
 MODEL_NAMES = ("char_rnn", "char_lstm", "char_gru", "gpt_char")
 
 
 @EXPERIMENTS.register(
     "language-models",
-    title="Character language models on one budget: RNN, LSTM, GRU and a Transformer",
-    topic="8. Sequence models",
-    concepts=["language model", "nats per character", "LSTM", "Transformer", "sampling"],
+    ExperimentCard(
+        title="Character language models on one budget: RNN, LSTM, GRU and a Transformer",
+        topic="8. Sequence models",
+        concepts=["language model", "nats per character", "LSTM", "Transformer", "sampling"],
+    ),
 )
 def run(ctx: Context) -> None:
     bundle = text_data(ctx)
@@ -43,7 +46,7 @@ def run(ctx: Context) -> None:
     for name in MODEL_NAMES:
         torch.manual_seed(ctx.seed)
         model = MODELS.create(name, num_classes=bundle.num_classes, input_size=(64,))
-        defaults = MODELS.meta(name)["train_defaults"]
+        defaults = MODELS.card(name).train_defaults
         settings = {k: v for k, v in defaults.items() if k not in ("max_steps", "block_size")}
         start = time.perf_counter()
         _, metrics = fit_in_memory(

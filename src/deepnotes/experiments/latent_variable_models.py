@@ -22,6 +22,7 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from torch.distributions import MultivariateNormal
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.experiments.base import Context
 from deepnotes.generative import PPCA, GaussianMixture, kl_gaussians, kl_monte_carlo
 from deepnotes.generative.ppca import gaussian_log_likelihood
@@ -39,9 +40,11 @@ def mixture_data(rng: np.random.Generator, n: int) -> np.ndarray:
 
 @EXPERIMENTS.register(
     "latent-variable-models",
-    title="Latent-variable models: GMM and PPCA against scikit-learn, KL, Jensen, the ELBO gap",
-    topic="7. Generative models",
-    concepts=["Gaussian mixture", "EM", "probabilistic PCA", "KL divergence", "ELBO"],
+    ExperimentCard(
+        title="Latent-variable models: GMM and PPCA against scikit-learn, KL, Jensen, the ELBO gap",
+        topic="7. Generative models",
+        concepts=["Gaussian mixture", "EM", "probabilistic PCA", "KL divergence", "ELBO"],
+    ),
 )
 def run(ctx: Context) -> None:
     rng = np.random.default_rng(ctx.seed)

@@ -13,18 +13,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.experiments.base import Context
 from deepnotes.registry import EXPERIMENTS, MODELS
 from deepnotes.train.config import TrainConfig
-from deepnotes.train.run import load_trained, train
+from deepnotes.train.run import train
+from deepnotes.train.runs import load_trained
 from deepnotes.train.trainer import eval_batches
 
 
 @EXPERIMENTS.register(
     "lenet-digits",
-    title="LeNet on digits: sigmoid and average pooling vs ReLU and max pooling",
-    topic="4. Architectures",
-    concepts=["LeNet", "sigmoid saturation", "ReLU", "learning curves"],
+    ExperimentCard(
+        title="LeNet on digits: sigmoid and average pooling vs ReLU and max pooling",
+        topic="4. Architectures",
+        concepts=["LeNet", "sigmoid saturation", "ReLU", "learning curves"],
+    ),
 )
 def run(ctx: Context) -> None:
     epochs = 15 if ctx.quick else 30
@@ -32,7 +36,7 @@ def run(ctx: Context) -> None:
     for model in ("lenet5_relu", "lenet5"):
         config = TrainConfig(
             **{
-                **MODELS.meta(model)["train_defaults"],
+                **MODELS.card(model).train_defaults,
                 "model": model,
                 "data": "digits",
                 "epochs": epochs,

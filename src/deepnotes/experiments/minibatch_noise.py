@@ -23,10 +23,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import deepnotes.nn as dn
+from deepnotes.cards import ExperimentCard
+from deepnotes.data.base import DataBundle
+from deepnotes.data.embedded import digit_vectors
 from deepnotes.experiments.base import Context
-from deepnotes.experiments.digits_training import Split, accuracy, digits_splits, train
 from deepnotes.models.mlp import dense_stack
 from deepnotes.registry import EXPERIMENTS
+from deepnotes.tasks.supervised import ClassificationTask
+from deepnotes.train.fit import fit_in_memory
 
 
 def small_mlp() -> nn.Sequential:
@@ -41,10 +45,9 @@ def flat_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
 
 
 def gradient_noise(
-    model: nn.Module, data: Split, batch_size: int, draws: int, generator: torch.Generator
+    model: nn.Module, x: Tensor, y: Tensor, batch_size: int, draws: int, generator: torch.Generator
 ) -> float:
-    """Mean over `draws` random batches of ‖g_B − g‖², g the full-data gradient."""
-    x, y = data
+    """Mean over `draws` random batches of ‖g_B − g‖², g the gradient on all of (x, y)."""
     full = flat_gradient(model, x, y)
     errors = []
     for _ in range(draws):
@@ -55,27 +58,29 @@ def gradient_noise(
 
 @EXPERIMENTS.register(
     "minibatch-noise",
-    title="Mini-batch noise: gradient variance falls like 1/B; small batches and generalisation",
-    topic="3. Optimisation",
-    concepts=["stochastic gradient", "mini-batch", "gradient variance", "generalisation"],
+    ExperimentCard(
+        title="Mini-batch noise: gradient variance falls like 1/B; "
+        "small batches and generalisation",
+        topic="3. Optimisation",
+        concepts=["stochastic gradient", "mini-batch", "gradient variance", "generalisation"],
+    ),
 )
 def run(ctx: Context) -> None:
-    train_data, test_data = digits_splits(ctx.seed)
-    variance_law(ctx, train_data)
-    generalisation(ctx, train_data, test_data)
+    digits = digit_vectors(ctx.seed)
+    variance_law(ctx, digits)
+    generalisation(ctx, digits)
 
 
-def variance_law(ctx: Context, train_data: Split) -> None:
+def variance_law(ctx: Context, digits: DataBundle) -> None:
+    x, y = digits.split("train").tensors
     torch.manual_seed(ctx.seed)
     model = small_mlp()
     generator = torch.Generator().manual_seed(ctx.seed)
     sizes = [1, 4, 16, 64, 256]
     draws = 100 if ctx.quick else 400
-    n = len(train_data[0])
+    n = len(x)
     # the finite-population factor (N − B)/(N − 1) removed: what is left is tr(Σ)/B
-    noise = [
-        gradient_noise(model, train_data, b, draws, generator) * (n - 1) / (n - b) for b in sizes
-    ]
+    noise = [gradient_noise(model, x, y, b, draws, generator) * (n - 1) / (n - b) for b in sizes]
     slope = float(np.polyfit(np.log(sizes), np.log(noise), 1)[0])
     ctx.claim(
         "gradient-noise-one-over-b",
@@ -100,18 +105,27 @@ def variance_law(ctx: Context, train_data: Split) -> None:
     )
 
 
-def generalisation(ctx: Context, train_data: Split, test_data: Split) -> None:
+def generalisation(ctx: Context, digits: DataBundle) -> None:
     epochs = 10 if ctx.quick else 30
     runs = [(8, 0.01, epochs), (64, 0.01, epochs), (1024, 0.01, epochs), (1024, 0.3, 400)]
     results = {}
     for batch_size, lr, run_epochs in runs:
         torch.manual_seed(ctx.seed)
         model = small_mlp()
-        train(model, train_data, batch_size, run_epochs, lr, ctx.seed)
-        results[batch_size, lr, run_epochs] = (
-            accuracy(model, train_data),
-            accuracy(model, test_data),
+        task = ClassificationTask(drop_last=True)  # full batches of 1024: one step an epoch
+        _, metrics = fit_in_memory(
+            model,
+            task,
+            digits,
+            optimizer="sgd",
+            momentum=0.9,
+            batch_size=batch_size,
+            epochs=run_epochs,
+            lr=lr,
+            seed=ctx.seed,
         )
+        train_acc = task.evaluate(model.eval(), [digits.split("train").tensors])["acc"]
+        results[batch_size, lr, run_epochs] = (train_acc, metrics["test_acc"])
     small, large = results[runs[0]], results[runs[2]]
     ctx.claim(
         "small-batches-learn-more-per-epoch",
@@ -126,7 +140,7 @@ def generalisation(ctx: Context, train_data: Split, test_data: Split) -> None:
         "on to the small one's training accuracy, where the test accuracies nearly meet",
         ["batch size", "learning rate", "epochs", "steps", "train accuracy", "test accuracy"],
         [
-            [b, lr, e, e * (len(train_data[0]) // b), f"{tr:.3f}", f"{te:.3f}"]
+            [b, lr, e, e * (len(digits.split("train")) // b), f"{tr:.3f}", f"{te:.3f}"]
             for (b, lr, e), (tr, te) in results.items()
         ],
     )

@@ -28,16 +28,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import deepnotes.nn as dn
+from deepnotes.cards import ExperimentCard
+from deepnotes.data.base import tensor_bundle
+from deepnotes.data.embedded import digit_vectors
 from deepnotes.experiments.base import Context
-from deepnotes.experiments.digits_training import digits_splits
 from deepnotes.registry import EXPERIMENTS
+from deepnotes.tasks.supervised import ClassificationTask, RegressionTask
+from deepnotes.train.fit import fit_in_memory
 
 
 @EXPERIMENTS.register(
     "overfitting",
-    title="Capacity: overfitting as it grows, and deep-narrow against shallow-wide",
-    topic="1. Generalisation and capacity",
-    concepts=["overfitting", "capacity", "train/test split", "depth", "expressivity"],
+    ExperimentCard(
+        title="Capacity: overfitting as it grows, and deep-narrow against shallow-wide",
+        topic="1. Generalisation and capacity",
+        concepts=["overfitting", "capacity", "train/test split", "depth", "expressivity"],
+    ),
 )
 def run(ctx: Context) -> None:
     rng = np.random.default_rng(ctx.seed)
@@ -101,21 +107,21 @@ def polynomial_capacity(ctx: Context, rng: np.random.Generator) -> None:
 
 
 def training_too_long(ctx: Context) -> None:
-    (x_train, y_train), (x_test, y_test) = digits_splits(ctx.seed)
-    x_train, y_train = x_train[:100], y_train[:100]  # few examples: easy to memorise
+    digits = digit_vectors(ctx.seed)
+    x_train, y_train = digits.split("train").tensors
+    few = tensor_bundle(  # few examples: easy to memorise; the test split is watched each epoch
+        "100-digits",
+        {"train": (x_train[:100], y_train[:100]), "val": digits.split("test").tensors},
+        classes=digits.classes,
+    )
     torch.manual_seed(ctx.seed)
     model = nn.Sequential(dn.Linear(64, 256), dn.ReLU(), dn.Linear(256, 10))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     epochs = 300 if ctx.quick else 1000
-    train_loss, test_loss = [], []
-    for _ in range(epochs):  # full batch: one step an epoch
-        loss = F.cross_entropy(model(x_train), y_train)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        train_loss.append(loss.item())
-        with torch.no_grad():
-            test_loss.append(F.cross_entropy(model(x_test), y_test).item())
+    trainer, _ = fit_in_memory(  # full batch: one step an epoch
+        model, ClassificationTask(), few, batch_size=100, epochs=epochs, lr=1e-2, seed=ctx.seed
+    )
+    train_loss = [row["train_loss"] for row in trainer.state.history]
+    test_loss = [row["val_loss"] for row in trainer.state.history]
     best = int(np.argmin(test_loss))
     ctx.claim(
         "test-loss-turns-up",
@@ -211,12 +217,11 @@ def deep_narrow_shallow_wide(ctx: Context) -> None:
 
     torch.manual_seed(ctx.seed)
     shallow = nn.Sequential(dn.Linear(1, width), dn.ReLU(), dn.Linear(width, 1))
-    optimizer = torch.optim.Adam(shallow.parameters(), lr=1e-2)
-    for _ in range(2000 if ctx.quick else 10000):
-        loss = F.mse_loss(shallow(x), target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    sawtooth_points = tensor_bundle("sawtooth", {"train": (x, target)})
+    steps = 2000 if ctx.quick else 10000
+    fit_in_memory(  # full batch: one Adam step an epoch
+        shallow, RegressionTask(), sawtooth_points, batch_size=len(x), epochs=steps, lr=1e-2
+    )
     with torch.no_grad():
         shallow_out = shallow(x)
         shallow_mse = float(F.mse_loss(shallow_out, target))

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 import deepnotes.nn as dn
+from deepnotes.cards import ExperimentCard
 from deepnotes.experiments.base import Context
 from deepnotes.registry import EXPERIMENTS
 
@@ -40,9 +41,11 @@ LOOKBACK = 40
 
 @EXPERIMENTS.register(
     "rnn-gradients",
-    title="Gradients through time: vanishing in the RNN, kept by LSTM and GRU; clipping",
-    topic="8. Sequence models",
-    concepts=["backpropagation through time", "vanishing gradients", "gradient clipping"],
+    ExperimentCard(
+        title="Gradients through time: vanishing in the RNN, kept by LSTM and GRU; clipping",
+        topic="8. Sequence models",
+        concepts=["backpropagation through time", "vanishing gradients", "gradient clipping"],
+    ),
 )
 def run(ctx: Context) -> None:
     steps, trials = (60, 5) if ctx.quick else (100, 20)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from deepnotes import audio
+from deepnotes.cards import ExperimentCard
 from deepnotes.data.base import DataRequest, data_roots, load_data
 from deepnotes.data.speech import (
     fsdd_present,
@@ -32,17 +33,18 @@ from deepnotes.data.speech import (
 )
 from deepnotes.experiments.base import Context
 from deepnotes.metrics import edit_distance
-from deepnotes.models.speech import decode
-from deepnotes.nn.ctc import prefix_beam_search
+from deepnotes.nn.ctc import decode, prefix_beam_search
 from deepnotes.registry import EXPERIMENTS
-from deepnotes.train.run import fit_registered
+from deepnotes.train.fit import fit_registered
 
 
 @EXPERIMENTS.register(
     "speech",
-    title="Speech: spectrograms, MFCCs, recurrent and convolutional digit classifiers, CTC",
-    topic="8. Sequence models",
-    concepts=["spectrogram", "mel scale", "MFCC", "GRU", "CTC", "beam search"],
+    ExperimentCard(
+        title="Speech: spectrograms, MFCCs, recurrent and convolutional digit classifiers, CTC",
+        topic="8. Sequence models",
+        concepts=["spectrogram", "mel scale", "MFCC", "GRU", "CTC", "beam search"],
+    ),
 )
 def run(ctx: Context) -> None:
     roots = data_roots(ctx.data_dir)

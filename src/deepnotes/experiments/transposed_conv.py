@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from deepnotes import arith
+from deepnotes.cards import ExperimentCard
 from deepnotes.experiments.base import Context
 from deepnotes.nn.functional import conv_transpose_recipe
 from deepnotes.registry import EXPERIMENTS
@@ -69,9 +70,11 @@ def draw_steps(axes: list[plt.Axes], steps: dict[str, Tensor], title: str) -> No
 
 @EXPERIMENTS.register(
     "transposed-conv",
-    title="Transposed convolution: the recipe step by step, and why it is no inverse",
-    topic="2. Convolution arithmetic",
-    concepts=["transposed convolution", "upsampling", "adjoint", "zero insertion"],
+    ExperimentCard(
+        title="Transposed convolution: the recipe step by step, and why it is no inverse",
+        topic="2. Convolution arithmetic",
+        concepts=["transposed convolution", "upsampling", "adjoint", "zero insertion"],
+    ),
 )
 def run(ctx: Context) -> None:
     torch.manual_seed(ctx.seed)

@@ -17,28 +17,30 @@ import matplotlib.pyplot as plt
 import torch
 from sklearn.neighbors import KNeighborsClassifier
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.data.base import DataBundle, DataRequest, load_data
 from deepnotes.experiments.base import Context
 from deepnotes.figures import image_grid
-from deepnotes.models.vae import (
-    VAE,
+from deepnotes.models.vae import VAE, independent_pixel_nll
+from deepnotes.registry import EXPERIMENTS
+from deepnotes.tasks.generative import (
     VAETask,
-    independent_pixel_nll,
     latent_map,
     reconstruction_grid,
     sample_grid,
 )
-from deepnotes.registry import EXPERIMENTS
-from deepnotes.train.run import fit_in_memory
+from deepnotes.train.fit import fit_in_memory
 
 HIDDEN = (256, 128)  # for 64 pixels; the registered `vae` has (512, 256) for 784
 
 
 @EXPERIMENTS.register(
     "vae",
-    title="The VAE on digits: ELBO curves, the IWAE bound, samples and a 2-D latent map",
-    topic="7. Generative models",
-    concepts=["ELBO", "reparameterisation", "IWAE", "latent space"],
+    ExperimentCard(
+        title="The VAE on digits: ELBO curves, the IWAE bound, samples and a 2-D latent map",
+        topic="7. Generative models",
+        concepts=["ELBO", "reparameterisation", "IWAE", "latent space"],
+    ),
 )
 def run(ctx: Context) -> None:
     bundle = load_data("digits", DataRequest(normalize=False, seed=ctx.seed))

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from scipy.signal import convolve2d, correlate2d
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.experiments.base import Context
 from deepnotes.registry import EXPERIMENTS
 
@@ -44,9 +45,11 @@ def toeplitz_matrix(kernel: torch.Tensor, height: int, width: int) -> torch.Tens
 
 @EXPERIMENTS.register(
     "weight-sharing",
-    title="Weight sharing: a convolution is a sparse, shared (Toeplitz) dense layer",
-    topic="2. Convolution arithmetic",
-    concepts=["weight sharing", "sparse connectivity", "Toeplitz matrix", "cross-correlation"],
+    ExperimentCard(
+        title="Weight sharing: a convolution is a sparse, shared (Toeplitz) dense layer",
+        topic="2. Convolution arithmetic",
+        concepts=["weight sharing", "sparse connectivity", "Toeplitz matrix", "cross-correlation"],
+    ),
 )
 def run(ctx: Context) -> None:
     generator = torch.Generator().manual_seed(ctx.seed)

@@ -9,7 +9,7 @@ features and reports the squared Fréchet distance between the two Gaussians,
 The published numbers use Inception-v3 trained on ImageNet. Digits are 8×8
 greyscale and this machine has no ImageNet weights, so here the embedding is
 the last hidden layer of an MLP classifier trained by the package on the same
-data set's training split (`ClassifierFeatures`). The numbers are therefore
+data set's training split (`FeatureExtractor`). The numbers are therefore
 *classifier-feature FIDs*: comparable with each other on one data set, not
 with papers' Inception FIDs. Lower is better; 0 means the two Gaussians agree.
 """
@@ -19,11 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from deepnotes.data.base import DataBundle
 from deepnotes.generative.divergences import frechet_distance, gaussian_statistics
-
-CLASSIFIER_HIDDEN = (256, 128)  # the embedding is the 128 ReLU features before the last layer
-CLASSIFIER_EPOCHS = 30
 
 
 @torch.no_grad()
@@ -44,61 +40,19 @@ def feature_fid(extractor: nn.Module, real: Tensor, fake: Tensor) -> float:
     )
 
 
-class ClassifierFeatures(nn.Module):
-    """The feature extractor of an MLP classifier trained on a data set's training split.
+class FeatureExtractor(nn.Module):
+    """The embedding of a trained classifier: its penultimate layer (timm's pre-logits),
 
-    Trained once per (data set, input size) in a process, with its own seed, so
-    every GAN scored on that data set is scored by the same network; `accuracy`
-    is its test accuracy, reported beside the FIDs it makes.
+        features(x) = classifier.forward_head(classifier.forward_features(x), pre_logits=True),
+
+    with the classifier's test `accuracy`, reported beside the FIDs it makes. The
+    classifier is trained where runs are made (`deepnotes.train.fit.feature_classifier`).
     """
 
     def __init__(self, classifier: nn.Module, accuracy: float) -> None:
         super().__init__()
-        self.features = classifier.layers[:-1]  # all but the last Linear: (B, …) → (B, 128)
+        self.classifier = classifier
         self.accuracy = accuracy
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.features(x)
-
-
-_CLASSIFIERS: dict[tuple, ClassifierFeatures] = {}  # trained ones, by (data set, size, seed)
-
-
-def classifier_features(bundle: DataBundle, seed: int = 0) -> ClassifierFeatures:
-    """A `ClassifierFeatures` for `bundle`, trained on first use (kept per data set and size)."""
-    key = (bundle.name, tuple(bundle.input_size), seed)
-    if key not in _CLASSIFIERS:
-        _CLASSIFIERS[key] = train_classifier_features(bundle, seed)
-    return _CLASSIFIERS[key]
-
-
-def train_classifier_features(bundle: DataBundle, seed: int = 0) -> ClassifierFeatures:
-    """Train the MLP classifier on the bundle's training split with the package's trainer."""
-    from deepnotes.registry import MODELS
-    from deepnotes.train.config import TrainConfig
-    from deepnotes.train.tasks import ClassificationTask
-    from deepnotes.train.trainer import Trainer
-
-    # its own random stream, and gradients on even when asked for inside an evaluation
-    with torch.random.fork_rng(), torch.enable_grad():
-        torch.manual_seed(seed)
-        model = MODELS.create(
-            "mlp",
-            num_classes=bundle.num_classes,
-            input_size=bundle.input_size,
-            hidden=CLASSIFIER_HIDDEN,
-        )
-        config = TrainConfig(
-            model="mlp",
-            data=bundle.name,
-            epochs=CLASSIFIER_EPOCHS,
-            batch_size=64,
-            lr=1e-3,
-            scheduler="cosine",
-            seed=seed,
-            progress=False,
-        )
-        trainer = Trainer(model, ClassificationTask(), bundle, config, torch.device("cpu"))
-        metrics = trainer.fit()
-    accuracy = metrics.get("test_acc", metrics.get("val_acc", float("nan")))
-    return ClassifierFeatures(model, accuracy)
+        return self.classifier.forward_head(self.classifier.forward_features(x), pre_logits=True)

@@ -48,13 +48,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from types import ModuleType
 
 import torch
 from torch import Tensor, nn
 
-from deepnotes.errors import UserError
-from deepnotes.models.common import imagenet_reference, layers, register_variants
+from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.models.common import (
+    CLASSIC_TRAIN_DEFAULTS,
+    Variant,
+    dense_classifier,
+    layers,
+    register_model,
+    stem_settings,
+)
 
 PAPER = (
     "Krizhevsky, Sutskever, Hinton, ImageNet classification with deep convolutional neural "
@@ -64,30 +70,6 @@ PAPER = (
 
 # (kernel_size, stride, padding) of the first convolution.
 STEMS = {"imagenet": (11, 4, 2), "small": (3, 1, 1)}
-
-
-def stem_settings(stems: dict[str, tuple[int, int, int]], stem: str) -> tuple[int, int, int]:
-    """The (kernel_size, stride, padding) that `stems` gives the stem called `stem`."""
-    try:
-        return stems[stem]
-    except KeyError:
-        raise UserError(f"stem must be one of {', '.join(stems)}, got {stem!r}") from None
-
-
-def dense_classifier(
-    L: ModuleType, in_features: int, hidden: int, num_classes: int, dropout: float
-) -> nn.Sequential:
-    """AlexNet's classifier, which VGG kept: two hidden dense layers, each followed by
-    ReLU and dropout, then the output layer."""
-    return nn.Sequential(
-        L.Linear(in_features, hidden),
-        L.ReLU(inplace=True),
-        L.Dropout(dropout),
-        L.Linear(hidden, hidden),
-        L.ReLU(inplace=True),
-        L.Dropout(dropout),
-        L.Linear(hidden, num_classes),
-    )
 
 
 class AlexNet(nn.Module):
@@ -147,10 +129,20 @@ class AlexNet(nn.Module):
             L, widths[-1] * pool_size * pool_size, hidden, num_classes, dropout
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.avgpool(self.features(x))  # (B, C, pool_size, pool_size)
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The five convolutions and three poolings: (B, C, H, W) → (B, widths[-1], h, w)."""
+        return self.features(x)
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """Average pooling to pool_size², flatten, the dense layers: (B, widths[-1], h, w) →
+        (B, num_classes); with `pre_logits` the (B, hidden) input of the last dense layer."""
+        x = self.avgpool(features)  # (B, C, pool_size, pool_size)
         x = torch.flatten(x, 1)  # (B, C·pool_size²)
-        return self.classifier(x)
+        head = self.classifier[:-1] if pre_logits else self.classifier
+        return head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -171,36 +163,33 @@ def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     return {rename(key): value for key, value in state_dict.items()}
 
 
-# Digits has 1,079 training images, 17 steps an epoch at the global batch of 64: batch 32
-# doubles the steps and a cosine decay settles the end. Adam's default 1e-3 is too large
-# for these unnormalised networks (no BatchNorm): alexnet_small at 1e-3 spends its first
-# epochs near chance and stops near 94% test accuracy after ten; at 3e-4, 97%.
-TRAIN_DEFAULTS = {"batch_size": 32, "lr": 3e-4, "scheduler": "cosine"}
-
-
+@register_model(
+    "alexnet",
+    ModelCard(
+        task="classification",
+        family="alexnet",
+        input_size=(3, 224, 224),
+        num_classes=1000,
+        paper=PAPER,
+        reference=imagenet_count(
+            61_100_840,
+            "torchvision.models.alexnet (AlexNet_Weights.IMAGENET1K_V1: 61,100,840 "
+            "params): convolutions 2,469,696 + dense 37,752,832 + 16,781,312 + 4,097,000",
+        ),
+        train_defaults=CLASSIC_TRAIN_DEFAULTS,
+        concepts=("ReLU", "max pooling", "dropout", "data augmentation", "ensembling"),
+        torchvision="alexnet",
+        from_torchvision=from_torchvision,
+    ),
+    variants={
+        "alexnet_small": Variant("small", {"stem": "small", "pool_size": 1}, (3, 16, 16)),
+        "alexnet_tiny": Variant(
+            "tiny",
+            {"stem": "small", "widths": (8, 16, 16), "hidden": 32, "pool_size": 1},
+            (3, 16, 16),
+        ),
+    },
+)
 def alexnet(**kwargs) -> AlexNet:
     """AlexNet as torchvision builds it (61,100,840 parameters at 1000 classes)."""
     return AlexNet(**kwargs)
-
-
-register_variants(
-    "alexnet",
-    alexnet,
-    small={"stem": "small", "pool_size": 1},
-    tiny={"stem": "small", "widths": (8, 16, 16), "hidden": 32, "pool_size": 1},
-    small_input_size=(3, 16, 16),
-    task="classification",
-    family="alexnet",
-    input_size=(3, 224, 224),
-    num_classes=1000,
-    paper=PAPER,
-    reference_params=imagenet_reference(
-        61_100_840,
-        "torchvision.models.alexnet (AlexNet_Weights.IMAGENET1K_V1: 61,100,840 "
-        "params): convolutions 2,469,696 + dense 37,752,832 + 16,781,312 + 4,097,000",
-    ),
-    train_defaults=TRAIN_DEFAULTS,
-    concepts=["ReLU", "max pooling", "dropout", "data augmentation", "ensembling"],
-    torchvision="alexnet",
-    from_torchvision=from_torchvision,
-)

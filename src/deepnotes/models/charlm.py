@@ -27,11 +27,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.errors import UserError
-from deepnotes.models.common import layers
+from deepnotes.models.common import layers, register_model
 from deepnotes.nn.attention import causal_mask
 from deepnotes.nn.transformer import LearnedPositionalEncoding
-from deepnotes.registry import MODELS
 
 SHAKESPEARE_VOCABULARY = 65
 PAPER_GPT = "Radford et al., Improving language understanding by generative pre-training, 2018"
@@ -41,11 +41,6 @@ class CharLanguageModel(nn.Module):
     """What every character model shares: its context length and sampling."""
 
     block_size: int
-
-    def example_input(self, batch: int) -> Tensor:
-        """A batch of character ids to run the model on (summaries, tests): a model whose input
-        is not one float tensor says what it takes, as a tensor or a tuple of arguments."""
-        return torch.zeros(batch, self.block_size, dtype=torch.long, device=self.device())
 
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -217,27 +212,6 @@ def char_rnn_params(vocabulary: int, embedding: int, hidden: int, gates: int) ->
     return vocabulary * embedding + recurrent + (hidden + 1) * vocabulary
 
 
-def gpt_char(**kwargs: Any) -> GPT:
-    return GPT(**kwargs)
-
-
-def char_rnn(**kwargs: Any) -> CharRNN:
-    return CharRNN(cell="rnn", **kwargs)
-
-
-def char_lstm(**kwargs: Any) -> CharRNN:
-    return CharRNN(cell="lstm", **kwargs)
-
-
-def char_gru(**kwargs: Any) -> CharRNN:
-    return CharRNN(cell="gru", **kwargs)
-
-
-RECURRENT_PAPERS = {
-    "char_rnn": ("Elman, Finding structure in time, Cognitive Science 1990", 1),
-    "char_lstm": ("Hochreiter, Schmidhuber, Long short-term memory, Neural Computation 1997", 4),
-    "char_gru": ("Cho et al., Learning phrase representations using RNN encoder-decoder, 2014", 3),
-}
 LM_DEFAULTS = {
     "batch_size": 12,
     "block_size": 64,
@@ -250,37 +224,78 @@ LM_DEFAULTS = {
     "grad_clip": 1.0,
 }
 
-MODELS.register(
-    "gpt_char",
-    task="language-model",
-    family="charlm",
-    input_size=(64,),
-    num_classes=SHAKESPEARE_VOCABULARY,
-    paper=PAPER_GPT,
-    reference_params={
-        "value": gpt_params(SHAKESPEARE_VOCABULARY, 64, 4, 128),
-        "input_size": (64,),
-        "num_classes": SHAKESPEARE_VOCABULARY,
-        "source": gpt_params.__doc__.split("\n")[0],
-    },
-    train_defaults=LM_DEFAULTS,
-    concepts=["self-attention", "causal mask", "positional encoding", "weight tying"],
-)(gpt_char)
-for name, builder in (("char_rnn", char_rnn), ("char_lstm", char_lstm), ("char_gru", char_gru)):
-    paper, gates = RECURRENT_PAPERS[name]
-    MODELS.register(
-        name,
+
+def char_card(
+    paper: str, reference: int, source: str, concepts: tuple[str, ...], **defaults: Any
+) -> ModelCard:
+    """The card every character model shares but for these: 64 characters of context,
+    tiny-shakespeare's 65 characters, nanoGPT's schedule (`defaults` over it)."""
+    return ModelCard(
         task="language-model",
         family="charlm",
         input_size=(64,),
         num_classes=SHAKESPEARE_VOCABULARY,
         paper=paper,
-        reference_params={
-            "value": char_rnn_params(SHAKESPEARE_VOCABULARY, 64, 256, gates),
-            "input_size": (64,),
-            "num_classes": SHAKESPEARE_VOCABULARY,
-            "source": char_rnn_params.__doc__,
-        },
-        train_defaults={**LM_DEFAULTS, "weight_decay": 0.0, "lr": 3e-3},
-        concepts=["recurrence", "backpropagation through time", "gates"],
-    )(builder)
+        reference=ParameterCount(reference, (64,), SHAKESPEARE_VOCABULARY, source),
+        train_defaults={**LM_DEFAULTS, **defaults},
+        concepts=concepts,
+    )
+
+
+@register_model(
+    "gpt_char",
+    char_card(
+        PAPER_GPT,
+        gpt_params(SHAKESPEARE_VOCABULARY, 64, 4, 128),
+        gpt_params.__doc__.split("\n")[0],
+        ("self-attention", "causal mask", "positional encoding", "weight tying"),
+    ),
+)
+def gpt_char(**kwargs: Any) -> GPT:
+    return GPT(**kwargs)
+
+
+RECURRENT = {"weight_decay": 0.0, "lr": 3e-3}
+RECURRENT_CONCEPTS = ("recurrence", "backpropagation through time", "gates")
+
+
+@register_model(
+    "char_rnn",
+    char_card(
+        "Elman, Finding structure in time, Cognitive Science 1990",
+        char_rnn_params(SHAKESPEARE_VOCABULARY, 64, 256, 1),
+        char_rnn_params.__doc__,
+        RECURRENT_CONCEPTS,
+        **RECURRENT,
+    ),
+)
+def char_rnn(**kwargs: Any) -> CharRNN:
+    return CharRNN(cell="rnn", **kwargs)
+
+
+@register_model(
+    "char_lstm",
+    char_card(
+        "Hochreiter, Schmidhuber, Long short-term memory, Neural Computation 1997",
+        char_rnn_params(SHAKESPEARE_VOCABULARY, 64, 256, 4),
+        char_rnn_params.__doc__,
+        RECURRENT_CONCEPTS,
+        **RECURRENT,
+    ),
+)
+def char_lstm(**kwargs: Any) -> CharRNN:
+    return CharRNN(cell="lstm", **kwargs)
+
+
+@register_model(
+    "char_gru",
+    char_card(
+        "Cho et al., Learning phrase representations using RNN encoder-decoder, 2014",
+        char_rnn_params(SHAKESPEARE_VOCABULARY, 64, 256, 3),
+        char_rnn_params.__doc__,
+        RECURRENT_CONCEPTS,
+        **RECURRENT,
+    ),
+)
+def char_gru(**kwargs: Any) -> CharRNN:
+    return CharRNN(cell="gru", **kwargs)

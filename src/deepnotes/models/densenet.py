@@ -52,7 +52,8 @@ from types import ModuleType
 import torch
 from torch import Tensor, nn
 
-from deepnotes.models.common import imagenet_reference, layers, register_variants, same_names
+from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.models.common import Variant, layers, register_model, same_names
 
 PAPER = (
     "Huang, Liu, van der Maaten, Weinberger, Densely Connected Convolutional Networks, CVPR 2017"
@@ -276,10 +277,19 @@ class DenseNet(nn.Module):
             elif isinstance(m, L.Linear):
                 nn.init.zeros_(m.bias)
 
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The stem, the dense blocks and transitions, and the last BN-ReLU:
+        (B, in_channels, H, W) → (B, C_final, h, w)."""
+        return self.relu(self.features(x))
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """Global average pooling and the dense layer: (B, C_final, h, w) → (B, num_classes);
+        with `pre_logits` the pooled (B, C_final) input of the dense layer."""
+        x = self.flatten(self.avgpool(features))  # (B, C_final)
+        return x if pre_logits else self.classifier(x)
+
     def forward(self, x: Tensor) -> Tensor:
-        x = self.relu(self.features(x))  # (B, C_final, h, w)
-        x = self.flatten(self.avgpool(x))  # (B, C_final)
-        return self.classifier(x)
+        return self.forward_head(self.forward_features(x))
 
     def extra_repr(self) -> str:
         return (
@@ -288,6 +298,51 @@ class DenseNet(nn.Module):
         )
 
 
+def densenet_card(torchvision: str, count: int, source: str) -> ModelCard:
+    """The card both DenseNets share, with torchvision's name and its count at 1000 classes."""
+    return ModelCard(
+        task="classification",
+        family="densenet",
+        input_size=(3, 224, 224),
+        num_classes=1000,
+        paper=PAPER,
+        reference=imagenet_count(
+            count,
+            f"torchvision {torchvision.replace('densenet', 'DenseNet')}_Weights."
+            "IMAGENET1K_V1 num_params",
+        ),
+        concepts=(
+            "dense connectivity",
+            "concatenation of all earlier feature maps",
+            "growth rate",
+            "bottleneck 1×1 convolution",
+            "transition layers and compression",
+            "pre-activation BatchNorm-ReLU-conv",
+            "global average pooling",
+        ),
+        torchvision=torchvision,
+        from_torchvision=same_names,
+    )
+
+
+@register_model(
+    "densenet121",
+    densenet_card(
+        "densenet121", 7_978_856, "torchvision DenseNet121_Weights.IMAGENET1K_V1 num_params"
+    ),
+    variants={
+        "densenet121_small": Variant("small", {"stem": "small"}),
+        "densenet121_tiny": Variant(
+            "tiny",
+            {
+                "stem": "small",
+                "growth_rate": 8,
+                "num_init_features": 16,
+                "block_config": (2, 2, 2, 2),
+            },
+        ),
+    },
+)
 def densenet121(
     num_classes: int = 1000,
     input_size: tuple[int, int, int] = (3, 224, 224),
@@ -299,6 +354,24 @@ def densenet121(
     return DenseNet(num_classes=num_classes, in_channels=input_size[0], impl=impl, **kwargs)
 
 
+@register_model(
+    "densenet169",
+    densenet_card(
+        "densenet169", 14_149_480, "torchvision DenseNet169_Weights.IMAGENET1K_V1 num_params"
+    ),
+    variants={
+        "densenet169_small": Variant("small", {"stem": "small"}),
+        "densenet169_tiny": Variant(
+            "tiny",
+            {
+                "stem": "small",
+                "growth_rate": 8,
+                "num_init_features": 16,
+                "block_config": (2, 2, 3, 3),
+            },
+        ),
+    },
+)
 def densenet169(
     num_classes: int = 1000,
     input_size: tuple[int, int, int] = (3, 224, 224),
@@ -308,48 +381,3 @@ def densenet169(
     """DenseNet-169: k = 32, blocks of 6, 12, 32, 32 layers (a variant's kwargs may override)."""
     kwargs = {"block_config": (6, 12, 32, 32), **kwargs}
     return DenseNet(num_classes=num_classes, in_channels=input_size[0], impl=impl, **kwargs)
-
-
-META = {
-    "task": "classification",
-    "family": "densenet",
-    "input_size": (3, 224, 224),
-    "num_classes": 1000,
-    "paper": PAPER,
-    "concepts": [
-        "dense connectivity",
-        "concatenation of all earlier feature maps",
-        "growth rate",
-        "bottleneck 1×1 convolution",
-        "transition layers and compression",
-        "pre-activation BatchNorm-ReLU-conv",
-        "global average pooling",
-    ],
-    "from_torchvision": same_names,
-}
-TINY = {"stem": "small", "growth_rate": 8, "num_init_features": 16}
-
-register_variants(
-    "densenet121",
-    densenet121,
-    small={"stem": "small"},
-    tiny={**TINY, "block_config": (2, 2, 2, 2)},
-    reference_params=imagenet_reference(
-        7_978_856,
-        "torchvision DenseNet121_Weights.IMAGENET1K_V1 num_params",
-    ),
-    torchvision="densenet121",
-    **META,
-)
-register_variants(
-    "densenet169",
-    densenet169,
-    small={"stem": "small"},
-    tiny={**TINY, "block_config": (2, 2, 3, 3)},
-    reference_params=imagenet_reference(
-        14_149_480,
-        "torchvision DenseNet169_Weights.IMAGENET1K_V1 num_params",
-    ),
-    torchvision="densenet169",
-    **META,
-)

@@ -45,23 +45,16 @@ The learning-rate schedule is the run's `--scheduler`, applied to both players.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from deepnotes.data.base import DataBundle
+from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.errors import UserError
-from deepnotes.figures import samples_figure
-from deepnotes.generative.divergences import frechet_distance, gaussian_statistics
-from deepnotes.generative.fid import classifier_features, feature_fid
-from deepnotes.generative.metrics import mode_coverage
-from deepnotes.models.common import layers
+from deepnotes.models.common import layers, register_model
 from deepnotes.models.encoders import conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
-from deepnotes.registry import MODELS, TASKS
-from deepnotes.train.tasks import Task, Update
 
 LOSSES = ("minimax", "non-saturating", "wgan", "wgan-gp", "hinge")
 LABELLED_LOSSES = ("minimax", "non-saturating")  # the losses with targets to smooth or flip
@@ -249,6 +242,19 @@ class GAN(nn.Module):
             return nn.functional.softplus(-l_fake).mean()
         return -l_fake.mean()
 
+    def initialize_from(self, vae: nn.Module) -> None:
+        """Copy a trained VAE's decoder into G: both map z to the same image (σ of the logits)."""
+        body = self.generator[0] if len(self.input_size) == 3 else self.generator  # images: σ last
+        theirs, ours = vae.decoder.state_dict(), body.state_dict()
+        if vae.latent_dim != self.latent_dim or {k: v.shape for k, v in theirs.items()} != {
+            k: v.shape for k, v in ours.items()
+        }:
+            raise UserError(
+                "the VAE's decoder does not fit this generator: build the GAN with the VAE's "
+                f"latent_dim ({vae.latent_dim}) and mirrored widths, without g_batchnorm"
+            )
+        body.load_state_dict(theirs)
+
     @torch.no_grad()
     def clip_discriminator(self) -> None:
         """WGAN: keep every critic weight in [−c, c], a crude Lipschitz constraint."""
@@ -290,161 +296,9 @@ def check_settings(
         )
 
 
-def initialize_from_vae(gan: GAN, vae: nn.Module) -> None:
-    """Copy a trained VAE's decoder into G: both map z to the same image (σ of the logits)."""
-    body = gan.generator[0] if len(gan.input_size) == 3 else gan.generator  # images: body, σ
-    theirs, ours = vae.decoder.state_dict(), body.state_dict()
-    if vae.latent_dim != gan.latent_dim or {k: v.shape for k, v in theirs.items()} != {
-        k: v.shape for k, v in ours.items()
-    }:
-        raise UserError(
-            "the VAE's decoder does not fit this generator: build the GAN with the VAE's "
-            f"latent_dim ({vae.latent_dim}) and mirrored widths, without g_batchnorm"
-        )
-    body.load_state_dict(theirs)
-
-
-@contextlib.contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """No parameter gradients for `module` inside (G's step needs D's input gradient only)."""
-    flags = [p.requires_grad for p in module.parameters()]
-    module.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(module.parameters(), flags, strict=True):
-            p.requires_grad_(flag)
-
-
-@TASKS.register("gan")
-class GANTask(Task):
-    """Two players, two optimisers: D steps on every batch, G on every `n_critic`-th.
-
-    Per batch of data x:
-        D: minimise the discriminator loss on x and G(z) (G's output detached);
-           WGAN then clips D's weights
-        G: every n_critic-th batch, minimise the generator loss on G(z') (D frozen)
-
-    Evaluation draws samples from fixed noise and scores them against the split:
-    on data with known modes (ring8) the modes covered and the high-quality share
-    of 2,500 samples; on images the FID in the features of an MLP classifier
-    trained by the package on the same data (`deepnotes.generative.fid`, not
-    Inception FID); on other vectors the Fréchet distance of the raw features.
-    Pixels stay in [0, 1] (no standardisation): G ends in a sigmoid.
-    """
-
-    name = "gan"
-    data_kinds = ("images", "vectors")
-    data_options: ClassVar[dict[str, Any]] = {"normalize": False}
-    scored_samples = 2500  # the Unrolled-GAN / VEEGAN protocol on the ring
-    drop_last = True  # every step of the game on a full batch (and BatchNorm never sees one)
-
-    def __init__(self) -> None:
-        self.bundle: DataBundle | None = None
-
-    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
-        return {"input_size": bundle.input_size}
-
-    def setup(self, bundle: DataBundle) -> None:
-        self.bundle = bundle
-
-    def initialize(self, model: nn.Module) -> None:
-        if model.generator_init is not None:
-            from deepnotes.train.run import load_trained
-
-            vae, _, _, _ = load_trained(model.generator_init)
-            if not hasattr(vae, "decoder"):
-                raise UserError(f"{model.generator_init} holds no VAE to initialise G from")
-            initialize_from_vae(model, vae.cpu())
-
-    def optimizers(self, model: nn.Module) -> dict[str, Iterable]:
-        """One optimiser per player; TTUR's learning rates and Adam's betas per group."""
-
-        def group(params: Iterable[nn.Parameter], lr: float | None) -> list[dict[str, Any]]:
-            settings = {"betas": model.betas} | ({"lr": lr} if lr is not None else {})
-            return [{"params": list(params), **settings}]
-
-        return {
-            "discriminator": group(model.discriminator.parameters(), model.d_lr),
-            "generator": group(model.generator.parameters(), model.g_lr),
-        }
-
-    def training_step(self, model: nn.Module, batch: Any, update: Update) -> dict[str, Tensor]:
-        real = batch[0]
-        fake = model.generator(model.noise(len(real))).detach()
-        d_loss, logs = model.discriminator_loss(real, fake)
-        update(d_loss, "discriminator")
-        if model.loss == "wgan":
-            model.clip_discriminator()
-        if int(model.d_steps) % model.n_critic == 0:
-            with frozen(model.discriminator):
-                g_loss = model.generator_loss(model.generator(model.noise(len(real))))
-            update(g_loss, "generator")
-            model.last_g_loss.copy_(g_loss.detach())
-        model.d_steps += 1
-        return {"d_loss": d_loss.detach(), "g_loss": model.last_g_loss.clone(), **logs}
-
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
-        """Sample-based scores of G against the split (see the class docstring)."""
-        real = torch.cat([batch[0] for batch in batches])
-        noise = torch.Generator().manual_seed(0)  # the same z every epoch, apart from training's
-        info = self.bundle.info if self.bundle is not None else {}
-        metrics: dict[str, float] = {}
-        if "mode_centres" in info:
-            samples = model.sample(self.scored_samples, noise)
-            coverage = mode_coverage(samples, torch.tensor(info["mode_centres"]), info["mode_std"])
-            metrics["modes"] = coverage.modes_covered
-            metrics["high_quality"] = coverage.high_quality
-        fake = model.sample(len(real), noise)
-        if real.dim() == 4 and self.bundle is not None and self.bundle.num_classes:
-            extractor = classifier_features(self.bundle)
-            metrics["fid"] = feature_fid(extractor, real, fake)
-            metrics["fid_classifier_acc"] = extractor.accuracy
-        else:
-            stats = (gaussian_statistics(x.flatten(1).double()) for x in (real, fake))
-            metrics["frechet"] = float(frechet_distance(*next(stats), *next(stats)))
-        return metrics
-
-    def epoch_figures(self, model: nn.Module, epoch: int) -> dict[str, Any]:
-        return {"samples.png": self.samples_figure(model, f"Samples after epoch {epoch}")}
-
-    def figures(self, model: nn.Module, bundle: DataBundle) -> dict[str, Any]:
-        return {"samples.png": self.samples_figure(model, "Samples G(z), z ~ N(0, I)")}
-
-    def samples_figure(self, model: nn.Module, title: str) -> Any:
-        """64 images, or 2,500 points over the training data, from fixed noise."""
-        model.eval()
-        images = len(model.input_size) == 3
-        samples = model.sample(
-            64 if images else self.scored_samples, torch.Generator().manual_seed(0)
-        )
-        reference = None
-        if not images and self.bundle is not None:
-            reference = self.bundle.split("train")[:][0]  # (N, 2)
-        return samples_figure(samples, title, reference)
-
-
 PAPER = "Goodfellow et al., Generative adversarial nets, NeurIPS 2014"
-
-
-def gan_mlp(**kwargs: Any) -> GAN:
-    """MLP generator and discriminator: the ring of 8 Gaussians and small images."""
-    return GAN(**kwargs)
-
-
-def dcgan(**kwargs: Any) -> GAN:
-    """DCGAN (Radford, Metz, Chintala, ICLR 2016) for 28×28: BatchNorm, LeakyReLU D,
-    transposed convolutions in G, non-saturating loss, Adam β₁ = 0.5."""
-    settings = {"g_batchnorm": True, "d_batchnorm": True, "latent_dim": 64}
-    return GAN(**{"architecture": "dcgan", **settings, **kwargs})
-
-
-def wgan_gp(**kwargs: Any) -> GAN:
-    """WGAN-GP (Gulrajani et al., NeurIPS 2017) on the DCGAN networks: no BatchNorm in the
-    critic (the penalty is per sample), five critic steps per generator step, β = (0.5, 0.9)."""
-    settings = {"loss": "wgan-gp", "n_critic": 5, "betas": (0.5, 0.9), "latent_dim": 64}
-    return GAN(**{"architecture": "dcgan", "g_batchnorm": True, **settings, **kwargs})
+DCGAN_PAPER = "Radford, Metz, Chintala, Unsupervised representation learning with DCGANs, ICLR 2016"
+WGAN_GP_PAPER = "Gulrajani et al., Improved training of Wasserstein GANs, NeurIPS 2017"
 
 
 def conv_gan_params(channels: int, side: int, widths: tuple[int, int], latent: int) -> int:
@@ -457,59 +311,76 @@ def conv_gan_params(channels: int, side: int, widths: tuple[int, int], latent: i
     return d + g + 2 * (small + c1)
 
 
-DCGAN_PAPER = "Radford, Metz, Chintala, Unsupervised representation learning with DCGANs, ICLR 2016"
-WGAN_GP_PAPER = "Gulrajani et al., Improved training of Wasserstein GANs, NeurIPS 2017"
+CONV_SOURCE = "the layer formulas, at 1×28×28, latent 64, channels 64 and 128"
 
-for name, builder, paper, concepts, reference, defaults in (
-    (
-        "gan_mlp",
-        gan_mlp,
-        PAPER,
-        ["minimax game", "non-saturating loss", "mode collapse"],
-        # G 2→128→128→2 and D 2→128→128→1 on 2-D data: Σ (n_in + 1)·n_out
-        (3 * 128 + 129 * 128 + 129 * 2 + 3 * 128 + 129 * 128 + 129, (2,), "Σ (n_in + 1)·n_out"),
-        {"epochs": 250, "batch_size": 128, "lr": 5e-4},
-    ),
-    (
-        "dcgan",
-        dcgan,
-        DCGAN_PAPER,
-        ["transposed convolution", "BatchNorm", "LeakyReLU"],
-        (
-            conv_gan_params(1, 28, (64, 128), 64) + 2 * 128,  # D's BatchNorm2d(128)
-            (1, 28, 28),
-            "the layer formulas, at 1×28×28, latent 64, channels 64 and 128",
-        ),
-        {"epochs": 30, "batch_size": 64, "lr": 2e-4},
-    ),
-    (
-        "wgan_gp",
-        wgan_gp,
-        WGAN_GP_PAPER,
-        ["Wasserstein distance", "gradient penalty", "Lipschitz"],
-        (
-            conv_gan_params(1, 28, (64, 128), 64),
-            (1, 28, 28),
-            "the layer formulas, at 1×28×28, latent 64, channels 64 and 128",
-        ),
-        # the paper's lr 1e-4 needs far more steps than a CPU run takes; 5e-4 gets there
-        {"epochs": 40, "batch_size": 64, "lr": 5e-4},
-    ),
-):
-    value, size, source = reference
-    MODELS.register(
-        name,
+
+@register_model(
+    "gan_mlp",
+    ModelCard(
         task="gan",
         family="gan",
-        input_size=None if name == "gan_mlp" else (1, 28, 28),
+        input_size=None,
         num_classes=None,
-        paper=paper,
-        reference_params={
-            "value": value,
-            "input_size": size,
-            "num_classes": None,
-            "source": source,
-        },
-        train_defaults=defaults,
-        concepts=concepts,
-    )(builder)
+        paper=PAPER,
+        # G 2→128→128→2 and D 2→128→128→1 on 2-D data: Σ (n_in + 1)·n_out
+        reference=ParameterCount(
+            3 * 128 + 129 * 128 + 129 * 2 + 3 * 128 + 129 * 128 + 129,
+            (2,),
+            None,
+            "Σ (n_in + 1)·n_out",
+        ),
+        train_defaults={"epochs": 250, "batch_size": 128, "lr": 5e-4},
+        concepts=("minimax game", "non-saturating loss", "mode collapse"),
+    ),
+)
+def gan_mlp(**kwargs: Any) -> GAN:
+    """MLP generator and discriminator: the ring of 8 Gaussians and small images."""
+    return GAN(**kwargs)
+
+
+@register_model(
+    "dcgan",
+    ModelCard(
+        task="gan",
+        family="gan",
+        input_size=(1, 28, 28),
+        num_classes=None,
+        paper=DCGAN_PAPER,
+        reference=ParameterCount(
+            conv_gan_params(1, 28, (64, 128), 64) + 2 * 128,  # D's BatchNorm2d(128)
+            (1, 28, 28),
+            None,
+            CONV_SOURCE,
+        ),
+        train_defaults={"epochs": 30, "batch_size": 64, "lr": 2e-4},
+        concepts=("transposed convolution", "BatchNorm", "LeakyReLU"),
+    ),
+)
+def dcgan(**kwargs: Any) -> GAN:
+    """DCGAN (Radford, Metz, Chintala, ICLR 2016) for 28×28: BatchNorm, LeakyReLU D,
+    transposed convolutions in G, non-saturating loss, Adam β₁ = 0.5."""
+    settings = {"g_batchnorm": True, "d_batchnorm": True, "latent_dim": 64}
+    return GAN(**{"architecture": "dcgan", **settings, **kwargs})
+
+
+@register_model(
+    "wgan_gp",
+    ModelCard(
+        task="gan",
+        family="gan",
+        input_size=(1, 28, 28),
+        num_classes=None,
+        paper=WGAN_GP_PAPER,
+        reference=ParameterCount(
+            conv_gan_params(1, 28, (64, 128), 64), (1, 28, 28), None, CONV_SOURCE
+        ),
+        # the paper's lr 1e-4 needs far more steps than a CPU run takes; 5e-4 gets there
+        train_defaults={"epochs": 40, "batch_size": 64, "lr": 5e-4},
+        concepts=("Wasserstein distance", "gradient penalty", "Lipschitz"),
+    ),
+)
+def wgan_gp(**kwargs: Any) -> GAN:
+    """WGAN-GP (Gulrajani et al., NeurIPS 2017) on the DCGAN networks: no BatchNorm in the
+    critic (the penalty is per sample), five critic steps per generator step, β = (0.5, 0.9)."""
+    settings = {"loss": "wgan-gp", "n_critic": 5, "betas": (0.5, 0.9), "latent_dim": 64}
+    return GAN(**{"architecture": "dcgan", "g_batchnorm": True, **settings, **kwargs})

@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.graph import GATConv, GCNConv, GINConv, SAGEConv
-from deepnotes.registry import MODELS
+from deepnotes.models.common import register_model
 
 CORA_FEATURES, CORA_CLASSES = 1433, 7
 
@@ -79,13 +80,6 @@ class TwoLayer(nn.Module):
         """Every node's hidden representation, activation(layer 1(x)): (N, hidden)."""
         return self.activation(self.layer(self.conv1, x, edge_index))
 
-    def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
-        """A ring of 5 nodes with zero features, (x (5, F), edge_index (2, 10)), for summaries:
-        a graph model's example is a graph (`batch` is not used)."""
-        ring = torch.arange(5)
-        forward = torch.stack([ring, (ring + 1) % 5])  # (2, 5): node k → k + 1
-        return torch.zeros(5, self.in_features), torch.cat([forward, forward.flip(0)], dim=1)
-
     @staticmethod
     def layer(module: nn.Module, x: Tensor, edge_index: Tensor | None) -> Tensor:
         return module(x) if isinstance(module, nn.Linear) else module(x, edge_index)
@@ -100,6 +94,41 @@ class TwoLayer(nn.Module):
         ]
 
 
+F_, C_ = CORA_FEATURES, CORA_CLASSES
+
+
+def node_card(
+    paper: str, reference: int, defaults: dict[str, Any], concepts: tuple[str, ...]
+) -> ModelCard:
+    """The card every node model shares but for these: any number of features, counted at
+    Cora's 1,433 features and 7 classes, trained full-batch."""
+    return ModelCard(
+        task="node",
+        family="gnn",
+        input_size=None,
+        num_classes=CORA_CLASSES,
+        paper=paper,
+        reference=ParameterCount(
+            reference,
+            (CORA_FEATURES,),
+            CORA_CLASSES,
+            "the layer formulas at Cora's 1,433 features and 7 classes",
+        ),
+        train_defaults={"batch_size": 1, **defaults},
+        concepts=concepts,
+    )
+
+
+@register_model(
+    "gcn",
+    node_card(
+        "Kipf, Welling, Semi-supervised classification with graph convolutional networks, "
+        "ICLR 2017",
+        (F_ + 1) * 16 + 17 * C_,
+        {"epochs": 200, "lr": 0.01},
+        ("graph convolution", "renormalisation trick", "semi-supervised"),
+    ),
+)
 def gcn(
     num_classes: int = CORA_CLASSES,
     input_size: Sequence[int] = (CORA_FEATURES,),
@@ -111,6 +140,15 @@ def gcn(
     return TwoLayer(input_size[0], first, second, dropout, F.relu, weight_decay)
 
 
+@register_model(
+    "gat",
+    node_card(
+        "Veličković et al., Graph attention networks, ICLR 2018",
+        F_ * 64 + 3 * 64 + 64 * C_ + 3 * C_,
+        {"epochs": 300, "lr": 0.005, "weight_decay": 5e-4},
+        ("graph attention", "multi-head attention"),
+    ),
+)
 def gat(
     num_classes: int = CORA_CLASSES,
     input_size: Sequence[int] = (CORA_FEATURES,),
@@ -123,6 +161,15 @@ def gat(
     return TwoLayer(input_size[0], first, second, dropout, F.elu)
 
 
+@register_model(
+    "sage",
+    node_card(
+        "Hamilton, Ying, Leskovec, Inductive representation learning on large graphs, NeurIPS 2017",
+        (2 * F_ + 1) * 16 + (2 * 16 + 1) * C_,
+        {"epochs": 200, "lr": 0.01, "weight_decay": 5e-4},
+        ("neighbourhood aggregation", "inductive"),
+    ),
+)
 def sage(
     num_classes: int = CORA_CLASSES,
     input_size: Sequence[int] = (CORA_FEATURES,),
@@ -134,6 +181,15 @@ def sage(
     return TwoLayer(input_size[0], first, SAGEConv(hidden, num_classes, aggr=aggr), dropout)
 
 
+@register_model(
+    "gin",
+    node_card(
+        "Xu, Hu, Leskovec, Jegelka, How powerful are graph neural networks?, ICLR 2019",
+        (F_ + 1) * 16 + 17 * 16 + 17 * 16 + 17 * C_,
+        {"epochs": 200, "lr": 0.01, "weight_decay": 5e-4},
+        ("Weisfeiler-Lehman", "sum aggregation"),
+    ),
+)
 def gin(
     num_classes: int = CORA_CLASSES,
     input_size: Sequence[int] = (CORA_FEATURES,),
@@ -147,6 +203,15 @@ def gin(
     return TwoLayer(input_size[0], first, second, dropout)
 
 
+@register_model(
+    "graph_mlp",
+    node_card(
+        "the features alone: the baseline of Kipf & Welling's Table 2",
+        (F_ + 1) * 16 + 17 * C_,
+        {"epochs": 200, "lr": 0.01},
+        ("baseline", "no edges"),
+    ),
+)
 def graph_mlp(
     num_classes: int = CORA_CLASSES,
     input_size: Sequence[int] = (CORA_FEATURES,),
@@ -156,62 +221,3 @@ def graph_mlp(
 ) -> TwoLayer:
     first, second = nn.Linear(input_size[0], hidden), nn.Linear(hidden, num_classes)
     return TwoLayer(input_size[0], first, second, dropout, F.relu, weight_decay)
-
-
-F_, C_ = CORA_FEATURES, CORA_CLASSES
-MODELS_TABLE = {
-    "gcn": (
-        gcn,
-        "Kipf, Welling, Semi-supervised classification with graph convolutional networks, "
-        "ICLR 2017",
-        (F_ + 1) * 16 + 17 * C_,
-        {"epochs": 200, "lr": 0.01},
-        ["graph convolution", "renormalisation trick", "semi-supervised"],
-    ),
-    "gat": (
-        gat,
-        "Veličković et al., Graph attention networks, ICLR 2018",
-        F_ * 64 + 3 * 64 + 64 * C_ + 3 * C_,
-        {"epochs": 300, "lr": 0.005, "weight_decay": 5e-4},
-        ["graph attention", "multi-head attention"],
-    ),
-    "sage": (
-        sage,
-        "Hamilton, Ying, Leskovec, Inductive representation learning on large graphs, NeurIPS 2017",
-        (2 * F_ + 1) * 16 + (2 * 16 + 1) * C_,
-        {"epochs": 200, "lr": 0.01, "weight_decay": 5e-4},
-        ["neighbourhood aggregation", "inductive"],
-    ),
-    "gin": (
-        gin,
-        "Xu, Hu, Leskovec, Jegelka, How powerful are graph neural networks?, ICLR 2019",
-        (F_ + 1) * 16 + 17 * 16 + 17 * 16 + 17 * C_,
-        {"epochs": 200, "lr": 0.01, "weight_decay": 5e-4},
-        ["Weisfeiler-Lehman", "sum aggregation"],
-    ),
-    "graph_mlp": (
-        graph_mlp,
-        "the features alone: the baseline of Kipf & Welling's Table 2",
-        (F_ + 1) * 16 + 17 * C_,
-        {"epochs": 200, "lr": 0.01},
-        ["baseline", "no edges"],
-    ),
-}
-
-for name, (builder, paper, params, defaults, concepts) in MODELS_TABLE.items():
-    MODELS.register(
-        name,
-        task="node",
-        family="gnn",
-        input_size=None,
-        num_classes=CORA_CLASSES,
-        paper=paper,
-        reference_params={
-            "value": params,
-            "input_size": (CORA_FEATURES,),
-            "num_classes": CORA_CLASSES,
-            "source": "the layer formulas at Cora's 1,433 features and 7 classes",
-        },
-        train_defaults={"batch_size": 1, **defaults},
-        concepts=concepts,
-    )(builder)

@@ -74,7 +74,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from deepnotes.models.common import imagenet_reference, layers, register_variants, same_names
+from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.models.common import Variant, layers, register_model, same_names
 
 IntOrPair = int | tuple[int, int]
 
@@ -448,16 +449,30 @@ class GoogLeNet(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor | GoogLeNetOutputs:
+    def forward_features(self, x: Tensor, aux: dict[str, Tensor] | None = None) -> Tensor:
+        """The stem and the Inception stages: (B, C, H, W) → (B, 1024·width, h, w).
+
+        With a dict `aux` (and auxiliary heads), each head's logits on the map it reads
+        go into it under its name ("aux1" after 4a, "aux2" after 4d), as the body passes.
+        """
         x = self.maxpool1(self.conv1(x))  # (B, 64, H/4, W/4); small stem: (B, 64, H, W)
         x = self.maxpool2(self.conv3(self.conv2(x)))  # (B, 192, H/8, W/8); small: H/2, W/2
-        aux: dict[str, Tensor] = {}
         for name in self.body:
             x = getattr(self, name)(x)
-            if self.aux_logits and self.training and name in AUX_AFTER:
+            if aux is not None and self.aux_logits and name in AUX_AFTER:
                 aux[AUX_AFTER[name]] = getattr(self, AUX_AFTER[name])(x)
-        x = self.flatten(self.avgpool(x))  # (B, 1024, h, w) → (B, 1024)
-        logits = self.fc(self.dropout(x))
+        return x
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """Global average pooling, dropout and the dense layer: (B, 1024·width, h, w) →
+        (B, num_classes); with `pre_logits` the (B, 1024·width) input of the dense layer."""
+        x = self.flatten(self.avgpool(features))  # (B, 1024, h, w) → (B, 1024)
+        x = self.dropout(x)
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: Tensor) -> Tensor | GoogLeNetOutputs:
+        aux: dict[str, Tensor] | None = {} if self.aux_logits and self.training else None
+        logits = self.forward_head(self.forward_features(x, aux))
         if aux:
             return GoogLeNetOutputs(logits, aux["aux2"], aux["aux1"])
         return logits
@@ -469,6 +484,37 @@ class GoogLeNet(nn.Module):
         )
 
 
+@register_model(
+    "googlenet",
+    ModelCard(
+        task="classification",
+        family="inception",
+        input_size=(3, 224, 224),
+        num_classes=1000,
+        paper="Szegedy et al., Going deeper with convolutions, CVPR 2015 (GoogLeNet, "
+        "Inception v1); BatchNorm as in Ioffe & Szegedy, ICML 2015",
+        reference=imagenet_count(
+            6_624_904,
+            "torchvision GoogLeNet_Weights.IMAGENET1K_V1 num_params (aux_logits=False)",
+        ),
+        concepts=(
+            "Inception module",
+            "parallel branches concatenated along channels",
+            "1×1 convolution",
+            "1×1 reductions",
+            "global average pooling",
+            "auxiliary classifiers",
+            "BatchNorm",
+        ),
+        torchvision="googlenet",
+        torchvision_kwargs={"aux_logits": False, "init_weights": True},
+        from_torchvision=same_names,
+    ),
+    variants={
+        "googlenet_small": Variant("small", {"stem": "small"}),
+        "googlenet_tiny": Variant("tiny", {"stem": "small", "depths": (1, 4, 1), "width": 1 / 8}),
+    },
+)
 def googlenet(
     num_classes: int = 1000,
     input_size: tuple[int, int, int] = (3, 224, 224),
@@ -477,33 +523,3 @@ def googlenet(
 ) -> GoogLeNet:
     """GoogLeNet (Inception v1) as torchvision builds it; `aux_logits=True` adds the aux heads."""
     return GoogLeNet(num_classes=num_classes, in_channels=input_size[0], impl=impl, **kwargs)
-
-
-register_variants(
-    "googlenet",
-    googlenet,
-    small={"stem": "small"},
-    tiny={"stem": "small", "depths": (1, 4, 1), "width": 1 / 8},
-    task="classification",
-    family="inception",
-    input_size=(3, 224, 224),
-    num_classes=1000,
-    paper="Szegedy et al., Going deeper with convolutions, CVPR 2015 (GoogLeNet, Inception v1); "
-    "BatchNorm as in Ioffe & Szegedy, ICML 2015",
-    reference_params=imagenet_reference(
-        6_624_904,
-        "torchvision GoogLeNet_Weights.IMAGENET1K_V1 num_params (aux_logits=False)",
-    ),
-    concepts=[
-        "Inception module",
-        "parallel branches concatenated along channels",
-        "1×1 convolution",
-        "1×1 reductions",
-        "global average pooling",
-        "auxiliary classifiers",
-        "BatchNorm",
-    ],
-    torchvision="googlenet",
-    torchvision_kwargs={"aux_logits": False, "init_weights": True},
-    from_torchvision=same_names,
-)

@@ -18,7 +18,8 @@ from types import ModuleType
 
 from torch import Tensor, nn
 
-from deepnotes.registry import MODELS
+from deepnotes.cards import ModelCard, ParameterCount
+from deepnotes.models.common import register_model
 
 
 def dense_stack(
@@ -67,25 +68,37 @@ class MLP(nn.Module):
         layers.append(nn.Linear(width, num_classes))
         self.layers = nn.Sequential(*layers)
 
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The last hidden layer's activations h_{L−1}: (B, hidden[-1])."""
+        for layer in self.layers[:-1]:
+            x = layer(x)
+        return x
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """The output layer W_L h + b_L (or h itself with `pre_logits`): (B, num_classes)."""
+        return features if pre_logits else self.layers[-1](features)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        return self.forward_head(self.forward_features(x))
 
 
-@MODELS.register(
+@register_model(
     "mlp",
-    task="classification",
-    family="mlp",
-    input_size=None,  # takes the data as it is: vectors, or images flattened
-    num_classes=10,
-    paper="Rumelhart, Hinton, Williams, Learning representations by back-propagating errors, "
-    "Nature 1986",
-    reference_params={
-        "value": 50_826,
-        "input_size": (64,),
-        "num_classes": 10,
-        "source": "Σ (n_in·n_out + n_out) for 64 → 256 → 128 → 10: 16,640 + 32,896 + 1,290",
-    },
-    concepts=["perceptron", "hidden layers", "non-linearity"],
+    ModelCard(
+        task="classification",
+        family="mlp",
+        input_size=None,  # takes the data as it is: vectors, or images flattened
+        num_classes=10,
+        paper="Rumelhart, Hinton, Williams, Learning representations by back-propagating "
+        "errors, Nature 1986",
+        reference=ParameterCount(
+            50_826,
+            (64,),
+            10,
+            "Σ (n_in·n_out + n_out) for 64 → 256 → 128 → 10: 16,640 + 32,896 + 1,290",
+        ),
+        concepts=("perceptron", "hidden layers", "non-linearity"),
+    ),
 )
 def mlp(**kwargs) -> MLP:
     return MLP(**kwargs)

@@ -61,8 +61,14 @@ from types import ModuleType
 
 from torch import Tensor, nn
 
-from deepnotes.models.alexnet import TRAIN_DEFAULTS, stem_settings
-from deepnotes.models.common import imagenet_reference, layers, register_variants
+from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.models.common import (
+    CLASSIC_TRAIN_DEFAULTS,
+    Variant,
+    layers,
+    register_model,
+    stem_settings,
+)
 
 PAPER = "Lin, Chen, Yan, Network in network, ICLR 2014 (arXiv:1312.4400)"
 
@@ -194,33 +200,63 @@ class NiN(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
                 nn.init.zeros_(module.bias)
 
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The mlpconv blocks, poolings and dropout: (B, C, H, W) → (B, widths[-1], h, w)."""
+        return self.features(x)
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """The class block, global average pooling and flattening: (B, widths[-1], h, w) →
+        (B, num_classes).
+
+        NiN has no dense layer; its last 1×1 convolution plays the last one's part. With
+        `pre_logits`, the (B, hidden) channel means of what that convolution reads (the
+        class block's first two convolutions, each with its ReLU). Without a ReLU on the
+        class maps (`head_relu=False`, the small variants) the logits are exactly that 1×1
+        convolution applied to this vector as a dense layer: averaging over the pixels and
+        a 1×1 convolution commute.
+        """
+        if not pre_logits:
+            return self.classifier(features)
+        class_block, pool, flatten = self.classifier
+        x = features
+        for layer in list(class_block)[:4]:  # k×k conv, ReLU, 1×1 conv, ReLU
+            x = layer(x)  # (B, hidden, h, w)
+        return flatten(pool(x))  # (B, hidden)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x))
+        return self.forward_head(self.forward_features(x))
 
 
+@register_model(
+    "nin",
+    ModelCard(
+        task="classification",
+        family="nin",
+        input_size=(3, 224, 224),
+        # the ImageNet stem needs 67 at least: 96 → 22 → 10 → 4 → 1
+        test_input_size=(3, 96, 96),
+        num_classes=1000,
+        paper=PAPER,
+        reference=imagenet_count(
+            7_439_608,
+            "d2l.ai §8.3 (Network in Network) configuration — mlpconv blocks 96 (11×11/4), "
+            "256 (5×5), 384 (3×3), num_classes (3×3) — counted as Σ c_in·c_out·k² + c_out: "
+            "53,568 + 746,240 + 1,180,800 + 5,459,000; torchvision has no NiN",
+        ),
+        train_defaults=CLASSIC_TRAIN_DEFAULTS,
+        concepts=("1×1 convolution", "per-pixel MLP", "global average pooling", "mlpconv"),
+    ),
+    variants={
+        "nin_small": Variant(
+            "small", {"stem": "small", "head_width": 384, "head_relu": False}, (3, 16, 16)
+        ),
+        "nin_tiny": Variant(
+            "tiny",
+            {"stem": "small", "widths": (16, 32), "head_width": 32, "head_relu": False},
+            (3, 16, 16),
+        ),
+    },
+)
 def nin(**kwargs) -> NiN:
     """NiN in d2l.ai's configuration (7,439,608 parameters at 3 channels, 1000 classes)."""
     return NiN(**kwargs)
-
-
-register_variants(
-    "nin",
-    nin,
-    small={"stem": "small", "head_width": 384, "head_relu": False},
-    tiny={"stem": "small", "widths": (16, 32), "head_width": 32, "head_relu": False},
-    small_input_size=(3, 16, 16),
-    task="classification",
-    family="nin",
-    input_size=(3, 224, 224),
-    test_input_size=(3, 96, 96),  # the ImageNet stem needs 67 at least: 96 → 22 → 10 → 4 → 1
-    num_classes=1000,
-    paper=PAPER,
-    reference_params=imagenet_reference(
-        7_439_608,
-        "d2l.ai §8.3 (Network in Network) configuration — mlpconv blocks 96 (11×11/4), "
-        "256 (5×5), 384 (3×3), num_classes (3×3) — counted as Σ c_in·c_out·k² + c_out: "
-        "53,568 + 746,240 + 1,180,800 + 5,459,000; torchvision has no NiN",
-    ),
-    train_defaults=TRAIN_DEFAULTS,
-    concepts=["1×1 convolution", "per-pixel MLP", "global average pooling", "mlpconv"],
-)

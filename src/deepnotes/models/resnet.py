@@ -81,8 +81,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from deepnotes.cards import ModelCard, imagenet_count
 from deepnotes.errors import UserError
-from deepnotes.models.common import imagenet_reference, layers, register_variants, same_names
+from deepnotes.models.common import Variant, layers, register_model, same_names
 
 Attention = Callable[[int], nn.Module]  # channels → module applied to the residual branch
 
@@ -355,11 +356,20 @@ class ResNet(nn.Module):
                 if isinstance(module, ResidualBlock):
                     module.zero_init_last()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The stem and the four stages: (B, C, H, W) → (B, widths[3]·e, H/32, W/32) with the
+        ImageNet stem, (B, widths[3]·e, H/8, W/8) with the small one."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, widths[0], H/4, W/4)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (B, 512·e, H/32, W/32)
-        x = torch.flatten(self.avgpool(x), 1)  # (B, 512·e, 1, 1) → (B, 512·e)
-        return self.fc(x)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (B, 512·e, H/32, W/32)
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """Global average pooling and the dense layer: (B, 512·e, h, w) → (B, num_classes);
+        with `pre_logits` the pooled (B, 512·e) input of the dense layer."""
+        x = torch.flatten(self.avgpool(features), 1)  # (B, 512·e, 1, 1) → (B, 512·e)
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
     def extra_repr(self) -> str:
         grouping = f", groups={self.groups}, width_per_group={self.width_per_group}"
@@ -369,66 +379,34 @@ class ResNet(nn.Module):
         )
 
 
-def resnet18(**kwargs: Any) -> ResNet:
-    return ResNet(**{"block": BasicBlock, "blocks_per_stage": (2, 2, 2, 2), **kwargs})
-
-
-def resnet34(**kwargs: Any) -> ResNet:
-    return ResNet(**{"block": BasicBlock, "blocks_per_stage": (3, 4, 6, 3), **kwargs})
-
-
-def resnet50(**kwargs: Any) -> ResNet:
-    return ResNet(**{"block": Bottleneck, "blocks_per_stage": (3, 4, 6, 3), **kwargs})
-
-
-def resnet101(**kwargs: Any) -> ResNet:
-    return ResNet(**{"block": Bottleneck, "blocks_per_stage": (3, 4, 23, 3), **kwargs})
-
-
-def resnet152(**kwargs: Any) -> ResNet:
-    return ResNet(**{"block": Bottleneck, "blocks_per_stage": (3, 8, 36, 3), **kwargs})
-
-
-def resnext50_32x4d(**kwargs: Any) -> ResNet:
-    return resnet50(**{"groups": 32, "width_per_group": 4, **kwargs})
-
-
-# `_small` changes only the stem; `_tiny` also keeps the block type, with one block per
-# stage at a quarter of the width.
-SMALL = {"stem": "small"}
-TINY = {"stem": "small", "blocks_per_stage": (1, 1, 1, 1), "widths": (16, 32, 64, 128)}
-
 RESNET_PAPER = "He, Zhang, Ren, Sun, Deep residual learning for image recognition, CVPR 2016"
-RESNET_CONCEPTS = [
+RESNET_CONCEPTS = (
     "residual connection",
     "identity shortcut",
     "projection shortcut",
     "batch normalization",
     "global average pooling",
-]
+)
+BOTTLENECK_CONCEPTS = (*RESNET_CONCEPTS, "bottleneck")
+
+# `_small` changes only the stem; `_tiny` also keeps the block type, with one block per
+# stage at a quarter of the width.
+SMALL = Variant("small", {"stem": "small"})
+TINY = Variant(
+    "tiny", {"stem": "small", "blocks_per_stage": (1, 1, 1, 1), "widths": (16, 32, 64, 128)}
+)
 
 
-def register_resnet(
-    name: str,
-    builder: Callable[..., ResNet],
-    params: int,
-    paper: str,
-    concepts: list[str],
-    tiny: dict[str, Any] = TINY,
-) -> None:
-    """Register a torchvision-shared model with its variants, reference count and mapping."""
-    register_variants(
-        name,
-        builder,
-        small=SMALL,
-        tiny=tiny,
+def resnet_card(name: str, count: int, paper: str, concepts: tuple[str, ...]) -> ModelCard:
+    """The card of a model torchvision shares: its name, its count at 1000 classes."""
+    return ModelCard(
         task="classification",
         family="resnet",
         input_size=(3, 224, 224),
         num_classes=1000,
         paper=paper,
-        reference_params=imagenet_reference(
-            params,
+        reference=imagenet_count(
+            count,
             f"torchvision.models.{name}: num_params of its ImageNet weights "
             "(torchvision model docs), and sum(p.numel()) of the randomly initialised model",
         ),
@@ -438,20 +416,75 @@ def register_resnet(
     )
 
 
-BOTTLENECK_CONCEPTS = [*RESNET_CONCEPTS, "bottleneck"]
-register_resnet("resnet18", resnet18, 11_689_512, RESNET_PAPER, RESNET_CONCEPTS)
-register_resnet("resnet34", resnet34, 21_797_672, RESNET_PAPER, RESNET_CONCEPTS)
-register_resnet("resnet50", resnet50, 25_557_032, RESNET_PAPER, BOTTLENECK_CONCEPTS)
-register_resnet("resnet101", resnet101, 44_549_160, RESNET_PAPER, BOTTLENECK_CONCEPTS)
-register_resnet("resnet152", resnet152, 60_192_808, RESNET_PAPER, BOTTLENECK_CONCEPTS)
-register_resnet(
-    "resnext50_32x4d",
-    resnext50_32x4d,
-    25_028_904,
-    "Xie, Girshick, Dollár, Tu, He, Aggregated residual transformations for deep neural "
-    f"networks, CVPR 2017; {RESNET_PAPER}",
-    [*BOTTLENECK_CONCEPTS, "grouped convolution", "cardinality"],
-    # 8 groups of 4 channels: at a quarter of the width, 32 groups would hold one channel
-    # each (a depthwise conv, no longer ResNeXt's block)
-    tiny={**TINY, "groups": 8, "width_per_group": 16},
+@register_model(
+    "resnet18",
+    resnet_card("resnet18", 11_689_512, RESNET_PAPER, RESNET_CONCEPTS),
+    variants={"resnet18_small": SMALL, "resnet18_tiny": TINY},
 )
+def resnet18(**kwargs: Any) -> ResNet:
+    return ResNet(**{"block": BasicBlock, "blocks_per_stage": (2, 2, 2, 2), **kwargs})
+
+
+@register_model(
+    "resnet34",
+    resnet_card("resnet34", 21_797_672, RESNET_PAPER, RESNET_CONCEPTS),
+    variants={"resnet34_small": SMALL, "resnet34_tiny": TINY},
+)
+def resnet34(**kwargs: Any) -> ResNet:
+    return ResNet(**{"block": BasicBlock, "blocks_per_stage": (3, 4, 6, 3), **kwargs})
+
+
+@register_model(
+    "resnet50",
+    resnet_card("resnet50", 25_557_032, RESNET_PAPER, BOTTLENECK_CONCEPTS),
+    variants={"resnet50_small": SMALL, "resnet50_tiny": TINY},
+)
+def resnet50(**kwargs: Any) -> ResNet:
+    return ResNet(**{"block": Bottleneck, "blocks_per_stage": (3, 4, 6, 3), **kwargs})
+
+
+@register_model(
+    "resnet101",
+    resnet_card("resnet101", 44_549_160, RESNET_PAPER, BOTTLENECK_CONCEPTS),
+    variants={"resnet101_small": SMALL, "resnet101_tiny": TINY},
+)
+def resnet101(**kwargs: Any) -> ResNet:
+    return ResNet(**{"block": Bottleneck, "blocks_per_stage": (3, 4, 23, 3), **kwargs})
+
+
+@register_model(
+    "resnet152",
+    resnet_card("resnet152", 60_192_808, RESNET_PAPER, BOTTLENECK_CONCEPTS),
+    variants={"resnet152_small": SMALL, "resnet152_tiny": TINY},
+)
+def resnet152(**kwargs: Any) -> ResNet:
+    return ResNet(**{"block": Bottleneck, "blocks_per_stage": (3, 8, 36, 3), **kwargs})
+
+
+@register_model(
+    "resnext50_32x4d",
+    resnet_card(
+        "resnext50_32x4d",
+        25_028_904,
+        "Xie, Girshick, Dollár, Tu, He, Aggregated residual transformations for deep neural "
+        f"networks, CVPR 2017; {RESNET_PAPER}",
+        (*BOTTLENECK_CONCEPTS, "grouped convolution", "cardinality"),
+    ),
+    variants={
+        "resnext50_32x4d_small": SMALL,
+        # 8 groups of 4 channels: at a quarter of the width, 32 groups would hold one channel
+        # each (a depthwise conv, no longer ResNeXt's block)
+        "resnext50_32x4d_tiny": Variant(
+            "tiny",
+            {
+                "stem": "small",
+                "blocks_per_stage": (1, 1, 1, 1),
+                "widths": (16, 32, 64, 128),
+                "groups": 8,
+                "width_per_group": 16,
+            },
+        ),
+    },
+)
+def resnext50_32x4d(**kwargs: Any) -> ResNet:
+    return resnet50(**{"groups": 32, "width_per_group": 4, **kwargs})

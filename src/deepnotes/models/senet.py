@@ -44,7 +44,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from deepnotes.models.common import imagenet_reference, layers, register_variants
+from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.models.common import layers, register_model
 from deepnotes.models.resnet import RESNET_PAPER, SMALL, TINY, ResNet, resnet50
 
 
@@ -93,34 +94,33 @@ class SqueezeExcitation(nn.Module):
         return f"channels={self.channels}, reduction={self.reduction}"
 
 
+@register_model(
+    "se_resnet50",
+    ModelCard(
+        task="classification",
+        family="senet",
+        input_size=(3, 224, 224),
+        num_classes=1000,
+        paper=f"Hu, Shen, Sun, Squeeze-and-excitation networks, CVPR 2018; {RESNET_PAPER}",
+        reference=imagenet_count(
+            28_088_024,
+            "torchvision.models.resnet50 (25,557,032) plus SE with reduction 16 "
+            "(1×1 convs with bias) in its 16 bottlenecks: Σ 2C²/16 + C/16 + C = 2,530,992 "
+            "(see deepnotes.models.senet); Hu et al. 2018 report ~2.5M more than ResNet-50",
+        ),
+        concepts=(
+            "squeeze-and-excitation",
+            "channel attention",
+            "gating",
+            "global average pooling",
+            "residual connection",
+            "bottleneck",
+        ),
+    ),
+    # ResNet-50's variants: the small stem; one block per stage at a quarter of the width
+    variants={"se_resnet50_small": SMALL, "se_resnet50_tiny": TINY},
+)
 def se_resnet50(reduction: int = 16, impl: str = "torch", **kwargs: Any) -> ResNet:
     """ResNet-50 with a Squeeze-and-Excitation block (reduction r) in every bottleneck."""
     attention = functools.partial(SqueezeExcitation, reduction=reduction, impl=impl)
     return resnet50(attention=attention, impl=impl, **kwargs)
-
-
-register_variants(
-    "se_resnet50",
-    se_resnet50,
-    small=SMALL,
-    tiny=TINY,
-    task="classification",
-    family="senet",
-    input_size=(3, 224, 224),
-    num_classes=1000,
-    paper=f"Hu, Shen, Sun, Squeeze-and-excitation networks, CVPR 2018; {RESNET_PAPER}",
-    reference_params=imagenet_reference(
-        28_088_024,
-        "torchvision.models.resnet50 (25,557,032) plus SE with reduction 16 "
-        "(1×1 convs with bias) in its 16 bottlenecks: Σ 2C²/16 + C/16 + C = 2,530,992 "
-        "(see deepnotes.models.senet); Hu et al. 2018 report ~2.5M more than ResNet-50",
-    ),
-    concepts=[
-        "squeeze-and-excitation",
-        "channel attention",
-        "gating",
-        "global average pooling",
-        "residual connection",
-        "bottleneck",
-    ],
-)

@@ -23,21 +23,17 @@ Builders take the zoo's arguments: `num_classes` is the target vocabulary,
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from deepnotes.data.base import DataBundle
+from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.data.translation import BOS, EOS, PAD
 from deepnotes.errors import UserError
-from deepnotes.metrics import corpus_bleu
-from deepnotes.models.common import layers
-from deepnotes.registry import MODELS, TASKS
-from deepnotes.train.tasks import Task
+from deepnotes.models.common import layers, register_model
 
 MAX_OUTPUT = 40  # words a translation may have (French numbers need at most 19)
 
@@ -116,12 +112,6 @@ class Seq2Seq(nn.Module):
         self.attention = ATTENTIONS[attention](hidden, 2 * hidden, hidden, L)
         self.decoder = step(embedding_dim + 2 * hidden, hidden)
         self.output = L.Linear(hidden + 2 * hidden, num_classes)
-
-    def example_input(self, batch: int) -> tuple[Tensor, Tensor, Tensor]:
-        """(source, lengths, decoder inputs) of `batch` sentences of 5 and 6 words."""
-        device = self.output.weight.device
-        source = torch.full((batch, 5), 4, dtype=torch.long, device=device)
-        return source, torch.full((batch,), 5), torch.full((batch, 6), 4, device=device)
 
     def encode(self, source: Tensor, lengths: Tensor) -> tuple[Encoded, Any]:
         """The source words' vectors and the decoder's first state."""
@@ -210,112 +200,10 @@ class Seq2Seq(nn.Module):
         return [w for w in best[1:] if w != EOS]
 
 
-def strip(ids: Iterable[int]) -> list[int]:
-    """Words up to the first <eos>, without padding."""
-    words = []
-    for i in ids:
-        if int(i) in (EOS, PAD):
-            break
-        words.append(int(i))
-    return words
-
-
-@TASKS.register("translation")
-class TranslationTask(Task):
-    """Sequence to sequence: cross-entropy per target word with teacher forcing; evaluated by
-    greedy translation, exact-match accuracy and corpus BLEU-4 (in [0, 1]).
-
-    loss = −(1/#words) Σ_{b,t} log p(y_{b,t} | y_{b,<t}, x_b), padding left out
-    """
-
-    name = "translation"
-    data_kinds = ("translation",)
-    data_tasks = ("translation",)
-    data_options: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self) -> None:
-        self.bundle: DataBundle | None = None
-
-    def setup(self, bundle: DataBundle) -> None:
-        self.bundle = bundle
-
-    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
-        return {"num_classes": len(bundle.target_vocabulary), "input_size": bundle.input_size}
-
-    def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        source, lengths, decoder_inputs, targets = batch
-        logits = model(source, lengths, decoder_inputs)  # (B, T, V)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=PAD)
-        real = targets != PAD
-        correct = (logits.argmax(-1) == targets) & real
-        return loss, {"loss": loss.detach(), "word_acc": correct.sum() / real.sum()}
-
-    def batch_size(self, batch: Any) -> int:
-        return int((batch[3] != PAD).sum())  # target words
-
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
-        """Teacher-forced loss per word, then greedy translations: exact match and BLEU."""
-        batches = list(batches)
-        metrics = super().evaluate(model, batches)
-        candidates, references = [], []
-        for source, lengths, _, targets in batches:
-            words, _ = model.greedy(source, lengths)
-            candidates += [strip(row) for row in words.tolist()]
-            references += [strip(row) for row in targets.tolist()]
-        exact = sum(c == r for c, r in zip(candidates, references, strict=True))
-        metrics["exact_match"] = exact / len(references)
-        metrics["bleu"] = corpus_bleu(candidates, references)
-        return metrics
-
-    def texts(self, model: nn.Module, bundle: DataBundle) -> dict[str, str]:
-        """Ten test sentences, the reference and the greedy and beam translations."""
-        model.eval()
-        source, lengths, _, targets = next(iter(bundle.loader("test", 10)))
-        words, _ = model.greedy(source, lengths)
-        lines = []
-        for i in range(len(source)):
-            beam = model.beam_search(source[i], int(lengths[i]))
-            lines += [
-                f"source:    {bundle.source_vocabulary.decode(source[i].tolist())}",
-                f"reference: {bundle.target_vocabulary.decode(targets[i].tolist())}",
-                f"greedy:    {bundle.target_vocabulary.decode(words[i].tolist())}",
-                f"beam 5:    {bundle.target_vocabulary.decode(beam)}",
-                "",
-            ]
-        return {"translations.txt": "\n".join(lines)}
-
-    def figures(self, model: nn.Module, bundle: DataBundle) -> dict[str, Any]:
-        return {"attention.png": attention_maps(model, bundle)}
-
-
-def attention_maps(model: Seq2Seq, bundle: DataBundle, count: int = 4) -> Any:
-    """Heat maps of α for the first test sentences: output words down, source words across."""
-    from matplotlib.figure import Figure
-
-    model.eval()
-    source, lengths, _, _ = next(iter(bundle.loader("test", count)))
-    words, weights = model.greedy(source, lengths)
-    figure = Figure(figsize=(5 * count / 2, 9), layout="constrained")
-    axes = figure.subplots(2, -(-count // 2)).flat
-    for i, ax in zip(range(count), axes, strict=False):
-        source_words = [bundle.source_vocabulary.tokens[t] for t in source[i, : lengths[i]]]
-        output = [bundle.target_vocabulary.tokens[t] for t in strip(words[i])] + ["<eos>"]
-        ax.imshow(weights[i, : len(output), : len(source_words)].numpy(), cmap="viridis")
-        ax.set_xticks(range(len(source_words)), source_words, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(output)), output, fontsize=7)
-    figure.suptitle("Attention of the translator: each French word (row) over the English")
-    return figure
-
-
 PAPER = (
     "Bahdanau, Cho, Bengio, Neural machine translation by jointly learning to align and "
     "translate, ICLR 2015"
 )
-
-
-def seq2seq(**kwargs: Any) -> Seq2Seq:
-    return Seq2Seq(**kwargs)
 
 
 def seq2seq_params(source: int, target: int, embedding: int, hidden: int) -> int:
@@ -336,20 +224,21 @@ def seq2seq_params(source: int, target: int, embedding: int, hidden: int) -> int
     )
 
 
-MODELS.register(
+@register_model(
     "seq2seq",
-    task="translation",
-    family="seq2seq",
-    input_size=(36,),
-    num_classes=31,
-    paper=PAPER,
-    reference_params={
-        "value": seq2seq_params(36, 31, 64, 128),
-        "input_size": (36,),
-        "num_classes": 31,
-        "source": seq2seq_params.__doc__.replace("\n", " "),
-    },
-    # one epoch already translates 99.9% of the validation numbers exactly
-    train_defaults={"epochs": 3, "batch_size": 64, "lr": 2e-3, "grad_clip": 1.0},
-    concepts=["encoder-decoder", "additive attention", "teacher forcing", "beam search"],
-)(seq2seq)
+    ModelCard(
+        task="translation",
+        family="seq2seq",
+        input_size=(36,),
+        num_classes=31,
+        paper=PAPER,
+        reference=ParameterCount(
+            seq2seq_params(36, 31, 64, 128), (36,), 31, seq2seq_params.__doc__.replace("\n", " ")
+        ),
+        # one epoch already translates 99.9% of the validation numbers exactly
+        train_defaults={"epochs": 3, "batch_size": 64, "lr": 2e-3, "grad_clip": 1.0},
+        concepts=("encoder-decoder", "additive attention", "teacher forcing", "beam search"),
+    ),
+)
+def seq2seq(**kwargs: Any) -> Seq2Seq:
+    return Seq2Seq(**kwargs)

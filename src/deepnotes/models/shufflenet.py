@@ -77,8 +77,9 @@ from types import ModuleType
 import torch
 from torch import Tensor, nn
 
+from deepnotes.cards import ModelCard, imagenet_count
 from deepnotes.errors import UserError
-from deepnotes.models.common import imagenet_reference, layers, register_variants
+from deepnotes.models.common import Variant, layers, register_model
 
 STEMS = ("imagenet", "small")
 
@@ -314,17 +315,73 @@ class ShuffleNet(nn.Module):
         self.flatten = lib.Flatten()
         self.fc = lib.Linear(channels, num_classes)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The stem, the stages and conv5: (B, C, H, W) → (B, C_last, H/32, W/32) with the
+        ImageNet stem, (B, C_last, H/8, W/8) with the small one (C_last: conv5's channels,
+        or the last stage's without conv5)."""
         x = self.maxpool(self.conv1(x))  # (B, 24, H/4, W/4), or (B, 24, H, W) small
         for name in self.stage_names:
             x = getattr(self, name)(x)  # channels widen, H and W halve
-        x = self.avgpool(self.conv5(x))  # (B, C, 1, 1)
-        return self.fc(self.flatten(x))  # (B, C) → (B, num_classes)
+        return self.conv5(x)
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """Global average pooling and the dense layer: (B, C_last, h, w) → (B, num_classes);
+        with `pre_logits` the pooled (B, C_last) input of the dense layer."""
+        x = self.flatten(self.avgpool(features))  # (B, C, 1, 1) → (B, C)
+        return x if pre_logits else self.fc(x)  # (B, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
     def extra_repr(self) -> str:
         return f"stem={self.stem!r}"
 
 
+def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+    """torchvision's ShuffleNetV2 state dict for ours: the same keys, as the modules share names."""
+    return dict(state_dict)
+
+
+@register_model(
+    "shufflenet_v1",
+    ModelCard(
+        task="classification",
+        family="shufflenet",
+        input_size=(3, 224, 224),
+        num_classes=1000,
+        paper="Zhang, Zhou, Lin, Sun, ShuffleNet: an extremely efficient convolutional neural "
+        "network for mobile devices, CVPR 2018 (g = 3, 1×)",
+        reference=imagenet_count(
+            1_865_728,
+            "no torchvision model; counted by the notes' formulas (conv c_in·c_out·k²/g, "
+            "BatchNorm 2c, dense n_in·n_out + n_out) over Table 1 of the paper, g = 3, 1× "
+            "(24, 240, 480, 960 channels; 4, 8, 4 units; bottleneck = output/4; first 1×1 "
+            "dense): conv1 696 + stage2 39,552 + stage3 307,680 + stage4 556,800 + fc "
+            "961,000; its 137.5 M multiply-adds match the table's 137 MFLOPs; megvii's "
+            "official code reports 1.9M (its fc has no bias)",
+        ),
+        concepts=(
+            "grouped convolution",
+            "channel shuffle",
+            "depthwise convolution",
+            "pointwise convolution",
+            "residual connection",
+            "global average pooling",
+        ),
+    ),
+    variants={
+        "shufflenet_v1_small": Variant("small", {"stem": "small"}, (3, 16, 16)),
+        "shufflenet_v1_tiny": Variant(
+            "tiny",
+            {
+                "stem": "small",
+                "stages_repeats": (1, 2, 1),
+                "stages_out_channels": (12, 48, 96, 192),
+            },
+            (3, 16, 16),
+        ),
+    },
+)
 def shufflenet_v1(
     num_classes: int = 1000,
     input_size: tuple[int, int, int] = (3, 224, 224),
@@ -347,6 +404,43 @@ def shufflenet_v1(
     )
 
 
+@register_model(
+    "shufflenet_v2_x1_0",
+    ModelCard(
+        task="classification",
+        family="shufflenet",
+        input_size=(3, 224, 224),
+        num_classes=1000,
+        paper="Ma, Zhang, Zheng, Sun, ShuffleNet V2: practical guidelines for efficient CNN "
+        "architecture design, ECCV 2018 (1.0×)",
+        reference=imagenet_count(
+            2_278_604,
+            "torchvision.models.shufflenet_v2_x1_0 (2,278,604 parameters)",
+        ),
+        concepts=(
+            "channel split",
+            "channel shuffle",
+            "depthwise convolution",
+            "efficient architecture guidelines",
+            "global average pooling",
+        ),
+        torchvision="shufflenet_v2_x1_0",
+        from_torchvision=from_torchvision,
+    ),
+    variants={
+        "shufflenet_v2_x1_0_small": Variant("small", {"stem": "small"}, (3, 16, 16)),
+        "shufflenet_v2_x1_0_tiny": Variant(
+            "tiny",
+            {
+                "stem": "small",
+                "stages_repeats": (1, 2, 1),
+                "stages_out_channels": (12, 24, 48, 96),
+                "conv5_channels": 128,
+            },
+            (3, 16, 16),
+        ),
+    },
+)
 def shufflenet_v2(
     num_classes: int = 1000,
     input_size: tuple[int, int, int] = (3, 224, 224),
@@ -368,72 +462,3 @@ def shufflenet_v2(
         impl,
         stem,
     )
-
-
-def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-    """torchvision's ShuffleNetV2 state dict for ours: the same keys, as the modules share names."""
-    return dict(state_dict)
-
-
-register_variants(
-    "shufflenet_v1",
-    shufflenet_v1,
-    small={"stem": "small"},
-    tiny={"stem": "small", "stages_repeats": (1, 2, 1), "stages_out_channels": (12, 48, 96, 192)},
-    small_input_size=(3, 16, 16),
-    task="classification",
-    family="shufflenet",
-    input_size=(3, 224, 224),
-    num_classes=1000,
-    paper="Zhang, Zhou, Lin, Sun, ShuffleNet: an extremely efficient convolutional neural "
-    "network for mobile devices, CVPR 2018 (g = 3, 1×)",
-    reference_params=imagenet_reference(
-        1_865_728,
-        "no torchvision model; counted by the notes' formulas (conv c_in·c_out·k²/g, "
-        "BatchNorm 2c, dense n_in·n_out + n_out) over Table 1 of the paper, g = 3, 1× "
-        "(24, 240, 480, 960 channels; 4, 8, 4 units; bottleneck = output/4; first 1×1 dense): "
-        "conv1 696 + stage2 39,552 + stage3 307,680 + stage4 556,800 + fc 961,000; its "
-        "137.5 M multiply-adds match the table's 137 MFLOPs; megvii's official code reports "
-        "1.9M (its fc has no bias)",
-    ),
-    concepts=[
-        "grouped convolution",
-        "channel shuffle",
-        "depthwise convolution",
-        "pointwise convolution",
-        "residual connection",
-        "global average pooling",
-    ],
-)
-
-register_variants(
-    "shufflenet_v2_x1_0",
-    shufflenet_v2,
-    small={"stem": "small"},
-    tiny={
-        "stem": "small",
-        "stages_repeats": (1, 2, 1),
-        "stages_out_channels": (12, 24, 48, 96),
-        "conv5_channels": 128,
-    },
-    small_input_size=(3, 16, 16),
-    task="classification",
-    family="shufflenet",
-    input_size=(3, 224, 224),
-    num_classes=1000,
-    paper="Ma, Zhang, Zheng, Sun, ShuffleNet V2: practical guidelines for efficient CNN "
-    "architecture design, ECCV 2018 (1.0×)",
-    reference_params=imagenet_reference(
-        2_278_604,
-        "torchvision.models.shufflenet_v2_x1_0 (2,278,604 parameters)",
-    ),
-    concepts=[
-        "channel split",
-        "channel shuffle",
-        "depthwise convolution",
-        "efficient architecture guidelines",
-        "global average pooling",
-    ],
-    torchvision="shufflenet_v2_x1_0",
-    from_torchvision=from_torchvision,
-)

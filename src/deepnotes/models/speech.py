@@ -29,7 +29,7 @@ sequences, so padding never enters a state.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -38,13 +38,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 from deepnotes.audio import dct_matrix
-from deepnotes.data.base import DataBundle
+from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.errors import UserError
-from deepnotes.metrics import edit_distance
-from deepnotes.models.common import layers
-from deepnotes.nn.ctc import CTCLoss, greedy_decode, prefix_beam_search
-from deepnotes.registry import MODELS, TASKS
-from deepnotes.train.tasks import Task
+from deepnotes.models.common import layers, register_model
 
 N_MELS, N_MFCC, DIGITS = 40, 13, 10
 
@@ -274,10 +270,6 @@ class SpeechRNN(nn.Module):
         weights = scores.softmax(dim=1)  # α over the real frames
         return self.head((weights.unsqueeze(-1) * states).sum(1))
 
-    def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
-        """Half a second of frames, for summaries: (x (B, 50, bands), lengths (B,))."""
-        return torch.zeros(batch, 50, self.n_mels), torch.full((batch,), 50)
-
 
 class SpeechCNN(nn.Module):
     """The standardised log-mel spectrogram as an image → conv blocks → the mean over real
@@ -324,9 +316,6 @@ class SpeechCNN(nn.Module):
         pooled = (maps * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B, C · bands)
         return self.head(self.dropout(pooled))
 
-    def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
-        return torch.zeros(batch, 50, self.n_mels), torch.full((batch,), 50)
-
 
 class SpeechCTC(nn.Module):
     """MFCCs, 4 frames stacked (40 ms steps) → bidirectional LSTM → log-probabilities of the
@@ -363,80 +352,6 @@ class SpeechCTC(nn.Module):
         log_probs = self.head(states).log_softmax(-1).transpose(0, 1)  # (T/4, B, C)
         return log_probs, steps
 
-    def example_input(self, batch: int) -> tuple[Tensor, Tensor]:
-        return torch.zeros(batch, 100, self.n_mels), torch.full((batch,), 100)
-
-
-@TASKS.register("ctc")
-class CTCTask(Task):
-    """Read a digit string from frames: the CTC loss (`deepnotes.nn.CTCLoss`, blank = 0), and
-    the label error rate of greedy decoding, edit distance / reference length (Σ over the
-    split), with the share of strings read exactly."""
-
-    name = "ctc"
-    data_kinds = ("audio",)
-    data_tasks = ("ctc",)
-    distributable = True
-
-    def __init__(self) -> None:
-        self.criterion = CTCLoss(blank=0, zero_infinity=True)
-
-    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
-        return {"num_classes": bundle.num_classes, "input_size": bundle.input_size}
-
-    def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        x, lengths, targets, target_lengths = batch
-        log_probs, steps = model(x, lengths)  # (T', B, C), (B,)
-        loss = self.criterion(log_probs, targets, steps, target_lengths)
-        return loss, {"loss": loss.detach()}
-
-    def batch_size(self, batch: Any) -> int:
-        return len(batch[1])
-
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
-        loss_sum = errors = reference = exact = strings = 0.0
-        for x, lengths, targets, target_lengths in batches:
-            log_probs, steps = model(x, lengths)
-            loss_sum += float(self.criterion(log_probs, targets, steps, target_lengths)) * len(x)
-            for i, decoded in enumerate(decode(log_probs, steps)):
-                truth = targets[i, : int(target_lengths[i])].tolist()
-                errors += edit_distance(decoded, truth)
-                reference += len(truth)
-                exact += decoded == truth
-            strings += len(x)
-        return {
-            "loss": loss_sum / strings,
-            "label_error_rate": errors / max(reference, 1),
-            "exact": exact / strings,
-        }
-
-
-def decode(log_probs: Tensor, lengths: Tensor, beam: int | None = None) -> list[list[int]]:
-    """Each sequence's labels from (T, B, C) log-probabilities: greedy, or prefix beam search."""
-    sequences = []
-    for i, length in enumerate(lengths.tolist()):
-        frames = log_probs[:length, i]  # (T_i, C)
-        found = greedy_decode(frames) if beam is None else prefix_beam_search(frames, beam)
-        sequences.append(found)
-    return sequences
-
-
-def speech_gru(**kwargs: Any) -> SpeechRNN:
-    return SpeechRNN(**{"cell": "gru", **kwargs})
-
-
-def speech_lstm(**kwargs: Any) -> SpeechRNN:
-    return SpeechRNN(**{"cell": "lstm", **kwargs})
-
-
-def speech_cnn(**kwargs: Any) -> SpeechCNN:
-    return SpeechCNN(**kwargs)
-
-
-def speech_ctc(**kwargs: Any) -> SpeechCTC:
-    return SpeechCTC(**kwargs)
-
 
 def recurrent_params(cell: str, inputs: int, hidden: int, layers: int, directions: int) -> int:
     """Parameters of a GRU (3 gates) or LSTM (4): per layer and direction, gates × (W_ih: in × h,
@@ -458,60 +373,78 @@ def cnn_params(channels: Sequence[int], classes: int, bands: int = N_MELS) -> in
     return convs + widths[-1] * rows * classes + classes
 
 
-REFERENCE = {
-    "speech_gru": recurrent_params("gru", N_MFCC, 128, 2, 2) + 256 * DIGITS + DIGITS,
-    "speech_lstm": recurrent_params("lstm", N_MFCC, 128, 2, 2) + 256 * DIGITS + DIGITS,
-    "speech_cnn": cnn_params((32, 64, 128), DIGITS),
-    "speech_ctc": recurrent_params("lstm", 4 * N_MFCC, 96, 2, 2) + 192 * (DIGITS + 1) + DIGITS + 1,
-}
-TRAIN_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 2e-3, "scheduler": "cosine"}
-for name, builder, task, classes, paper, concepts in (
-    (
-        "speech_gru",
-        speech_gru,
-        "classification",
-        DIGITS,
-        "Cho et al., Learning phrase representations using RNN encoder-decoder, EMNLP 2014",
-        ["MFCC", "GRU", "packed sequences", "attention pooling"],
-    ),
-    (
-        "speech_lstm",
-        speech_lstm,
-        "classification",
-        DIGITS,
-        "Hochreiter & Schmidhuber, Long short-term memory, Neural Computation 1997",
-        ["MFCC", "LSTM", "packed sequences"],
-    ),
-    (
-        "speech_cnn",
-        speech_cnn,
-        "classification",
-        DIGITS,
-        "Sainath et al., Deep convolutional neural networks for LVCSR, ICASSP 2013",
-        ["log-mel spectrogram", "convolution over time and frequency", "masked pooling"],
-    ),
-    (
-        "speech_ctc",
-        speech_ctc,
-        "ctc",
-        DIGITS + 1,
-        "Graves et al., Connectionist temporal classification, ICML 2006",
-        ["CTC", "bidirectional LSTM", "forward algorithm", "beam search"],
-    ),
-):
-    MODELS.register(
-        name,
+def speech_card(
+    task: str, classes: int, paper: str, reference: int, concepts: tuple[str, ...]
+) -> ModelCard:
+    """The card every speech model shares but for these: log-mel frames in, 15 epochs."""
+    return ModelCard(
         task=task,
         family="speech",
         input_size=(N_MELS,),
         num_classes=classes,
         paper=paper,
-        reference_params={
-            "value": REFERENCE[name],
-            "input_size": (N_MELS,),
-            "num_classes": classes,
-            "source": "the layer formulas (recurrent_params, cnn_params)",
-        },
+        reference=ParameterCount(
+            reference, (N_MELS,), classes, "the layer formulas (recurrent_params, cnn_params)"
+        ),
         train_defaults={**TRAIN_DEFAULTS, **({"epochs": 12} if task == "ctc" else {})},
         concepts=concepts,
-    )(builder)
+    )
+
+
+TRAIN_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 2e-3, "scheduler": "cosine"}
+
+
+@register_model(
+    "speech_gru",
+    speech_card(
+        "audio-classification",
+        DIGITS,
+        "Cho et al., Learning phrase representations using RNN encoder-decoder, EMNLP 2014",
+        recurrent_params("gru", N_MFCC, 128, 2, 2) + 256 * DIGITS + DIGITS,
+        ("MFCC", "GRU", "packed sequences", "attention pooling"),
+    ),
+)
+def speech_gru(**kwargs: Any) -> SpeechRNN:
+    return SpeechRNN(**{"cell": "gru", **kwargs})
+
+
+@register_model(
+    "speech_lstm",
+    speech_card(
+        "audio-classification",
+        DIGITS,
+        "Hochreiter & Schmidhuber, Long short-term memory, Neural Computation 1997",
+        recurrent_params("lstm", N_MFCC, 128, 2, 2) + 256 * DIGITS + DIGITS,
+        ("MFCC", "LSTM", "packed sequences"),
+    ),
+)
+def speech_lstm(**kwargs: Any) -> SpeechRNN:
+    return SpeechRNN(**{"cell": "lstm", **kwargs})
+
+
+@register_model(
+    "speech_cnn",
+    speech_card(
+        "audio-classification",
+        DIGITS,
+        "Sainath et al., Deep convolutional neural networks for LVCSR, ICASSP 2013",
+        cnn_params((32, 64, 128), DIGITS),
+        ("log-mel spectrogram", "convolution over time and frequency", "masked pooling"),
+    ),
+)
+def speech_cnn(**kwargs: Any) -> SpeechCNN:
+    return SpeechCNN(**kwargs)
+
+
+@register_model(
+    "speech_ctc",
+    speech_card(
+        "ctc",
+        DIGITS + 1,
+        "Graves et al., Connectionist temporal classification, ICML 2006",
+        recurrent_params("lstm", 4 * N_MFCC, 96, 2, 2) + 192 * (DIGITS + 1) + DIGITS + 1,
+        ("CTC", "bidirectional LSTM", "forward algorithm", "beam search"),
+    ),
+)
+def speech_ctc(**kwargs: Any) -> SpeechCTC:
+    return SpeechCTC(**kwargs)

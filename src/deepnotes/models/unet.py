@@ -64,8 +64,9 @@ import torch
 from torch import Tensor, nn
 
 from deepnotes.arith import conv_output_size, pool_output_size, transposed_output_size
+from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.errors import UserError
-from deepnotes.models.common import layers, register_variants
+from deepnotes.models.common import Variant, layers, register_model
 
 PAPER = (
     "Ronneberger, Fischer, Brox, U-Net: Convolutional Networks for Biomedical Image "
@@ -292,6 +293,43 @@ class UNet(nn.Module):
         )
 
 
+CONCEPTS = (
+    "semantic segmentation",
+    "encoder-decoder",
+    "skip connections",
+    "transposed convolution",
+    "valid convolution",
+    "1×1 convolution",
+)
+# shapes-seg (32×32, 5 classes, 3,000 training images): Adam with a cosine decay reaches a
+# test mean IoU of 0.93 (seeds 0 and 1; 0.91 after 10 epochs) in 15 epochs, about 2 minutes
+# on 2 CPU cores (115 s on two cores of a Xeon, 0.929).
+TRAIN_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 3e-3, "scheduler": "cosine"}
+
+
+@register_model(
+    "unet",
+    ModelCard(
+        task="segmentation",
+        family="unet",
+        input_size=(1, 572, 572),
+        test_input_size=(1, 188, 188),  # the smallest valid size with a 4×4 bottom: 188 → 4
+        num_classes=2,
+        paper=PAPER,
+        reference=ParameterCount(
+            31_030_658,
+            (1, 572, 572),
+            2,
+            "the paper's Fig. 1 (1 channel in, 2 classes, every conv with bias), counted "
+            "layer by layer with c_in·c_out·k² + c_out (tests/test_models_unet.py)",
+        ),
+        concepts=CONCEPTS,
+    ),
+    variants={
+        # depth 2, bottom side 8: 4·(8 + 4) + 4·3 = 60 → 20
+        "unet_tiny": Variant("tiny", {"width": 8, "depth": 2}, (1, 60, 60)),
+    },
+)
 def unet(
     num_classes: int = 2,
     input_size: tuple[int, int, int] = (1, 572, 572),
@@ -302,6 +340,34 @@ def unet(
     return UNet(num_classes, input_size, impl=impl, **kwargs)
 
 
+@register_model(
+    "unet_padded",
+    ModelCard(
+        task="segmentation",
+        family="unet",
+        input_size=(3, 256, 256),
+        test_input_size=(3, 64, 64),
+        num_classes=2,
+        paper=PAPER + "; padded convolutions with BatchNorm (Ioffe & Szegedy, ICML 2015)",
+        reference=ParameterCount(
+            31_037_698,
+            (3, 256, 256),
+            2,
+            "the paper's layers with 3 channels in, 3×3 convs padded and without bias, "
+            "each followed by BatchNorm (γ, β), transposed 2×2 up-convolutions and the 1×1 "
+            "conv with bias, counted layer by layer (tests/test_models_unet.py)",
+        ),
+        train_defaults=TRAIN_DEFAULTS,
+        concepts=(*CONCEPTS, "batch normalisation", "bilinear upsampling"),
+    ),
+    # the generated shapes-seg images are grey
+    variants={
+        # Three poolings: a 16×16 input still has a 2×2 bottom, 32×32 a 4×4 one; 16
+        # channels at level 0 (1/16 of the multiply-adds of 64) are plenty for 32×32 shapes.
+        "unet_padded_small": Variant("small", {"depth": 3, "width": 16}, (1, 32, 32)),
+        "unet_padded_tiny": Variant("tiny", {"width": 8, "depth": 2}, (1, 32, 32)),
+    },
+)
 def unet_padded(
     num_classes: int = 2,
     input_size: tuple[int, int, int] = (3, 256, 256),
@@ -310,64 +376,3 @@ def unet_padded(
 ) -> UNet:
     """Same-size U-Net: 3×3 convs padded by 1, without bias, each with BatchNorm and ReLU."""
     return UNet(num_classes, input_size, padding=1, batch_norm=True, impl=impl, **kwargs)
-
-
-CONCEPTS = [
-    "semantic segmentation",
-    "encoder-decoder",
-    "skip connections",
-    "transposed convolution",
-    "valid convolution",
-    "1×1 convolution",
-]
-# shapes-seg (32×32, 5 classes, 3,000 training images): Adam with a cosine decay reaches a
-# test mean IoU of 0.93 (seeds 0 and 1; 0.91 after 10 epochs) in 15 epochs, about 2 minutes
-# on 2 CPU cores (115 s on two cores of a Xeon, 0.929).
-TRAIN_DEFAULTS = {"epochs": 15, "batch_size": 32, "lr": 3e-3, "scheduler": "cosine"}
-
-register_variants(
-    "unet",
-    unet,
-    tiny={"width": 8, "depth": 2},
-    small_input_size=(1, 60, 60),  # depth 2, bottom side 8: 4·(8 + 4) + 4·3 = 60 → 20
-    task="segmentation",
-    family="unet",
-    input_size=(1, 572, 572),
-    test_input_size=(1, 188, 188),  # the smallest valid size with a 4×4 bottom: 188 → 4
-    num_classes=2,
-    paper=PAPER,
-    reference_params={
-        "value": 31_030_658,
-        "input_size": (1, 572, 572),
-        "num_classes": 2,
-        "source": "the paper's Fig. 1 (1 channel in, 2 classes, every conv with bias), counted "
-        "layer by layer with c_in·c_out·k² + c_out (tests/test_models_unet.py)",
-    },
-    concepts=CONCEPTS,
-)
-
-register_variants(
-    "unet_padded",
-    unet_padded,
-    # Three poolings: a 16×16 input still has a 2×2 bottom, 32×32 a 4×4 one; 16 channels
-    # at level 0 (1/16 of the multiply-adds of 64) are plenty for 32×32 shapes.
-    small={"depth": 3, "width": 16},
-    tiny={"width": 8, "depth": 2},
-    small_input_size=(1, 32, 32),  # the generated shapes-seg images are grey
-    task="segmentation",
-    family="unet",
-    input_size=(3, 256, 256),
-    test_input_size=(3, 64, 64),
-    num_classes=2,
-    paper=PAPER + "; padded convolutions with BatchNorm (Ioffe & Szegedy, ICML 2015)",
-    reference_params={
-        "value": 31_037_698,
-        "input_size": (3, 256, 256),
-        "num_classes": 2,
-        "source": "the paper's layers with 3 channels in, 3×3 convs padded and without bias, "
-        "each followed by BatchNorm (γ, β), transposed 2×2 up-convolutions and the 1×1 conv "
-        "with bias, counted layer by layer (tests/test_models_unet.py)",
-    },
-    train_defaults=TRAIN_DEFAULTS,
-    concepts=[*CONCEPTS, "batch normalisation", "bilinear upsampling"],
-)

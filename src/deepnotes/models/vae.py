@@ -33,20 +33,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deepnotes.data.base import DataBundle
+from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.errors import UserError
-from deepnotes.figures import image_grid
-from deepnotes.models.common import layers
+from deepnotes.models.common import layers, register_model
 from deepnotes.models.encoders import conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
-from deepnotes.registry import MODELS, TASKS
-from deepnotes.train.tasks import Task
 
 ARCHITECTURES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -191,55 +188,6 @@ class VAE(nn.Module):
         )
 
 
-@TASKS.register("vae")
-class VAETask(Task):
-    """Train by the negative ELBO (β-weighted KL); report ELBO, its terms and IWAE in nats.
-
-    loss = −(1/B) Σ_b [E_q log p(x_b | z) − β KL(q(z | x_b) ‖ p(z))]
-
-    Images keep their [0, 1] pixels (no standardisation): the Bernoulli
-    likelihood needs them so. Labels are ignored.
-    """
-
-    name = "vae"
-    data_kinds = ("images",)
-    data_options: ClassVar[dict[str, Any]] = {"normalize": False}
-    iwae_samples = 100
-
-    def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
-        return {"input_size": bundle.input_size}
-
-    def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        x = batch[0]
-        terms = model.elbo_terms(x)
-        loss = -(terms.reconstruction - model.beta * terms.kl).mean()
-        logs = {
-            "loss": loss.detach(),
-            "elbo": terms.elbo.detach().mean(),
-            "reconstruction": terms.reconstruction.detach().mean(),
-            "kl": terms.kl.detach().mean(),
-        }
-        return loss, logs
-
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
-        """The mean ELBO terms over the split, and the IWAE bound with independent draws."""
-        batches = list(batches)
-        metrics = super().evaluate(model, batches)
-        total = sum(float(model.iwae(b[0], self.iwae_samples).sum()) for b in batches)
-        metrics["iwae"] = total / sum(len(b[0]) for b in batches)
-        return metrics
-
-    def figures(self, model: nn.Module, bundle: DataBundle) -> dict[str, Any]:
-        figures = {
-            "samples.png": sample_grid(model),
-            "reconstructions.png": reconstruction_grid(model, bundle),
-        }
-        if model.latent_dim == 2:
-            figures["latent-map.png"] = latent_map(model)
-        return figures
-
-
 def independent_pixel_nll(train: Tensor, test: Tensor) -> float:
     """The baseline a VAE must beat: −log p(x) per test image, in nats, under independent
     Bernoulli pixels whose means are the training set's (clamped away from 0 and 1).
@@ -250,44 +198,10 @@ def independent_pixel_nll(train: Tensor, test: Tensor) -> float:
     return float(-(test * p.log() + (1 - test) * (1 - p).log()).flatten(1).sum(1).mean())
 
 
-def sample_grid(model: VAE, n: int = 64) -> Any:
-    """Mean images of n draws from the prior."""
-    images = model.sample(n, torch.Generator().manual_seed(0))
-    return image_grid(images, 8, "Samples: decoder means for z ~ N(0, I)")
-
-
-def reconstruction_grid(model: VAE, bundle: DataBundle, n: int = 16) -> Any:
-    """Test images (top rows) above their reconstructions from the posterior mean."""
-    x = bundle.split("test")[:n][0].to(next(model.parameters()).device)  # (n, C, H, W)
-    with torch.no_grad():
-        mean, _ = model.encode(x)
-    return image_grid(torch.cat([x, model.mean_image(mean)]), 4, "Test images, reconstructions")
-
-
-def latent_map(model: VAE, steps: int = 15) -> Any:
-    """Decoded means over a grid of a 2-D latent space, at the prior's quantiles."""
-    from scipy.stats import norm
-
-    quantiles = torch.tensor(norm.ppf(torch.linspace(0.03, 0.97, steps).numpy()))
-    grid = torch.cartesian_prod(quantiles.flip(0), quantiles).float()[:, [1, 0]]  # (z₁, z₂)
-    images = model.mean_image(grid.to(next(model.parameters()).device))
-    return image_grid(images, steps, "The latent plane: decoder means on a grid of z")
-
-
 PAPER = (
     "Kingma, Welling, Auto-encoding variational Bayes, ICLR 2014; Rezende, Mohamed, Wierstra, "
     "Stochastic backpropagation and approximate inference in deep generative models, ICML 2014"
 )
-
-
-def vae(**kwargs: Any) -> VAE:
-    """The MLP VAE: 784 → 512 → 256 → 2·8, decoder mirrored (at 1×28×28)."""
-    return VAE(**kwargs)
-
-
-def vae_conv(**kwargs: Any) -> VAE:
-    """The convolutional VAE: two stride-2 convolutions, two transposed ones."""
-    return VAE(architecture="conv", **kwargs)
 
 
 def mlp_vae_params(pixels: int, hidden: Sequence[int], latent: int) -> int:
@@ -305,37 +219,52 @@ def conv_vae_params(channels: int, side: int, widths: tuple[int, int], latent: i
     return convolutions + (small + 1) * 2 * latent + (latent + 1) * small
 
 
-REFERENCES = {
-    "vae": (
-        mlp_vae_params(784, (512, 256), 8),
-        "the layer formulas: Linear (n_in + 1)·n_out, encoder 784-512-256-16, decoder "
-        "8-256-512-784",
-    ),
-    "vae_conv": (
-        conv_vae_params(1, 28, (32, 64), 8),
-        "the layer formulas: conv 4×4 1→32→64, Linear 64·7·7 → 16, Linear 8 → 64·7·7, "
-        "transposed conv 4×4 64→32→1",
-    ),
-}
+TRAIN_DEFAULTS = {"epochs": 60, "batch_size": 64, "lr": 1e-3}
 
-for name, builder, concepts in (
-    ("vae", vae, ["ELBO", "reparameterisation", "KL divergence", "IWAE"]),
-    ("vae_conv", vae_conv, ["ELBO", "reparameterisation", "transposed convolution"]),
-):
-    value, source = REFERENCES[name]
-    MODELS.register(
-        name,
+
+@register_model(
+    "vae",
+    ModelCard(
         task="vae",
         family="vae",
         input_size=(1, 28, 28),
         num_classes=None,
         paper=PAPER,
-        reference_params={
-            "value": value,
-            "input_size": (1, 28, 28),
-            "num_classes": None,
-            "source": source,
-        },
-        train_defaults={"epochs": 60, "batch_size": 64, "lr": 1e-3},
-        concepts=concepts,
-    )(builder)
+        reference=ParameterCount(
+            mlp_vae_params(784, (512, 256), 8),
+            (1, 28, 28),
+            None,
+            "the layer formulas: Linear (n_in + 1)·n_out, encoder 784-512-256-16, decoder "
+            "8-256-512-784",
+        ),
+        train_defaults=TRAIN_DEFAULTS,
+        concepts=("ELBO", "reparameterisation", "KL divergence", "IWAE"),
+    ),
+)
+def vae(**kwargs: Any) -> VAE:
+    """The MLP VAE: 784 → 512 → 256 → 2·8, decoder mirrored (at 1×28×28)."""
+    return VAE(**kwargs)
+
+
+@register_model(
+    "vae_conv",
+    ModelCard(
+        task="vae",
+        family="vae",
+        input_size=(1, 28, 28),
+        num_classes=None,
+        paper=PAPER,
+        reference=ParameterCount(
+            conv_vae_params(1, 28, (32, 64), 8),
+            (1, 28, 28),
+            None,
+            "the layer formulas: conv 4×4 1→32→64, Linear 64·7·7 → 16, Linear 8 → 64·7·7, "
+            "transposed conv 4×4 64→32→1",
+        ),
+        train_defaults=TRAIN_DEFAULTS,
+        concepts=("ELBO", "reparameterisation", "transposed convolution"),
+    ),
+)
+def vae_conv(**kwargs: Any) -> VAE:
+    """The convolutional VAE: two stride-2 convolutions, two transposed ones."""
+    return VAE(architecture="conv", **kwargs)

@@ -41,15 +41,21 @@ Shape: (B, C, H, W) → (B, num_classes), H and W at least 32.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from types import ModuleType
 
 import torch
 from torch import Tensor, nn
 
-from deepnotes.models.alexnet import TRAIN_DEFAULTS, dense_classifier
-from deepnotes.models.common import imagenet_reference, layers, register_variants, same_names
+from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.models.common import (
+    CLASSIC_TRAIN_DEFAULTS,
+    Variant,
+    dense_classifier,
+    layers,
+    register_model,
+    same_names,
+)
 
 PAPER = (
     "Simonyan, Zisserman, Very deep convolutional networks for large-scale image recognition, "
@@ -62,14 +68,12 @@ BN_PAPER = (
 
 WIDTHS = (64, 128, 256, 512, 512)
 
-# Name → 3×3 convolutions per stage (the paper's configurations A, B, D, E) and
-# torchvision's parameter counts at 1000 classes, without and with BatchNorm.
-CONFIGS = {
-    "vgg11": ((1, 1, 2, 2, 2), 132_863_336, 132_868_840),
-    "vgg13": ((2, 2, 2, 2, 2), 133_047_848, 133_053_736),
-    "vgg16": ((2, 2, 3, 3, 3), 138_357_544, 138_365_992),
-    "vgg19": ((2, 2, 4, 4, 4), 143_667_240, 143_678_248),
-}
+# 3×3 convolutions per stage: the paper's configurations A (vgg11), B (vgg13), D (vgg16)
+# and E (vgg19).
+DEPTHS_A = (1, 1, 2, 2, 2)
+DEPTHS_B = (2, 2, 2, 2, 2)
+DEPTHS_D = (2, 2, 3, 3, 3)
+DEPTHS_E = (2, 2, 4, 4, 4)
 
 
 class VGG(nn.Module):
@@ -100,7 +104,7 @@ class VGG(nn.Module):
         self,
         num_classes: int = 1000,
         input_size: Sequence[int] = (3, 224, 224),
-        depths: Sequence[int] = CONFIGS["vgg11"][0],
+        depths: Sequence[int] = DEPTHS_A,
         widths: Sequence[int] = WIDTHS,
         batch_norm: bool = False,
         hidden: int = 4096,
@@ -137,38 +141,130 @@ class VGG(nn.Module):
                 nn.init.normal_(module.weight, 0.0, 0.01)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.avgpool(self.features(x))  # (B, C, pool_size, pool_size)
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The stages: (B, C, H, W) → (B, widths[-1], H/2^S, W/2^S), S = len(depths)."""
+        return self.features(x)
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """Average pooling to pool_size², flatten, the dense layers: (B, widths[-1], h, w) →
+        (B, num_classes); with `pre_logits` the (B, hidden) input of the last dense layer."""
+        x = self.avgpool(features)  # (B, C, pool_size, pool_size)
         x = torch.flatten(x, 1)  # (B, C·pool_size²)
-        return self.classifier(x)
+        head = self.classifier[:-1] if pre_logits else self.classifier
+        return head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
-def register_vgg(name: str, depths: Sequence[int], batch_norm: bool, count: int) -> None:
-    """Register one configuration of the table, with its `_small` and `_tiny` variants."""
-    register_variants(
-        name,
-        functools.partial(VGG, depths=depths, batch_norm=batch_norm),
-        small={"pool_size": 1},
-        # the first three stages of the same configuration, an eighth as wide
-        tiny={"depths": depths[:3], "widths": (8, 16, 32), "hidden": 32, "pool_size": 1},
-        small_input_size=(3, 32, 32),
+def vgg_card(name: str, count: int, batch_norm: bool) -> ModelCard:
+    """The card of one configuration of the table; `count` is torchvision's at 1000 classes."""
+    return ModelCard(
         task="classification",
         family="vgg",
         input_size=(3, 224, 224),
         num_classes=1000,
         paper=PAPER + BN_PAPER * batch_norm,
-        reference_params=imagenet_reference(
+        reference=imagenet_count(
             count,
             f"torchvision.models.{name} ({name.upper()}_Weights.IMAGENET1K_V1: {count:,} params)",
         ),
-        concepts=["3×3 convolutions", "deep and narrow", "receptive field", "max pooling"]
-        + ["batch normalization"] * batch_norm,
-        train_defaults=TRAIN_DEFAULTS,  # AlexNet's: the same dense head, the same small data
+        concepts=("3×3 convolutions", "deep and narrow", "receptive field", "max pooling")
+        + ("batch normalization",) * batch_norm,
+        train_defaults=CLASSIC_TRAIN_DEFAULTS,  # AlexNet's: the same dense head, the same data
         torchvision=name,
         from_torchvision=same_names,  # features, avgpool, classifier: torchvision's names
     )
 
 
-for name, (depths, count, count_bn) in CONFIGS.items():
-    register_vgg(name, depths, batch_norm=False, count=count)
-    register_vgg(f"{name}_bn", depths, batch_norm=True, count=count_bn)
+# `_small`: every block and width, the last map averaged to 1×1.
+SMALL = Variant("small", {"pool_size": 1}, (3, 32, 32))
+
+
+def tiny(depths: Sequence[int]) -> Variant:
+    """`_tiny`: the first three stages of the configuration, an eighth as wide."""
+    return Variant(
+        "tiny",
+        {"depths": tuple(depths[:3]), "widths": (8, 16, 32), "hidden": 32, "pool_size": 1},
+        (3, 32, 32),
+    )
+
+
+@register_model(
+    "vgg11",
+    vgg_card("vgg11", 132_863_336, batch_norm=False),
+    variants={"vgg11_small": SMALL, "vgg11_tiny": tiny(DEPTHS_A)},
+)
+def vgg11(**kwargs) -> VGG:
+    """VGG-11, configuration A."""
+    return VGG(**{"depths": DEPTHS_A, "batch_norm": False, **kwargs})
+
+
+@register_model(
+    "vgg11_bn",
+    vgg_card("vgg11_bn", 132_868_840, batch_norm=True),
+    variants={"vgg11_bn_small": SMALL, "vgg11_bn_tiny": tiny(DEPTHS_A)},
+)
+def vgg11_bn(**kwargs) -> VGG:
+    """VGG-11, configuration A, with BatchNorm."""
+    return VGG(**{"depths": DEPTHS_A, "batch_norm": True, **kwargs})
+
+
+@register_model(
+    "vgg13",
+    vgg_card("vgg13", 133_047_848, batch_norm=False),
+    variants={"vgg13_small": SMALL, "vgg13_tiny": tiny(DEPTHS_B)},
+)
+def vgg13(**kwargs) -> VGG:
+    """VGG-13, configuration B."""
+    return VGG(**{"depths": DEPTHS_B, "batch_norm": False, **kwargs})
+
+
+@register_model(
+    "vgg13_bn",
+    vgg_card("vgg13_bn", 133_053_736, batch_norm=True),
+    variants={"vgg13_bn_small": SMALL, "vgg13_bn_tiny": tiny(DEPTHS_B)},
+)
+def vgg13_bn(**kwargs) -> VGG:
+    """VGG-13, configuration B, with BatchNorm."""
+    return VGG(**{"depths": DEPTHS_B, "batch_norm": True, **kwargs})
+
+
+@register_model(
+    "vgg16",
+    vgg_card("vgg16", 138_357_544, batch_norm=False),
+    variants={"vgg16_small": SMALL, "vgg16_tiny": tiny(DEPTHS_D)},
+)
+def vgg16(**kwargs) -> VGG:
+    """VGG-16, configuration D."""
+    return VGG(**{"depths": DEPTHS_D, "batch_norm": False, **kwargs})
+
+
+@register_model(
+    "vgg16_bn",
+    vgg_card("vgg16_bn", 138_365_992, batch_norm=True),
+    variants={"vgg16_bn_small": SMALL, "vgg16_bn_tiny": tiny(DEPTHS_D)},
+)
+def vgg16_bn(**kwargs) -> VGG:
+    """VGG-16, configuration D, with BatchNorm."""
+    return VGG(**{"depths": DEPTHS_D, "batch_norm": True, **kwargs})
+
+
+@register_model(
+    "vgg19",
+    vgg_card("vgg19", 143_667_240, batch_norm=False),
+    variants={"vgg19_small": SMALL, "vgg19_tiny": tiny(DEPTHS_E)},
+)
+def vgg19(**kwargs) -> VGG:
+    """VGG-19, configuration E."""
+    return VGG(**{"depths": DEPTHS_E, "batch_norm": False, **kwargs})
+
+
+@register_model(
+    "vgg19_bn",
+    vgg_card("vgg19_bn", 143_678_248, batch_norm=True),
+    variants={"vgg19_bn_small": SMALL, "vgg19_bn_tiny": tiny(DEPTHS_E)},
+)
+def vgg19_bn(**kwargs) -> VGG:
+    """VGG-19, configuration E, with BatchNorm."""
+    return VGG(**{"depths": DEPTHS_E, "batch_norm": True, **kwargs})

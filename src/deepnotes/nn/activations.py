@@ -21,6 +21,13 @@ Two ways to get the derivative. Each activation is written twice, side by side:
   by the derivative written by hand beside it, as micrograd does (σ′ = σ(1 − σ) from
   the saved output σ).
 
+Layout: the shared machinery comes first (−|x|, the in-place write-back, the autograd
+Function `_HandDerivative`, the log-sum-exp shift, the modules' small base classes);
+then one section per activation, in the order Sigmoid, Tanh, ReLU, ReLU6, LeakyReLU,
+PReLU, Softplus, ELU, CELU, SELU, GELU, LogSigmoid, Softmax, Softmin, LogSoftmax, each
+holding its formula, its hand derivative (`_SigmoidRule` …), its fast function and
+its module; last, the `ACTIVATIONS` table that lists them all.
+
 Why both: on a small batch each eager operation costs microseconds of dispatch, and
 under autograd it also records a graph node and later runs a backward node. A
 formula of eight operations, differentiated by autograd, is therefore several times
@@ -74,22 +81,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
 
-# Klambauer et al. (2017), eq. 14: the fixed point (mean 0, variance 1) of the SELU map.
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-
-# Hendrycks & Gimpel's fit Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715x³))).
-GELU_TANH_SCALE = math.sqrt(2 / math.pi)
-GELU_TANH_CUBIC = 0.044715
-
-
-# ----------------------------------------------------------------------------- the formulas
+# ----------------------------------------------------------------------------- machinery
 
 
 def _negative_abs(x: Tensor) -> Tensor:
@@ -113,144 +112,6 @@ def _write_back(x: Tensor, result: Tensor, inplace: bool) -> Tensor:
     invalidate it.
     """
     return x.copy_(result) if inplace else result
-
-
-def sigmoid_formula(x: Tensor) -> Tensor:
-    """σ(x) = 1/(1 + e^{−x}), evaluated through z = e^{−|x|} ∈ (0, 1]."""
-    z = torch.exp(_negative_abs(x))
-    # x ≥ 0: 1/(1 + e^{−x}) = 1/(1 + z);   x < 0: e^{x}/(1 + e^{x}) = z/(1 + z)
-    return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))
-
-
-def tanh_formula(x: Tensor) -> Tensor:
-    """tanh(x) = (e^{x} − e^{−x})/(e^{x} + e^{−x}), evaluated through e^{−2|x|} − 1."""
-    # tanh|x| = (1 − e^{−2|x|})/(1 + e^{−2|x|}) = −m/(2 + m) with m = e^{−2|x|} − 1 (expm1:
-    # exact for small |x|, where 1 − e^{−2|x|} would cancel); tanh is odd.
-    m = torch.expm1(2 * _negative_abs(x))
-    magnitude = -m / (2 + m)
-    return torch.where(x >= 0, magnitude, -magnitude)
-
-
-def relu_formula(x: Tensor, inplace: bool = False) -> Tensor:
-    """ReLU(x) = max(0, x); the derivative is 0 at x = 0, as in torch."""
-    return _write_back(x, x.masked_fill(x <= 0, 0.0), inplace)
-
-
-def relu6_formula(x: Tensor, inplace: bool = False) -> Tensor:
-    """ReLU6(x) = min(max(0, x), 6); the derivative is 0 at both kinks, as in torch."""
-    return _write_back(x, x.masked_fill(x <= 0, 0.0).masked_fill(x >= 6, 6.0), inplace)
-
-
-def leaky_relu_formula(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    """LeakyReLU(x) = x for x > 0, negative_slope·x otherwise (slope also at x = 0)."""
-    return _write_back(x, torch.where(x > 0, x, negative_slope * x), inplace)
-
-
-def prelu(x: Tensor, weight: Tensor) -> Tensor:
-    """PReLU(x) = x for x > 0, a·x otherwise; `weight` holds a per channel (dim 1) or one a.
-
-    The one activation without a hand-written twin: three operations, which autograd
-    differentiates (including ∂/∂a, summed over the positions sharing a) about as fast.
-    """
-    if weight.numel() > 1:
-        weight = weight.view(-1, *(1,) * (x.dim() - 2))  # (C, 1, …): channel dim 1 of (N, C, …)
-    return torch.where(x > 0, x, weight * x)
-
-
-def softplus_formula(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """Softplus(x) = log(1 + e^{βx})/β, and x itself where βx > threshold (as torch)."""
-    scaled = beta * x
-    linear = scaled > threshold
-    # zeroing βx where it is not used keeps e^{βx} finite in the discarded branch
-    smooth = torch.log1p(torch.exp(scaled.masked_fill(linear, 0.0))) / beta
-    return torch.where(linear, x, smooth)
-
-
-def log_sigmoid_formula(x: Tensor) -> Tensor:
-    """log σ(x) = −softplus(−x) = min(x, 0) − log(1 + e^{−|x|}), which never overflows."""
-    return torch.where(x < 0, x, 0.0) - torch.log1p(torch.exp(_negative_abs(x)))
-
-
-def elu_formula(
-    x: Tensor, alpha: float = 1.0, input_scale: float = 1.0, inplace: bool = False
-) -> Tensor:
-    """ELU(x) = x for x > 0, α(e^{s·x} − 1) otherwise (s = input_scale; CELU has s = 1/α)."""
-    negative_part = torch.where(x > 0, 0.0, x)  # min(x, 0): e^{s·x} is never evaluated above 1
-    result = torch.where(x > 0, x, alpha * torch.expm1(input_scale * negative_part))
-    return _write_back(x, result, inplace)
-
-
-def celu_formula(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """CELU(x) = max(0, x) + min(0, α(e^{x/α} − 1)): ELU with its input scaled by 1/α."""
-    return elu_formula(x, alpha, input_scale=1 / alpha, inplace=inplace)
-
-
-def selu_formula(x: Tensor, inplace: bool = False) -> Tensor:
-    """SELU(x) = λ·ELU(x; α) with Klambauer et al.'s λ ≈ 1.0507 and α ≈ 1.6733."""
-    return _write_back(x, SELU_SCALE * elu_formula(x, SELU_ALPHA), inplace)
-
-
-def gelu_formula(x: Tensor, approximate: str = "none") -> Tensor:
-    """GELU(x) = x·Φ(x), Φ the standard normal CDF; `approximate="tanh"` uses the tanh fit."""
-    if approximate == "tanh":
-        inner = GELU_TANH_SCALE * (x + GELU_TANH_CUBIC * x**3)
-        return 0.5 * x * (1 + tanh_formula(inner))
-    return x * _normal_cdf(x)
-
-
-def _normal_cdf(x: Tensor) -> Tensor:
-    """Φ(x) = ½(1 + erf(x/√2)), the standard normal CDF."""
-    return 0.5 * (1 + torch.erf(x * (1 / math.sqrt(2))))
-
-
-def _shifted_by_max(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-    """(x − m, m) with m = max of x along `dim` (kept as a size-1 dim).
-
-    m is a constant shift: softmax(x − m) = softmax(x) for any m, so it is detached
-    (its gradient would cancel, up to rounding). An infinite m is replaced by 0, as
-    torch.logsumexp does, so a row of −inf gives log Σ = −inf instead of NaN.
-    """
-    m = x.amax(dim, keepdim=True).detach()
-    m = m.masked_fill(m.isinf(), 0.0)
-    return x - m, m
-
-
-def log_sum_exp(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
-    """log Σⱼ e^{xⱼ} along `dim`, as m + log Σⱼ e^{xⱼ − m} with m = maxⱼ xⱼ."""
-    shifted, m = _shifted_by_max(x, dim)
-    result = m + torch.log(torch.exp(shifted).sum(dim, keepdim=True))
-    return result if keepdim else result.squeeze(dim)
-
-
-def softmax_formula(x: Tensor, dim: int) -> Tensor:
-    """softmax(x)ᵢ = e^{xᵢ}/Σⱼ e^{xⱼ} along `dim`, computed as e^{xᵢ − m}/Σⱼ e^{xⱼ − m}."""
-    exps = torch.exp(_shifted_by_max(x, dim)[0])
-    return exps / exps.sum(dim, keepdim=True)
-
-
-def log_softmax_formula(x: Tensor, dim: int) -> Tensor:
-    """log softmax(x)ᵢ = xᵢ − log Σⱼ e^{xⱼ} = (xᵢ − m) − log Σⱼ e^{xⱼ − m}.
-
-    Subtracting m before the log keeps the result exact when xᵢ ≈ m is large
-    (x − (m + log Σ) would round at the scale of m).
-    """
-    shifted, _ = _shifted_by_max(x, dim)
-    return shifted - torch.log(torch.exp(shifted).sum(dim, keepdim=True))
-
-
-def _implicit_dim(name: str, dim: int | None, ndim: int) -> int:
-    """torch's legacy choice when `dim` is None: 0 for 0-, 1- and 3-d inputs, else 1."""
-    if dim is not None:
-        return dim
-    warnings.warn(
-        f"Implicit dimension choice for {name} has been deprecated. "
-        "Change the call to include dim=X as an argument.",
-        stacklevel=3,
-    )
-    return 0 if ndim in (0, 1, 3) else 1
-
-
-# ----------------------------------------------------------------------------- the fast path
 
 
 class _Rule(Protocol):
@@ -297,6 +158,106 @@ class _HandDerivative(torch.autograd.Function):
         return ctx.rule.backward(grad, *ctx.saved_tensors), None
 
 
+def _shifted_by_max(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """(x − m, m) with m = max of x along `dim` (kept as a size-1 dim).
+
+    m is a constant shift: softmax(x − m) = softmax(x) for any m, so it is detached
+    (its gradient would cancel, up to rounding). An infinite m is replaced by 0, as
+    torch.logsumexp does, so a row of −inf gives log Σ = −inf instead of NaN.
+    """
+    m = x.amax(dim, keepdim=True).detach()
+    m = m.masked_fill(m.isinf(), 0.0)
+    return x - m, m
+
+
+def log_sum_exp(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
+    """log Σⱼ e^{xⱼ} along `dim`, as m + log Σⱼ e^{xⱼ − m} with m = maxⱼ xⱼ."""
+    shifted, m = _shifted_by_max(x, dim)
+    result = m + torch.log(torch.exp(shifted).sum(dim, keepdim=True))
+    return result if keepdim else result.squeeze(dim)
+
+
+def _implicit_dim(name: str, dim: int | None, ndim: int) -> int:
+    """torch's legacy choice when `dim` is None: 0 for 0-, 1- and 3-d inputs, else 1."""
+    if dim is not None:
+        return dim
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. "
+        "Change the call to include dim=X as an argument.",
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def _inplace_repr(inplace: bool, leading: str = "") -> str:
+    """torch's `extra_repr` tail: ", inplace=True" when set (no comma when alone)."""
+    if not inplace:
+        return leading
+    return f"{leading}, inplace=True" if leading else "inplace=True"
+
+
+class _InplaceActivation(nn.Module):
+    """The base of ReLU, ReLU6 and SELU, whose one setting is torch's `inplace`.
+
+    They differ only by the fast function f they call, y = f(x, inplace), which each
+    class names as `_function = staticmethod(f)` (static: called as it is, not bound
+    to the module).
+    """
+
+    _function: Callable[..., Tensor]
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._function(x, self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace)
+
+
+class _AlphaActivation(_InplaceActivation):
+    """The base of ELU and CELU: a negative saturation value α besides `inplace`.
+
+    As in `_InplaceActivation`, each names its fast function f; y = f(x, α, inplace).
+    """
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__(inplace)
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._function(x, self.alpha, self.inplace)
+
+    def extra_repr(self) -> str:
+        return _inplace_repr(self.inplace, f"alpha={self.alpha}")
+
+
+class _SoftmaxBase(nn.Module):
+    """Holds `dim` (None: torch's legacy implicit choice, with its warning)."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def _dim(self, x: Tensor) -> int:
+        return _implicit_dim(type(self).__name__.lower(), self.dim, x.dim())
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+# ----------------------------------------------------------------------------- Sigmoid
+
+
+def sigmoid_formula(x: Tensor) -> Tensor:
+    """σ(x) = 1/(1 + e^{−x}), evaluated through z = e^{−|x|} ∈ (0, 1]."""
+    z = torch.exp(_negative_abs(x))
+    # x ≥ 0: 1/(1 + e^{−x}) = 1/(1 + z);   x < 0: e^{x}/(1 + e^{x}) = z/(1 + z)
+    return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+
 class _SigmoidRule:
     """σ(x) = 1/(1 + e^{−x});   σ′ = σ(1 − σ), from the saved output."""
 
@@ -309,274 +270,12 @@ class _SigmoidRule:
         return torch.addcmul(grad_y, grad_y, y, value=-1)  # g·σ − g·σ·σ
 
 
-class _TanhRule:
-    """tanh(x) = 1 − 2/(1 + e^{2x});   tanh′ = 1 − tanh², from the saved output."""
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        # e^{2x} = inf gives exactly 1, e^{2x} = 0 exactly −1
-        y = torch.exp(2 * x).add_(1).reciprocal_().mul_(-2).add_(1)
-        return y, (y,)
-
-    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
-        return torch.addcmul(grad, grad * y, y, value=-1)  # g − g·tanh·tanh
-
-
-class _ReLURule:
-    """ReLU(x) = max(0, x);   ReLU′ = 1 where y > 0, 0 where y = 0 (x ≤ 0): sign(y)."""
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        y = x.clamp(min=0)
-        return y, (y,)
-
-    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
-        return grad * y.sign()
-
-
-class _ReLU6Rule:
-    """ReLU6(x) = min(max(0, x), 6);   ReLU6′ = 1 for 0 < y < 6, else 0: sign(y(6 − y))."""
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        y = x.clamp(0, 6)
-        return y, (y,)
-
-    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
-        return grad * torch.sign(y * (6 - y))
-
-
-@dataclass
-class _LeakyReLURule:
-    """LeakyReLU(x) = slope·x, slope = 1 for x > 0, a for x ≤ 0;   LeakyReLU′ = slope.
-
-    The output cannot tell the pieces apart when a < 0 (both are positive), so forward
-    saves the slope itself. It is constant wherever the function is differentiable, so
-    its own derivative is 0 and saving it keeps second derivatives right.
-    """
-
-    negative_slope: float
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        positive = x.clamp(min=0).sign_()  # [x > 0], as 1.0 or 0.0
-        # [x > 0] + a·[x ≤ 0]: exactly 1 or a (a + (1 − a)·[x > 0] can round to 1 − ulp)
-        slope = torch.add(positive, 1 - positive, alpha=self.negative_slope)
-        return x * slope, (slope,)
-
-    def backward(self, grad: Tensor, slope: Tensor) -> Tensor:
-        return grad * slope
-
-
-@dataclass
-class _SoftplusRule:
-    """log(1 + e^{βx})/β, or x where βx > threshold;   Softplus′ = σ(βx), or 1."""
-
-    beta: float
-    threshold: float
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        scaled = x * self.beta if self.beta != 1 else x
-        linear = scaled > self.threshold
-        # capped at the threshold, e^{βx} stays finite in the discarded branch
-        smooth = scaled.clamp(max=self.threshold).exp_().log1p_()
-        if self.beta != 1:
-            smooth.div_(self.beta)
-        return torch.where(linear, x, smooth), (x,)
-
-    def backward(self, grad: Tensor, x: Tensor) -> Tensor:
-        scaled = self.beta * x
-        # σ(βx) = 1/(1 + e^{−βx}) written out: differentiable again for second derivatives
-        return torch.where(scaled > self.threshold, grad, grad / (1 + torch.exp(-scaled)))
-
-
-class _LogSigmoidRule:
-    """log σ(x) = min(x, 0) − log(1 + e^{−|x|});   (log σ)′ = 1 − σ(x) = 1 − e^{y}."""
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        y = x.clamp(max=0) - x.abs().neg_().exp_().add_(1).log_()
-        return y, (y,)
-
-    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
-        return torch.addcmul(grad, grad, torch.exp(y), value=-1)  # g − g·σ(x), σ(x) = e^{y}
-
-
-@dataclass
-class _ELURule:
-    """λ·(x for x > 0, α(e^{s·x} − 1) otherwise);   f′ = λ for x > 0, λαs·e^{s·x} = s(y + λα).
-
-    ELU has λ = s = 1, CELU s = 1/α, SELU Klambauer et al.'s λ and α. As in torch, the
-    derivative is read off the saved output; for α ≥ 0 the output is positive exactly
-    where x is, so y is all that is saved (a mask x > 0 saved beside it made the
-    compiled kernel about twice as slow); a negative α also saves that mask.
-    """
-
-    alpha: float
-    input_scale: float = 1.0
-    scale: float = 1.0
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        # multiplications by a constant 1 (ELU's s and λ, ELU's α) are skipped
-        negative_piece = x.clamp(max=0)
-        if self.input_scale != 1:
-            negative_piece.mul_(self.input_scale)
-        negative_piece.exp_().sub_(1)  # e^{s·x} − 1 (torch's CPU expm1 is ~8× slower than exp)
-        if self.alpha != 1:
-            negative_piece.mul_(self.alpha)
-        y = torch.where(x > 0, x, negative_piece)
-        if self.scale != 1:
-            y.mul_(self.scale)
-        return y, (y,) if self.alpha >= 0 else (y, x > 0)
-
-    def backward(self, grad: Tensor, y: Tensor, positive: Tensor | None = None) -> Tensor:
-        negative_slope = (y + self.scale * self.alpha) * self.input_scale
-        positive = y > 0 if positive is None else positive
-        return grad * torch.where(positive, self.scale, negative_slope)
-
-
-class _GELURule:
-    """GELU(x) = x·Φ(x);   GELU′ = Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π), from the saved x."""
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        return x * _normal_cdf(x), (x,)
-
-    def backward(self, grad: Tensor, x: Tensor) -> Tensor:
-        gauss = torch.exp(x * x * -0.5)
-        return grad * torch.addcmul(_normal_cdf(x), x, gauss, value=1 / math.sqrt(2 * math.pi))
-
-
-class _GELUTanhRule:
-    """½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³);   f′ = s + x·s(1 − s)·2u′, s = σ(2u).
-
-    ½(1 + tanh u) = σ(2u) saves the tanh, and x + 0.044715x³ is one fused multiply-add
-    (`addcmul`) on x². backward recomputes s with the sigmoid's fast path, whose own
-    derivative then carries the second derivative.
-    """
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        minus_twice_inner = _gelu_tanh_cubic(x, x * x, GELU_TANH_CUBIC).mul_(-2 * GELU_TANH_SCALE)
-        # x/(1 + e^{−2u}): e^{−2u} = inf (x ≪ 0) gives exactly −0
-        return x / minus_twice_inner.exp_().add_(1), (x,)
-
-    def backward(self, grad: Tensor, x: Tensor) -> Tensor:
-        square = x * x
-        s = sigmoid(_gelu_tanh_cubic(x, square, GELU_TANH_CUBIC) * (2 * GELU_TANH_SCALE))
-        s_slope = torch.addcmul(s, s, s, value=-1)  # σ′(2u) = s(1 − s)
-        # x·2u′ = 2√(2/π)(x + 3·0.044715x³)
-        x_inner_slope = _gelu_tanh_cubic(x, square, 3 * GELU_TANH_CUBIC)
-        return grad * torch.addcmul(s, x_inner_slope, s_slope, value=2 * GELU_TANH_SCALE)
-
-
-def _gelu_tanh_cubic(x: Tensor, square: Tensor, coefficient: float) -> Tensor:
-    """x + coefficient·x³, from x and its square x², in one `addcmul`."""
-    return torch.addcmul(x, square, x, value=coefficient)
-
-
-@dataclass
-class _SoftmaxRule:
-    """yᵢ = e^{xᵢ − m}/Σⱼ e^{xⱼ − m};   ∂L/∂xᵢ = yᵢ(gᵢ − Σⱼ gⱼyⱼ), from the saved output."""
-
-    dim: int
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        exps = (x - x.amax(self.dim, keepdim=True)).exp_()
-        y = exps.div_(exps.sum(self.dim, keepdim=True))
-        return y, (y,)
-
-    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
-        grad_y = grad * y
-        return torch.addcmul(grad_y, y, grad_y.sum(self.dim, keepdim=True), value=-1)
-
-
-@dataclass
-class _LogSoftmaxRule:
-    """yᵢ = (xᵢ − m) − log Σⱼ e^{xⱼ − m};   ∂L/∂xᵢ = gᵢ − e^{yᵢ} Σⱼ gⱼ (e^{y} is the softmax)."""
-
-    dim: int
-
-    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-        shifted = x - x.amax(self.dim, keepdim=True)
-        y = shifted.sub_(shifted.exp().sum(self.dim, keepdim=True).log_())
-        return y, (y,)
-
-    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
-        return torch.addcmul(grad, torch.exp(y), grad.sum(self.dim, keepdim=True), value=-1)
-
-
-_SIGMOID, _TANH, _RELU, _RELU6 = _SigmoidRule(), _TanhRule(), _ReLURule(), _ReLU6Rule()
-_LOG_SIGMOID, _GELU, _GELU_TANH = _LogSigmoidRule(), _GELURule(), _GELUTanhRule()
+_SIGMOID = _SigmoidRule()
 
 
 def sigmoid(x: Tensor) -> Tensor:
     """σ(x), the fast path of `sigmoid_formula` (see `_SigmoidRule`)."""
     return _HandDerivative.apply(x, _SIGMOID)
-
-
-def tanh(x: Tensor) -> Tensor:
-    """tanh(x), the fast path of `tanh_formula` (see `_TanhRule`)."""
-    return _HandDerivative.apply(x, _TANH)
-
-
-def relu(x: Tensor, inplace: bool = False) -> Tensor:
-    """ReLU(x), the fast path of `relu_formula` (see `_ReLURule`)."""
-    return _write_back(x, _HandDerivative.apply(x, _RELU), inplace)
-
-
-def relu6(x: Tensor, inplace: bool = False) -> Tensor:
-    """ReLU6(x), the fast path of `relu6_formula` (see `_ReLU6Rule`)."""
-    return _write_back(x, _HandDerivative.apply(x, _RELU6), inplace)
-
-
-def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    """LeakyReLU(x), the fast path of `leaky_relu_formula` (see `_LeakyReLURule`)."""
-    return _write_back(x, _HandDerivative.apply(x, _LeakyReLURule(negative_slope)), inplace)
-
-
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """Softplus(x), the fast path of `softplus_formula` (see `_SoftplusRule`)."""
-    return _HandDerivative.apply(x, _SoftplusRule(beta, threshold))
-
-
-def log_sigmoid(x: Tensor) -> Tensor:
-    """log σ(x), the fast path of `log_sigmoid_formula` (see `_LogSigmoidRule`)."""
-    return _HandDerivative.apply(x, _LOG_SIGMOID)
-
-
-def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """ELU(x), the fast path of `elu_formula` (see `_ELURule`)."""
-    return _write_back(x, _HandDerivative.apply(x, _ELURule(alpha)), inplace)
-
-
-def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """CELU(x), the fast path of `celu_formula`: ELU with its input scaled by 1/α."""
-    return _write_back(x, _HandDerivative.apply(x, _ELURule(alpha, 1 / alpha)), inplace)
-
-
-def selu(x: Tensor, inplace: bool = False) -> Tensor:
-    """SELU(x), the fast path of `selu_formula`: λ·ELU(x; α)."""
-    rule = _ELURule(SELU_ALPHA, scale=SELU_SCALE)
-    return _write_back(x, _HandDerivative.apply(x, rule), inplace)
-
-
-def gelu(x: Tensor, approximate: str = "none") -> Tensor:
-    """GELU(x), the fast path of `gelu_formula` (see `_GELURule`, `_GELUTanhRule`)."""
-    return _HandDerivative.apply(x, _GELU_TANH if approximate == "tanh" else _GELU)
-
-
-def softmax(x: Tensor, dim: int) -> Tensor:
-    """softmax(x) along `dim`, the fast path of `softmax_formula` (see `_SoftmaxRule`)."""
-    return _HandDerivative.apply(x, _SoftmaxRule(dim))
-
-
-def log_softmax(x: Tensor, dim: int) -> Tensor:
-    """log softmax(x) along `dim`, the fast path of `log_softmax_formula`."""
-    return _HandDerivative.apply(x, _LogSoftmaxRule(dim))
-
-
-# ----------------------------------------------------------------------------- modules
-
-
-def _inplace_repr(inplace: bool, leading: str = "") -> str:
-    """torch's `extra_repr` tail: ", inplace=True" when set (no comma when alone)."""
-    if not inplace:
-        return leading
-    return f"{leading}, inplace=True" if leading else "inplace=True"
 
 
 class Sigmoid(nn.Module):
@@ -601,6 +300,38 @@ class Sigmoid(nn.Module):
         return sigmoid(x)
 
 
+# ----------------------------------------------------------------------------- Tanh
+
+
+def tanh_formula(x: Tensor) -> Tensor:
+    """tanh(x) = (e^{x} − e^{−x})/(e^{x} + e^{−x}), evaluated through e^{−2|x|} − 1."""
+    # tanh|x| = (1 − e^{−2|x|})/(1 + e^{−2|x|}) = −m/(2 + m) with m = e^{−2|x|} − 1 (expm1:
+    # exact for small |x|, where 1 − e^{−2|x|} would cancel); tanh is odd.
+    m = torch.expm1(2 * _negative_abs(x))
+    magnitude = -m / (2 + m)
+    return torch.where(x >= 0, magnitude, -magnitude)
+
+
+class _TanhRule:
+    """tanh(x) = 1 − 2/(1 + e^{2x});   tanh′ = 1 − tanh², from the saved output."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        # e^{2x} = inf gives exactly 1, e^{2x} = 0 exactly −1
+        y = torch.exp(2 * x).add_(1).reciprocal_().mul_(-2).add_(1)
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        return torch.addcmul(grad, grad * y, y, value=-1)  # g − g·tanh·tanh
+
+
+_TANH = _TanhRule()
+
+
+def tanh(x: Tensor) -> Tensor:
+    """tanh(x), the fast path of `tanh_formula` (see `_TanhRule`)."""
+    return _HandDerivative.apply(x, _TANH)
+
+
 class Tanh(nn.Module):
     r"""The hyperbolic tangent, squashing ℝ into (−1, 1).
 
@@ -623,7 +354,34 @@ class Tanh(nn.Module):
         return tanh(x)
 
 
-class ReLU(nn.Module):
+# ----------------------------------------------------------------------------- ReLU
+
+
+def relu_formula(x: Tensor, inplace: bool = False) -> Tensor:
+    """ReLU(x) = max(0, x); the derivative is 0 at x = 0, as in torch."""
+    return _write_back(x, x.masked_fill(x <= 0, 0.0), inplace)
+
+
+class _ReLURule:
+    """ReLU(x) = max(0, x);   ReLU′ = 1 where y > 0, 0 where y = 0 (x ≤ 0): sign(y)."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        y = x.clamp(min=0)
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        return grad * y.sign()
+
+
+_RELU = _ReLURule()
+
+
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """ReLU(x), the fast path of `relu_formula` (see `_ReLURule`)."""
+    return _write_back(x, _HandDerivative.apply(x, _RELU), inplace)
+
+
+class ReLU(_InplaceActivation):
     r"""The rectified linear unit.
 
     .. math::
@@ -645,18 +403,37 @@ class ReLU(nn.Module):
         - Output: (*), the same shape.
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, x: Tensor) -> Tensor:
-        return relu(x, self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+    _function = staticmethod(relu)
 
 
-class ReLU6(nn.Module):
+# ----------------------------------------------------------------------------- ReLU6
+
+
+def relu6_formula(x: Tensor, inplace: bool = False) -> Tensor:
+    """ReLU6(x) = min(max(0, x), 6); the derivative is 0 at both kinks, as in torch."""
+    return _write_back(x, x.masked_fill(x <= 0, 0.0).masked_fill(x >= 6, 6.0), inplace)
+
+
+class _ReLU6Rule:
+    """ReLU6(x) = min(max(0, x), 6);   ReLU6′ = 1 for 0 < y < 6, else 0: sign(y(6 − y))."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        y = x.clamp(0, 6)
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        return grad * torch.sign(y * (6 - y))
+
+
+_RELU6 = _ReLU6Rule()
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """ReLU6(x), the fast path of `relu6_formula` (see `_ReLU6Rule`)."""
+    return _write_back(x, _HandDerivative.apply(x, _RELU6), inplace)
+
+
+class ReLU6(_InplaceActivation):
     r"""ReLU capped at 6.
 
     .. math::
@@ -675,15 +452,41 @@ class ReLU6(nn.Module):
         - Output: (*), the same shape.
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
+    _function = staticmethod(relu6)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return relu6(x, self.inplace)
 
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+# ----------------------------------------------------------------------------- LeakyReLU
+
+
+def leaky_relu_formula(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """LeakyReLU(x) = x for x > 0, negative_slope·x otherwise (slope also at x = 0)."""
+    return _write_back(x, torch.where(x > 0, x, negative_slope * x), inplace)
+
+
+@dataclass
+class _LeakyReLURule:
+    """LeakyReLU(x) = slope·x, slope = 1 for x > 0, a for x ≤ 0;   LeakyReLU′ = slope.
+
+    The output cannot tell the pieces apart when a < 0 (both are positive), so forward
+    saves the slope itself. It is constant wherever the function is differentiable, so
+    its own derivative is 0 and saving it keeps second derivatives right.
+    """
+
+    negative_slope: float
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        positive = x.clamp(min=0).sign_()  # [x > 0], as 1.0 or 0.0
+        # [x > 0] + a·[x ≤ 0]: exactly 1 or a (a + (1 − a)·[x > 0] can round to 1 − ulp)
+        slope = torch.add(positive, 1 - positive, alpha=self.negative_slope)
+        return x * slope, (slope,)
+
+    def backward(self, grad: Tensor, slope: Tensor) -> Tensor:
+        return grad * slope
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """LeakyReLU(x), the fast path of `leaky_relu_formula` (see `_LeakyReLURule`)."""
+    return _write_back(x, _HandDerivative.apply(x, _LeakyReLURule(negative_slope)), inplace)
 
 
 class LeakyReLU(nn.Module):
@@ -717,6 +520,20 @@ class LeakyReLU(nn.Module):
 
     def extra_repr(self) -> str:
         return _inplace_repr(self.inplace, f"negative_slope={self.negative_slope}")
+
+
+# ----------------------------------------------------------------------------- PReLU
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """PReLU(x) = x for x > 0, a·x otherwise; `weight` holds a per channel (dim 1) or one a.
+
+    The one activation without a hand-written twin: three operations, which autograd
+    differentiates (including ∂/∂a, summed over the positions sharing a) about as fast.
+    """
+    if weight.numel() > 1:
+        weight = weight.view(-1, *(1,) * (x.dim() - 2))  # (C, 1, …): channel dim 1 of (N, C, …)
+    return torch.where(x > 0, x, weight * x)
 
 
 class PReLU(nn.Module):
@@ -767,6 +584,45 @@ class PReLU(nn.Module):
         return f"num_parameters={self.num_parameters}"
 
 
+# ----------------------------------------------------------------------------- Softplus
+
+
+def softplus_formula(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """Softplus(x) = log(1 + e^{βx})/β, and x itself where βx > threshold (as torch)."""
+    scaled = beta * x
+    linear = scaled > threshold
+    # zeroing βx where it is not used keeps e^{βx} finite in the discarded branch
+    smooth = torch.log1p(torch.exp(scaled.masked_fill(linear, 0.0))) / beta
+    return torch.where(linear, x, smooth)
+
+
+@dataclass
+class _SoftplusRule:
+    """log(1 + e^{βx})/β, or x where βx > threshold;   Softplus′ = σ(βx), or 1."""
+
+    beta: float
+    threshold: float
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        scaled = x * self.beta if self.beta != 1 else x
+        linear = scaled > self.threshold
+        # capped at the threshold, e^{βx} stays finite in the discarded branch
+        smooth = scaled.clamp(max=self.threshold).exp_().log1p_()
+        if self.beta != 1:
+            smooth.div_(self.beta)
+        return torch.where(linear, x, smooth), (x,)
+
+    def backward(self, grad: Tensor, x: Tensor) -> Tensor:
+        scaled = self.beta * x
+        # σ(βx) = 1/(1 + e^{−βx}) written out: differentiable again for second derivatives
+        return torch.where(scaled > self.threshold, grad, grad / (1 + torch.exp(-scaled)))
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """Softplus(x), the fast path of `softplus_formula` (see `_SoftplusRule`)."""
+    return _HandDerivative.apply(x, _SoftplusRule(beta, threshold))
+
+
 class Softplus(nn.Module):
     r"""A smooth ReLU.
 
@@ -801,7 +657,57 @@ class Softplus(nn.Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-class ELU(nn.Module):
+# ----------------------------------------------------------------------------- ELU
+
+
+def elu_formula(
+    x: Tensor, alpha: float = 1.0, input_scale: float = 1.0, inplace: bool = False
+) -> Tensor:
+    """ELU(x) = x for x > 0, α(e^{s·x} − 1) otherwise (s = input_scale; CELU has s = 1/α)."""
+    negative_part = torch.where(x > 0, 0.0, x)  # min(x, 0): e^{s·x} is never evaluated above 1
+    result = torch.where(x > 0, x, alpha * torch.expm1(input_scale * negative_part))
+    return _write_back(x, result, inplace)
+
+
+@dataclass
+class _ELURule:
+    """λ·(x for x > 0, α(e^{s·x} − 1) otherwise);   f′ = λ for x > 0, λαs·e^{s·x} = s(y + λα).
+
+    ELU has λ = s = 1, CELU s = 1/α, SELU Klambauer et al.'s λ and α. As in torch, the
+    derivative is read off the saved output; for α ≥ 0 the output is positive exactly
+    where x is, so y is all that is saved (a mask x > 0 saved beside it made the
+    compiled kernel about twice as slow); a negative α also saves that mask.
+    """
+
+    alpha: float
+    input_scale: float = 1.0
+    scale: float = 1.0
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        # multiplications by a constant 1 (ELU's s and λ, ELU's α) are skipped
+        negative_piece = x.clamp(max=0)
+        if self.input_scale != 1:
+            negative_piece.mul_(self.input_scale)
+        negative_piece.exp_().sub_(1)  # e^{s·x} − 1 (torch's CPU expm1 is ~8× slower than exp)
+        if self.alpha != 1:
+            negative_piece.mul_(self.alpha)
+        y = torch.where(x > 0, x, negative_piece)
+        if self.scale != 1:
+            y.mul_(self.scale)
+        return y, (y,) if self.alpha >= 0 else (y, x > 0)
+
+    def backward(self, grad: Tensor, y: Tensor, positive: Tensor | None = None) -> Tensor:
+        negative_slope = (y + self.scale * self.alpha) * self.input_scale
+        positive = y > 0 if positive is None else positive
+        return grad * torch.where(positive, self.scale, negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """ELU(x), the fast path of `elu_formula` (see `_ELURule`)."""
+    return _write_back(x, _HandDerivative.apply(x, _ELURule(alpha)), inplace)
+
+
+class ELU(_AlphaActivation):
     r"""The exponential linear unit: a ReLU with a smooth negative part.
 
     .. math::
@@ -821,19 +727,23 @@ class ELU(nn.Module):
         - Output: (*), the same shape.
     """
 
-    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
-
-    def forward(self, x: Tensor) -> Tensor:
-        return elu(x, self.alpha, inplace=self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace, f"alpha={self.alpha}")
+    _function = staticmethod(elu)
 
 
-class CELU(nn.Module):
+# ----------------------------------------------------------------------------- CELU
+
+
+def celu_formula(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """CELU(x) = max(0, x) + min(0, α(e^{x/α} − 1)): ELU with its input scaled by 1/α."""
+    return elu_formula(x, alpha, input_scale=1 / alpha, inplace=inplace)
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """CELU(x), the fast path of `celu_formula`: ELU with its input scaled by 1/α."""
+    return _write_back(x, _HandDerivative.apply(x, _ELURule(alpha, 1 / alpha)), inplace)
+
+
+class CELU(_AlphaActivation):
     r"""The continuously differentiable ELU.
 
     .. math::
@@ -853,19 +763,29 @@ class CELU(nn.Module):
         - Output: (*), the same shape.
     """
 
-    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
-
-    def forward(self, x: Tensor) -> Tensor:
-        return celu(x, self.alpha, self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace, f"alpha={self.alpha}")
+    _function = staticmethod(celu)
 
 
-class SELU(nn.Module):
+# ----------------------------------------------------------------------------- SELU
+
+
+# Klambauer et al. (2017), eq. 14: the fixed point (mean 0, variance 1) of the SELU map.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu_formula(x: Tensor, inplace: bool = False) -> Tensor:
+    """SELU(x) = λ·ELU(x; α) with Klambauer et al.'s λ ≈ 1.0507 and α ≈ 1.6733."""
+    return _write_back(x, SELU_SCALE * elu_formula(x, SELU_ALPHA), inplace)
+
+
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """SELU(x), the fast path of `selu_formula`: λ·ELU(x; α)."""
+    rule = _ELURule(SELU_ALPHA, scale=SELU_SCALE)
+    return _write_back(x, _HandDerivative.apply(x, rule), inplace)
+
+
+class SELU(_InplaceActivation):
     r"""The scaled ELU of self-normalising networks.
 
     .. math::
@@ -885,15 +805,74 @@ class SELU(nn.Module):
         - Output: (*), the same shape.
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
+    _function = staticmethod(selu)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return selu(x, self.inplace)
 
-    def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+# ----------------------------------------------------------------------------- GELU
+
+
+# Hendrycks & Gimpel's fit Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715x³))).
+GELU_TANH_SCALE = math.sqrt(2 / math.pi)
+GELU_TANH_CUBIC = 0.044715
+
+
+def _normal_cdf(x: Tensor) -> Tensor:
+    """Φ(x) = ½(1 + erf(x/√2)), the standard normal CDF."""
+    return 0.5 * (1 + torch.erf(x * (1 / math.sqrt(2))))
+
+
+def gelu_formula(x: Tensor, approximate: str = "none") -> Tensor:
+    """GELU(x) = x·Φ(x), Φ the standard normal CDF; `approximate="tanh"` uses the tanh fit."""
+    if approximate == "tanh":
+        inner = GELU_TANH_SCALE * (x + GELU_TANH_CUBIC * x**3)
+        return 0.5 * x * (1 + tanh_formula(inner))
+    return x * _normal_cdf(x)
+
+
+class _GELURule:
+    """GELU(x) = x·Φ(x);   GELU′ = Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π), from the saved x."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        return x * _normal_cdf(x), (x,)
+
+    def backward(self, grad: Tensor, x: Tensor) -> Tensor:
+        gauss = torch.exp(x * x * -0.5)
+        return grad * torch.addcmul(_normal_cdf(x), x, gauss, value=1 / math.sqrt(2 * math.pi))
+
+
+def _gelu_tanh_cubic(x: Tensor, square: Tensor, coefficient: float) -> Tensor:
+    """x + coefficient·x³, from x and its square x², in one `addcmul`."""
+    return torch.addcmul(x, square, x, value=coefficient)
+
+
+class _GELUTanhRule:
+    """½x(1 + tanh u) = x·σ(2u), u = √(2/π)(x + 0.044715x³);   f′ = s + x·s(1 − s)·2u′, s = σ(2u).
+
+    ½(1 + tanh u) = σ(2u) saves the tanh, and x + 0.044715x³ is one fused multiply-add
+    (`addcmul`) on x². backward recomputes s with the sigmoid's fast path, whose own
+    derivative then carries the second derivative.
+    """
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        minus_twice_inner = _gelu_tanh_cubic(x, x * x, GELU_TANH_CUBIC).mul_(-2 * GELU_TANH_SCALE)
+        # x/(1 + e^{−2u}): e^{−2u} = inf (x ≪ 0) gives exactly −0
+        return x / minus_twice_inner.exp_().add_(1), (x,)
+
+    def backward(self, grad: Tensor, x: Tensor) -> Tensor:
+        square = x * x
+        s = sigmoid(_gelu_tanh_cubic(x, square, GELU_TANH_CUBIC) * (2 * GELU_TANH_SCALE))
+        s_slope = torch.addcmul(s, s, s, value=-1)  # σ′(2u) = s(1 − s)
+        # x·2u′ = 2√(2/π)(x + 3·0.044715x³)
+        x_inner_slope = _gelu_tanh_cubic(x, square, 3 * GELU_TANH_CUBIC)
+        return grad * torch.addcmul(s, x_inner_slope, s_slope, value=2 * GELU_TANH_SCALE)
+
+
+_GELU, _GELU_TANH = _GELURule(), _GELUTanhRule()
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """GELU(x), the fast path of `gelu_formula` (see `_GELURule`, `_GELUTanhRule`)."""
+    return _HandDerivative.apply(x, _GELU_TANH if approximate == "tanh" else _GELU)
 
 
 class GELU(nn.Module):
@@ -931,6 +910,33 @@ class GELU(nn.Module):
         return f"approximate={self.approximate!r}"
 
 
+# ----------------------------------------------------------------------------- LogSigmoid
+
+
+def log_sigmoid_formula(x: Tensor) -> Tensor:
+    """log σ(x) = −softplus(−x) = min(x, 0) − log(1 + e^{−|x|}), which never overflows."""
+    return torch.where(x < 0, x, 0.0) - torch.log1p(torch.exp(_negative_abs(x)))
+
+
+class _LogSigmoidRule:
+    """log σ(x) = min(x, 0) − log(1 + e^{−|x|});   (log σ)′ = 1 − σ(x) = 1 − e^{y}."""
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        y = x.clamp(max=0) - x.abs().neg_().exp_().add_(1).log_()
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        return torch.addcmul(grad, grad, torch.exp(y), value=-1)  # g − g·σ(x), σ(x) = e^{y}
+
+
+_LOG_SIGMOID = _LogSigmoidRule()
+
+
+def log_sigmoid(x: Tensor) -> Tensor:
+    """log σ(x), the fast path of `log_sigmoid_formula` (see `_LogSigmoidRule`)."""
+    return _HandDerivative.apply(x, _LOG_SIGMOID)
+
+
 class LogSigmoid(nn.Module):
     r"""The logarithm of the sigmoid.
 
@@ -951,18 +957,34 @@ class LogSigmoid(nn.Module):
         return log_sigmoid(x)
 
 
-class _SoftmaxBase(nn.Module):
-    """Holds `dim` (None: torch's legacy implicit choice, with its warning)."""
+# ----------------------------------------------------------------------------- Softmax
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = dim
 
-    def _dim(self, x: Tensor) -> int:
-        return _implicit_dim(type(self).__name__.lower(), self.dim, x.dim())
+def softmax_formula(x: Tensor, dim: int) -> Tensor:
+    """softmax(x)ᵢ = e^{xᵢ}/Σⱼ e^{xⱼ} along `dim`, computed as e^{xᵢ − m}/Σⱼ e^{xⱼ − m}."""
+    exps = torch.exp(_shifted_by_max(x, dim)[0])
+    return exps / exps.sum(dim, keepdim=True)
 
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+
+@dataclass
+class _SoftmaxRule:
+    """yᵢ = e^{xᵢ − m}/Σⱼ e^{xⱼ − m};   ∂L/∂xᵢ = yᵢ(gᵢ − Σⱼ gⱼyⱼ), from the saved output."""
+
+    dim: int
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        exps = (x - x.amax(self.dim, keepdim=True)).exp_()
+        y = exps.div_(exps.sum(self.dim, keepdim=True))
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        grad_y = grad * y
+        return torch.addcmul(grad_y, y, grad_y.sum(self.dim, keepdim=True), value=-1)
+
+
+def softmax(x: Tensor, dim: int) -> Tensor:
+    """softmax(x) along `dim`, the fast path of `softmax_formula` (see `_SoftmaxRule`)."""
+    return _HandDerivative.apply(x, _SoftmaxRule(dim))
 
 
 class Softmax(_SoftmaxBase):
@@ -987,6 +1009,9 @@ class Softmax(_SoftmaxBase):
         return softmax(x, self._dim(x))
 
 
+# ----------------------------------------------------------------------------- Softmin
+
+
 class Softmin(_SoftmaxBase):
     r"""Softmax of −x: the smallest entries get the largest weights.
 
@@ -1004,6 +1029,39 @@ class Softmin(_SoftmaxBase):
 
     def forward(self, x: Tensor) -> Tensor:
         return softmax(-x, self._dim(x))
+
+
+# ----------------------------------------------------------------------------- LogSoftmax
+
+
+def log_softmax_formula(x: Tensor, dim: int) -> Tensor:
+    """log softmax(x)ᵢ = xᵢ − log Σⱼ e^{xⱼ} = (xᵢ − m) − log Σⱼ e^{xⱼ − m}.
+
+    Subtracting m before the log keeps the result exact when xᵢ ≈ m is large
+    (x − (m + log Σ) would round at the scale of m).
+    """
+    shifted, _ = _shifted_by_max(x, dim)
+    return shifted - torch.log(torch.exp(shifted).sum(dim, keepdim=True))
+
+
+@dataclass
+class _LogSoftmaxRule:
+    """yᵢ = (xᵢ − m) − log Σⱼ e^{xⱼ − m};   ∂L/∂xᵢ = gᵢ − e^{yᵢ} Σⱼ gⱼ (e^{y} is the softmax)."""
+
+    dim: int
+
+    def value(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+        shifted = x - x.amax(self.dim, keepdim=True)
+        y = shifted.sub_(shifted.exp().sum(self.dim, keepdim=True).log_())
+        return y, (y,)
+
+    def backward(self, grad: Tensor, y: Tensor) -> Tensor:
+        return torch.addcmul(grad, torch.exp(y), grad.sum(self.dim, keepdim=True), value=-1)
+
+
+def log_softmax(x: Tensor, dim: int) -> Tensor:
+    """log softmax(x) along `dim`, the fast path of `log_softmax_formula`."""
+    return _HandDerivative.apply(x, _LogSoftmaxRule(dim))
 
 
 class LogSoftmax(_SoftmaxBase):

@@ -192,3 +192,13 @@ def log_add_pair(a: float, b: float) -> float:
     if b == -math.inf:
         return a
     return max(a, b) + math.log1p(math.exp(-abs(a - b)))
+
+
+def decode(log_probs: Tensor, lengths: Tensor, beam: int | None = None) -> list[list[int]]:
+    """Each sequence's labels from (T, B, C) log-probabilities: greedy, or prefix beam search."""
+    sequences = []
+    for i, length in enumerate(lengths.tolist()):
+        frames = log_probs[:length, i]  # (T_i, C)
+        found = greedy_decode(frames) if beam is None else prefix_beam_search(frames, beam)
+        sequences.append(found)
+    return sequences

@@ -849,7 +849,7 @@ class _BinaryCrossEntropyWithLogits(torch.autograd.Function):
         return grad_input, grad_target, None, None, None
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(_WeightedLoss):
     """Binary cross-entropy on scores (logits): a sigmoid and BCE in one stable step.
 
         l_n = −w_n [p y_n log σ(x_n) + (1 − y_n) log(1 − σ(x_n))]
@@ -884,10 +884,8 @@ class BCEWithLogitsLoss(_Loss):
         reduction: str = "mean",
         pos_weight: Tensor | None = None,
     ) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.register_buffer("weight", weight)
+        super().__init__(weight, size_average, reduce, reduction)
         self.register_buffer("pos_weight", pos_weight)
-        self.weight: Tensor | None
         self.pos_weight: Tensor | None
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -1008,7 +1006,25 @@ class KLDivLoss(_Loss):
 # ---------------------------------------------------------------------------------------------
 
 
-class MarginRankingLoss(_Loss):
+class _MarginLoss(_Loss):
+    """A loss with a `margin` before torch's reduction arguments: MarginRankingLoss,
+    HingeEmbeddingLoss, CosineEmbeddingLoss and TripletMarginLoss (which adds p, eps, swap).
+    """
+
+    __constants__ = ("margin", "reduction")
+
+    def __init__(
+        self,
+        margin: float = 0.0,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+
+class MarginRankingLoss(_MarginLoss):
     """Ranking loss: x₁ should beat x₂ by at least the margin when y = 1 (lose when y = −1).
 
         l_n = max(0, −y_n (x1_n − x2_n) + margin)
@@ -1026,24 +1042,12 @@ class MarginRankingLoss(_Loss):
         - Output: scalar; (N) with 'none'.
     """
 
-    __constants__ = ("margin", "reduction")
-
-    def __init__(
-        self,
-        margin: float = 0.0,
-        size_average: bool | None = None,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
-
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
         loss = (-target * (input1 - input2) + self.margin).clamp(min=0)
         return reduce(loss, self.reduction)
 
 
-class HingeEmbeddingLoss(_Loss):
+class HingeEmbeddingLoss(_MarginLoss):
     """Hinge embedding loss, on a distance x between two things labelled similar (1) or not (−1).
 
         l_n = x_n                        if y_n = 1
@@ -1064,17 +1068,14 @@ class HingeEmbeddingLoss(_Loss):
         - Output: scalar; (*) with 'none'.
     """
 
-    __constants__ = ("margin", "reduction")
-
     def __init__(
         self,
-        margin: float = 1.0,
+        margin: float = 1.0,  # torch's default for this loss; `_MarginLoss`'s is 0.0
         size_average: bool | None = None,
         reduce: bool | None = None,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
+        super().__init__(margin, size_average, reduce, reduction)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         push_apart = torch.where(target != 1, (self.margin - input).clamp(min=0), 0)
@@ -1082,7 +1083,7 @@ class HingeEmbeddingLoss(_Loss):
         return reduce(push_apart + pull_together, self.reduction)
 
 
-class CosineEmbeddingLoss(_Loss):
+class CosineEmbeddingLoss(_MarginLoss):
     """Cosine embedding loss: similar pairs (y = 1) aligned, dissimilar ones (y = −1) apart.
 
         cos_n = x1_n · x2_n / sqrt((‖x1_n‖² + ε)(‖x2_n‖² + ε)),   ε = 1e-12
@@ -1105,18 +1106,6 @@ class CosineEmbeddingLoss(_Loss):
         - Output: scalar; (N) or () with 'none'.
     """
 
-    __constants__ = ("margin", "reduction")
-
-    def __init__(
-        self,
-        margin: float = 0.0,
-        size_average: bool | None = None,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(size_average, reduce, reduction)
-        self.margin = margin
-
     def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
         dim = input1.dim() - 1  # the feature dimension D
         dot = (input1 * input2).sum(dim)  # (N)
@@ -1134,7 +1123,7 @@ def _pairwise_distance(x1: Tensor, x2: Tensor, p: float, eps: float) -> Tensor:
     return torch.linalg.vector_norm(x1 - x2 + eps, ord=p, dim=-1)
 
 
-class TripletMarginLoss(_Loss):
+class TripletMarginLoss(_MarginLoss):
     """Triplet margin loss: an anchor nearer its positive than its negative, by a margin.
 
         l_n = max(0, d(a_n, p_n) − d(a_n, n_n) + margin),   d(x, y) = ‖x − y + ε‖_p
@@ -1169,10 +1158,9 @@ class TripletMarginLoss(_Loss):
         reduce: bool | None = None,
         reduction: str = "mean",
     ) -> None:
-        super().__init__(size_average, reduce, reduction)
+        super().__init__(margin, size_average, reduce, reduction)
         if margin <= 0:
             raise ValueError(f"TripletMarginLoss needs margin > 0, got {margin}")
-        self.margin = margin
         self.p = p
         self.eps = eps
         self.swap = swap

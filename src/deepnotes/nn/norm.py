@@ -270,7 +270,42 @@ class NormalizationWithStatistics(Normalization):
         return Normalization.gradients(ctx, grad_y)
 
 
-class LayerNorm(nn.Module):
+class _AffineNorm(nn.Module):
+    """What LayerNorm and GroupNorm share: ε, and the learned γ and β of the formula.
+
+    γ (`weight`, initialised to ones) and β (`bias`, zeros) have shape `shape`; without
+    `affine` both are None (y = x̂), without `bias` only β is. The subclass keeps its
+    own sizes and torch's name for the affine flag (`elementwise_affine`, `affine`).
+    """
+
+    def __init__(
+        self,
+        shape: int | tuple[int, ...],
+        eps: float,
+        affine: bool,
+        bias: bool,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
+    ) -> None:
+        super().__init__()
+        self.eps = eps
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(shape, **factory)) if affine else None
+        self.bias = nn.Parameter(torch.empty(shape, **factory)) if affine and bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            nn.init.ones_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def _extra_repr(self, sizes: str, affine: str) -> str:
+        """torch's repr: the sizes, ε, the affine flag (`affine` is "name=value"), bias."""
+        return f"{sizes}, eps={self.eps}, {affine}, bias={self.bias is not None}"
+
+
+class LayerNorm(_AffineNorm):
     r"""Normalise each sample over its last D dims.
 
     .. math::
@@ -301,23 +336,12 @@ class LayerNorm(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(normalized_shape)
-        self.eps = eps
+        shape = tuple(normalized_shape)
+        super().__init__(shape, eps, elementwise_affine, bias, device, dtype)
+        self.normalized_shape = shape
         self.elementwise_affine = elementwise_affine
-        factory = {"device": device, "dtype": dtype}
-        shape, affine = self.normalized_shape, elementwise_affine
-        self.weight = nn.Parameter(torch.empty(shape, **factory)) if affine else None
-        self.bias = nn.Parameter(torch.empty(shape, **factory)) if affine and bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        if self.weight is not None:
-            nn.init.ones_(self.weight)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         num_dims = len(self.normalized_shape)
@@ -333,13 +357,12 @@ class LayerNorm(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.normalized_shape}, eps={self.eps}, "
-            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+        return self._extra_repr(
+            f"{self.normalized_shape}", f"elementwise_affine={self.elementwise_affine}"
         )
 
 
-class GroupNorm(nn.Module):
+class GroupNorm(_AffineNorm):
     r"""Normalise each sample over groups of channels.
 
     .. math::
@@ -374,25 +397,14 @@ class GroupNorm(nn.Module):
         *,
         bias: bool = True,
     ) -> None:
-        super().__init__()
         if num_channels % num_groups != 0:
             raise ValueError(
                 f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
             )
+        super().__init__(num_channels, eps, affine, bias, device, dtype)
         self.num_groups = num_groups
         self.num_channels = num_channels
-        self.eps = eps
         self.affine = affine
-        factory = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty(num_channels, **factory)) if affine else None
-        self.bias = nn.Parameter(torch.empty(num_channels, **factory)) if affine and bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        if self.weight is not None:
-            nn.init.ones_(self.weight)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 2 or x.shape[1] != self.num_channels:
@@ -404,7 +416,4 @@ class GroupNorm(nn.Module):
         return Normalization.apply(x, self.weight, self.bias, grouped, (2,), per_channel, self.eps)
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
-            f"bias={self.bias is not None}"
-        )
+        return self._extra_repr(f"{self.num_groups}, {self.num_channels}", f"affine={self.affine}")

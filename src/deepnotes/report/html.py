@@ -10,13 +10,12 @@ styles from a network: it opens the same offline.
 from __future__ import annotations
 
 import html
-import json
 import re
 from pathlib import Path
 
 from deepnotes import __version__
 from deepnotes.experiments.base import Result, format_value
-from deepnotes.train.checkpoint import write_atomic
+from deepnotes.io import write_atomic, write_json
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em;
@@ -138,5 +137,5 @@ def write_report(results: list[Result], out: str | Path) -> Path:
         "seconds": sum(r.seconds for r in results),
         "experiments": [r.to_dict() for r in results],
     }
-    write_atomic(out / "summary.json", (json.dumps(summary, indent=2, default=str) + "\n").encode())
+    write_json(out / "summary.json", summary, default=str)
     return page

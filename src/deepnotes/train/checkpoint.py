@@ -35,39 +35,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load, load_file, save
 
 from deepnotes.errors import CheckpointError
+from deepnotes.io import fsync_dir, write_atomic
 
 LATEST = "latest.json"
 FILES = ("model.safetensors", "state.safetensors", "state.json")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that a reader sees the old file or the new one, never a mix."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename inside `directory` durable (POSIX; a no-op where unsupported)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def split_tensors(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "") -> Any:

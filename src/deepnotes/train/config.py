@@ -25,41 +25,83 @@ else:  # pragma: no cover - Python 3.10
 
 
 AMP_CHOICES = ("none", "auto", "bf16", "fp16")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+OPTIMIZER_IMPLS = ("torch", "deepnotes")
+SCHEDULERS = ("none", "step", "cosine", "onecycle", "warmup-cosine")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def setting(default: Any, help: str, **flag: Any) -> Any:
+    """A documented field: `help` is its reason, shown by `deepnotes train --help`; `flag` holds
+    argparse's extras (choices, metavar, nargs, const) for the flag built from it."""
+    return field(default=default, metadata={"help": help, **flag})
 
 
 @dataclass
 class TrainConfig:
-    """Everything that decides a run; saved in `summary.json` so a run can be repeated."""
+    """Everything that decides a run; saved in `summary.json` so a run can be repeated.
 
-    model: str
-    data: str
-    epochs: int = 10
-    max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs)
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"  # sgd | adam | adamw | rmsprop
-    optimizer_impl: str = "torch"  # torch | deepnotes (the from-scratch deepnotes.optim)
-    momentum: float = 0.9  # SGD and RMSprop only
-    weight_decay: float = 0.0
-    scheduler: str = "none"  # none | step | cosine | onecycle | warmup-cosine
-    warmup_steps: int = 0  # warm-up length for warmup-cosine
-    grad_clip: float | None = None  # clip the global gradient norm to this value
-    seed: int = 0
-    seeds: int = 1  # repeat the run over seeds seed, seed+1, ...; report mean and std
-    split: str | None = None  # a data set's own split scheme, e.g. "speaker:theo"
-    image_size: int | None = None  # override the model's input height and width
-    block_size: int | None = None  # a text model's context: characters per training block
-    model_args: dict[str, Any] = field(default_factory=dict)
-    data_dir: str | None = None
-    download: bool = False
-    device: str = "auto"  # auto | cpu | cuda | mps
-    devices: int = 1  # processes on this machine (torchrun is launched for more than one)
-    amp: str = "none"  # none | auto | bf16 | fp16: mixed precision (autocast)
-    channels_last: bool = False  # NHWC memory layout for image models
-    compile: bool = False  # torch.compile the model for training
-    num_workers: int = 0
-    eval_batch_size: int = 512
-    progress: bool = True
+    Each field is a flag of `deepnotes train` (`batch_size` → `--batch-size`), built
+    from the field's type, default and help by `deepnotes.cli.train`; a TOML file
+    given with `--config` uses the same names.
+    """
+
+    model: str = field(metadata={"help": "model name (see `deepnotes models`)"})
+    data: str = field(metadata={"help": "data set name (see `deepnotes data`)"})
+    epochs: int = setting(10, "passes over the training split")
+    max_steps: int | None = setting(None, "stop after this many optimiser steps (over epochs)")
+    batch_size: int = setting(64, "examples per optimiser step")
+    lr: float = setting(1e-3, "learning rate")
+    optimizer: str = setting("adam", "the optimiser", choices=OPTIMIZERS)
+    optimizer_impl: str = setting(
+        "torch",
+        "torch.optim, or the from-scratch deepnotes.optim (same steps)",
+        choices=OPTIMIZER_IMPLS,
+    )
+    momentum: float = setting(0.9, "momentum of sgd and rmsprop")
+    weight_decay: float = setting(0.0, "L2 penalty (decoupled for adamw)")
+    scheduler: str = setting("none", "per-step learning-rate schedule", choices=SCHEDULERS)
+    warmup_steps: int = setting(0, "warm-up steps of warmup-cosine")
+    grad_clip: float | None = setting(None, "clip the global gradient norm to this value")
+    seed: int = setting(0, "random seed of the model, the batches and dropout")
+    seeds: int = setting(1, "repeat over seeds seed, seed+1, ...; summary gets NAME_mean, NAME_std")
+    split: str | None = setting(None, "a data set's own split scheme, e.g. speaker:theo")
+    image_size: int | None = setting(
+        None, "resize images to this height and width (default: the model's input size)"
+    )
+    block_size: int | None = setting(
+        None, "a text model's context, characters per training block (default: the model's)"
+    )
+    model_args: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={
+            "help": "a model constructor argument, KEY=VALUE (repeatable), e.g. activation=relu",
+            "flag": "--model-arg",
+        },
+    )
+    data_dir: str | None = setting(None, "data root to look in first")
+    download: bool = setting(False, "download the data set if it is missing")
+    device: str = setting("auto", "where to train", choices=DEVICES)
+    devices: int = setting(
+        1,
+        "train on N processes of this machine (N GPUs, or CPU processes with gloo): launches "
+        "torchrun; --batch-size stays the global batch",
+    )
+    amp: str = setting(
+        "none",
+        "mixed precision: bf16, or fp16 with a gradient scaler; plain --amp picks bf16 on CPUs "
+        "and GPUs that have it, else fp16",
+        choices=AMP_CHOICES,
+        nargs="?",
+        const="auto",
+    )
+    channels_last: bool = setting(
+        False, "store images and convolution weights as NHWC (faster on GPUs with AMP)"
+    )
+    compile: bool = setting(False, "train through torch.compile")
+    num_workers: int = setting(0, "data-loading worker processes; pinned memory on CUDA")
+    eval_batch_size: int = setting(512, "examples per batch when evaluating a split")
+    progress: bool = setting(True, "progress bars and a line per epoch", flag="--no-progress")
 
     @classmethod
     def field_names(cls) -> set[str]:
@@ -94,7 +136,12 @@ class TrainConfig:
         return config
 
     def validate(self) -> None:
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "seeds": self.seeds}
+        positive = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seeds": self.seeds,
+            "eval_batch_size": self.eval_batch_size,
+        }
         if self.max_steps is not None:
             positive["max_steps"] = self.max_steps
         for name, value in positive.items():

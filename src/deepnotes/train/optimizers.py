@@ -18,10 +18,8 @@ from torch.optim.lr_scheduler import LRScheduler
 
 import deepnotes.optim
 from deepnotes.errors import UserError
-from deepnotes.train.config import TrainConfig
+from deepnotes.train.config import OPTIMIZERS, SCHEDULERS, TrainConfig
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULERS = ("none", "step", "cosine", "onecycle", "warmup-cosine")
 LIBRARIES = {
     "torch": (torch.optim, torch.optim.lr_scheduler),
     "deepnotes": (deepnotes.optim, deepnotes.optim.lr_scheduler),

@@ -1,6 +1,7 @@
 """A training run end to end: config → data, model, task → trainer → `OUT/summary.json`.
 
-This is what `deepnotes train` and the experiments call. A run directory holds
+This is what `deepnotes train` calls (experiments train in memory: `fit.py`). A run
+directory holds
 
     summary.json        final metrics, timing, config, versions, parameter count
     metrics.csv         one row per epoch
@@ -15,7 +16,6 @@ the top summary holds each metric's mean and (sample) standard deviation as
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
@@ -27,19 +27,20 @@ import torchvision
 from safetensors.torch import save
 
 import deepnotes
-from deepnotes.data.base import DataBundle, DataRequest, data_roots, load_data
+from deepnotes.data.base import DataBundle
 from deepnotes.errors import UserError
-from deepnotes.registry import DATASETS, MODELS, TASKS
+from deepnotes.io import write_atomic, write_json
+from deepnotes.registry import MODELS, TASKS
+from deepnotes.tasks.base import Task
 from deepnotes.train import checkpoint, distributed
 from deepnotes.train.config import TrainConfig
-from deepnotes.train.tasks import Task
+from deepnotes.train.runs import task_data
 from deepnotes.train.trainer import (
     Checkpointer,
     CSVLogger,
     EpochFigures,
     EpochPrinter,
     Trainer,
-    eval_batches,
     resolve_device,
     seed_everything,
 )
@@ -56,44 +57,9 @@ def versions() -> dict[str, str]:
     }
 
 
-def write_json(path: Path, obj: Any) -> None:
-    checkpoint.write_atomic(Path(path), (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def data_request(
-    model_meta: dict[str, Any], task: Task, config: TrainConfig, data_seed: int = 0
-) -> DataRequest:
-    """What to ask of the data set so it fits the model.
-
-    Images are resized and converted to the model's registered input size
-    (digits 8×8 → 28×28 for LeNet); `--image-size` overrides height and width.
-    """
-    input_size = model_meta.get("input_size")
-    wants_images = input_size is not None and len(input_size) == 3
-    image_size = None
-    if config.image_size is not None:
-        image_size = (config.image_size, config.image_size)
-    elif wants_images:
-        image_size = tuple(input_size[1:])
-    return DataRequest(
-        roots=data_roots(config.data_dir),
-        download=config.download,
-        image_size=image_size,
-        channels=input_size[0] if wants_images else None,
-        seed=data_seed,
-        split=config.split,
-        block_size=config.block_size,
-        **task.data_options,
-    )
-
-
 def prepare(config: TrainConfig) -> tuple[torch.nn.Module, Task, DataBundle, dict[str, Any]]:
     """Data, task and model for a config; checks that they fit together."""
-    meta = MODELS.meta(config.model)
-    task = TASKS.create(meta["task"])
-    bundle = load_data(config.data, data_request(meta, task, config))
-    check_compatible(config.model, meta, task, bundle)
-    task.setup(bundle)
+    _, task, bundle = task_data(config)
     model_kwargs = {**task.model_kwargs(bundle), **config.model_args}
     try:
         model = MODELS.create(config.model, **model_kwargs)
@@ -101,23 +67,6 @@ def prepare(config: TrainConfig) -> tuple[torch.nn.Module, Task, DataBundle, dic
         raise UserError(f"cannot build {config.model} with {model_kwargs}: {e}") from None
     task.initialize(model)
     return model, task, bundle, model_kwargs
-
-
-def check_compatible(name: str, meta: dict[str, Any], task: Task, bundle: DataBundle) -> None:
-    data_task = DATASETS.meta(bundle.name).get("task")
-    if task.data_tasks is not None and data_task not in task.data_tasks:
-        raise UserError(
-            f"model {name} ({task.name}) cannot train on data set {bundle.name}, "
-            f"which is made for {data_task}"
-        )
-    if bundle.kind not in task.data_kinds:
-        raise UserError(
-            f"model {name} ({task.name}) cannot train on data set {bundle.name} ({bundle.kind}); "
-            f"it needs {' or '.join(task.data_kinds)}"
-        )
-    input_size = meta.get("input_size")
-    if input_size is not None and len(input_size) == 3 and bundle.kind != "images":
-        raise UserError(f"model {name} needs images; data set {bundle.name} holds {bundle.kind}")
 
 
 def prepare_out_dir(out: Path, resume: bool) -> None:
@@ -135,6 +84,30 @@ def check_out_dir(out: Path, resume: bool) -> None:
         raise UserError(
             f"{out} already holds a run; pass --resume to continue it or choose another --out"
         )
+
+
+def default_out(config: TrainConfig) -> Path:
+    """`runs/MODEL-DATA-TIME`: where a run goes when no --out is given."""
+    return Path(f"runs/{config.model}-{config.data}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def needs_launch(config: TrainConfig) -> bool:
+    """Whether `--devices N` asks for processes that torchrun has not started yet."""
+    return config.devices > 1 and not distributed.from_environment().enabled
+
+
+def launch(config: TrainConfig, out: Path, resume: bool, argv: list[str]) -> int:
+    """Train on `config.devices` processes of this machine: refuse what cannot work before any
+    process starts (a task that cannot be sharded, a batch that does not divide, an earlier
+    run in `out`), then run `deepnotes ARGV --out OUT` in each through torchrun."""
+    distributed.check_task(TASKS.create(MODELS.card(config.model).task))
+    distributed.Distributed(world_size=config.devices).per_process_batch(config.batch_size)
+    if not resume:
+        check_out_dir(out, resume=False)
+    if not any(a == "--out" or a.startswith("--out=") for a in argv):
+        # every process must write to (and rank 0 into) the same folder
+        argv = [*argv, "--out", str(out)]
+    return distributed.launch(config.devices, argv)
 
 
 def train(config: TrainConfig, out: str | Path, resume: bool = False) -> dict[str, Any]:
@@ -217,13 +190,13 @@ def train_one(
     figures: dict[str, Any] = {}
     texts: dict[str, str] = {}
     if job.is_main:
-        checkpoint.write_atomic(out / "model.safetensors", safetensors_bytes(trainer.model))
+        write_atomic(out / "model.safetensors", safetensors_bytes(trainer.model))
         figures = task.figures(trainer.model, bundle)
         for filename, figure in figures.items():
             figure.savefig(out / filename, dpi=110, bbox_inches="tight")
         texts = task.texts(trainer.model, bundle)
         for filename, text in texts.items():
-            checkpoint.write_atomic(out / filename, text.encode())
+            write_atomic(out / filename, text.encode())
     summary = {
         "model": config.model,
         "data": config.data,
@@ -261,101 +234,5 @@ def train_one(
     return summary
 
 
-def fit_in_memory(
-    model: torch.nn.Module, task: Task, bundle: DataBundle, **settings: Any
-) -> tuple[Trainer, dict[str, float]]:
-    """Train with the package's trainer and no run folder, quietly: what experiments use.
-
-    `settings` are `TrainConfig` fields (epochs, batch_size, lr, seed, ...); the
-    model trains on the CPU. Returns the trainer (its `state.history` holds every
-    epoch's metrics) and the final metrics, test split included.
-    """
-    settings = {"progress": False, **settings}
-    config = TrainConfig(model=type(model).__name__, data=bundle.name, **settings)
-    config.validate()
-    task.setup(bundle)
-    trainer = Trainer(model, task, bundle, config, torch.device("cpu"))
-    return trainer, trainer.fit()
-
-
-def fit_registered(
-    name: str,
-    bundle: DataBundle,
-    seed: int = 0,
-    model_args: dict[str, Any] | None = None,
-    **settings: Any,
-) -> tuple[torch.nn.Module, Task, dict[str, float]]:
-    """A registered model built and trained in memory as `deepnotes train NAME` would: its
-    task, its `train_defaults` with `settings` over them, `model_args` for its builder.
-    Returns (trained model, task, final metrics)."""
-    meta = MODELS.meta(name)
-    task = TASKS.create(meta["task"])
-    task.setup(bundle)
-    seed_everything(seed)
-    model = MODELS.create(name, **task.model_kwargs(bundle), **(model_args or {}))
-    task.initialize(model)
-    settings = {**meta["train_defaults"], **settings}
-    _, metrics = fit_in_memory(model, task, bundle, seed=seed, **settings)
-    return model, task, metrics
-
-
 def safetensors_bytes(model: torch.nn.Module) -> bytes:
     return save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / "summary.json"
-    try:
-        return json.loads(path.read_text())
-    except OSError:
-        raise UserError(f"{run_dir} is not a run directory: {path} is missing") from None
-    except ValueError:
-        raise UserError(f"{path} is not valid JSON") from None
-
-
-def load_trained(
-    run_dir: str | Path, data: str | None = None, data_dir: str | None = None
-) -> tuple[torch.nn.Module, Task, DataBundle, torch.device]:
-    """The trained model of `run_dir` in eval mode, with its task and a data set prepared as for
-    training (`data` names another compatible data set, e.g. new recordings)."""
-    run_dir = Path(run_dir)
-    summary = read_summary(run_dir)
-    if "seeds" in summary:
-        raise UserError(f"{run_dir} holds several seeds; use one of its seed-K directories")
-    trained = summary["config"]
-    data_dir = data_dir or trained["data_dir"]  # else where the run found its data
-    config = TrainConfig(**{**trained, "data": data or trained["data"], "data_dir": data_dir})
-    meta = MODELS.meta(config.model)
-    task = TASKS.create(meta["task"])
-    bundle = load_data(config.data, data_request(meta, task, config))
-    check_compatible(config.model, meta, task, bundle)
-    task.setup(bundle)
-    if (
-        list(bundle.input_size) != summary["input_size"]
-        or bundle.num_classes != summary["num_classes"]
-    ):
-        raise UserError(
-            f"data set {config.data} gives inputs {list(bundle.input_size)} with "
-            f"{bundle.num_classes} classes; the model was trained on {summary['input_size']} "
-            f"with {summary['num_classes']}"
-        )
-    model = MODELS.create(config.model, **summary["model_kwargs"])
-    model.load_state_dict(checkpoint.load_weights(run_dir / "model.safetensors"))
-    device = resolve_device(config.device)
-    return model.to(device).eval(), task, bundle, device
-
-
-def evaluate_run(
-    run_dir: str | Path, data: str, data_dir: str | None = None, split: str = "test"
-) -> dict[str, Any]:
-    """Evaluate the trained model of `run_dir` on a split of any compatible data set."""
-    model, task, bundle, device = load_trained(run_dir, data, data_dir)
-    batch_size = read_summary(Path(run_dir))["config"]["eval_batch_size"]
-    metrics = task.evaluate(model, eval_batches(bundle, split, batch_size, device))
-    return {
-        "run": str(run_dir),
-        "data": data,
-        "split": split,
-        "examples": len(bundle.split(split)),
-        "metrics": {f"{split}_{k}": v for k, v in metrics.items()},
-    }

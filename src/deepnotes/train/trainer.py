@@ -44,11 +44,11 @@ from tqdm.auto import tqdm
 
 from deepnotes.data.base import DataBundle
 from deepnotes.errors import TrainingDivergedError, UserError
+from deepnotes.tasks.base import Task
 from deepnotes.train import checkpoint
 from deepnotes.train.config import TrainConfig
 from deepnotes.train.distributed import SINGLE_PROCESS, Distributed, check_task
 from deepnotes.train.optimizers import make_optimizer, make_scheduler
-from deepnotes.train.tasks import Task
 
 
 def resolve_device(name: str) -> torch.device:
@@ -145,9 +145,21 @@ class Callback:
 
     def on_fit_start(self, trainer: Trainer) -> None: ...
 
+    def on_step_end(self, trainer: Trainer, logs: dict[str, torch.Tensor]) -> None: ...
+
     def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None: ...
 
     def on_fit_end(self, trainer: Trainer, metrics: dict[str, float]) -> None: ...
+
+
+class StepLosses(Callback):
+    """Keeps every optimiser step's training loss (`losses`), for curves finer than epochs."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_step_end(self, trainer: Trainer, logs: dict[str, torch.Tensor]) -> None:
+        self.losses.append(float(logs["loss"]))
 
 
 class CSVLogger(Callback):
@@ -411,6 +423,8 @@ class Trainer:
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + float(value) * n
             count += n
+            for callback in self.callbacks:
+                callback.on_step_end(self, logs)
             if "loss" in logs and not bar.disable:
                 bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
             if self.state.step >= self.total_steps:

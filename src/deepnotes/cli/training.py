@@ -1,0 +1,166 @@
+"""`deepnotes train MODEL`, `deepnotes eval RUN_DIR`, `deepnotes sample RUN_DIR`.
+
+The train flags are built from `TrainConfig`'s fields: each field's type, default,
+help and argparse extras (its metadata) make one flag, `batch_size` → `--batch-size`,
+so a new setting is one field and nothing here. Three flags say where a run goes
+rather than how it trains, and are not fields: `--config` (the TOML file the fields
+may come from), `--out` and `--resume`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from deepnotes.cli.common import Parents, positive_int, print_json
+from deepnotes.train.config import TrainConfig
+
+RUN_FLAGS = ("config", "out", "resume")  # train flags that are not settings of the run
+FLAG_TYPES = {"int": int, "float": float, "str": str}  # a field's type name, without "| None"
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per `TrainConfig` field; a flag not typed stays None, so the model's defaults
+    and `--config` can fill it (`TrainConfig.from_sources`)."""
+    for f in dataclasses.fields(TrainConfig):
+        extras = {k: v for k, v in f.metadata.items() if k not in ("help", "flag")}
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        help_text = f.metadata["help"]
+        if f.name == "model":
+            parser.add_argument("model", nargs="?", help=help_text)
+        elif f.type == "bool":
+            negated = flag.startswith("--no-")  # --no-progress turns a default-on setting off
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                action="store_const",
+                const=not negated,
+                default=None,
+                help=help_text,
+            )
+        elif f.type.startswith("dict"):
+            parser.add_argument(
+                flag, dest=f.name, action="append", metavar="KEY=VALUE", help=help_text
+            )
+        else:
+            shown = "" if f.default in (None, dataclasses.MISSING) else f" (default: {f.default})"
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                type=FLAG_TYPES[f.type.removesuffix(" | None")],
+                help=help_text + shown,
+                **extras,
+            )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from deepnotes.registry import MODELS
+    from deepnotes.train import distributed
+    from deepnotes.train.config import parse_model_args
+    from deepnotes.train.run import default_out, launch, needs_launch, train
+
+    cli: dict[str, Any] = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    cli["model_args"] = parse_model_args(args.model_args) if args.model_args else None
+    config = TrainConfig.from_sources(
+        cli, lambda name: dict(MODELS.card(name).train_defaults), args.config
+    )
+    out = Path(args.out) if args.out else default_out(config)
+    if needs_launch(config):
+        return launch(config, out, args.resume, args.argv)
+    summary = train(config, out, resume=args.resume)
+    if not distributed.from_environment().is_main:  # another process of a torchrun job
+        return 0
+    metrics = "  ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items())
+    print(f"{config.model} on {config.data}: {metrics}")
+    print(f"run written to {out} ({summary['timing']['total_s']:.1f} s)")
+    for filename in summary["figures"]:
+        print(f"figure: {out / filename}")
+    for filename in summary["texts"]:
+        print(f"--- {out / filename} ---\n{(out / filename).read_text()}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from deepnotes.train.runs import evaluate_run
+
+    result = evaluate_run(args.run_dir, args.data, args.data_dir, args.split)
+    if args.json:
+        print_json(result)
+    else:
+        metrics = "  ".join(f"{k}={v:.4f}" for k, v in result["metrics"].items())
+        print(
+            f"{result['run']} on {result['data']} ({result['split']}, "
+            f"{result['examples']} examples): {metrics}"
+        )
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from deepnotes.errors import UserError
+    from deepnotes.tasks.base import SampleRequest
+    from deepnotes.train.runs import load_trained
+
+    out = Path(args.out) if args.out else None
+    if out is not None and not out.parent.exists():
+        raise UserError(f"folder {out.parent} does not exist")
+    model, task, bundle, _ = load_trained(args.run_dir, data_dir=args.data_dir)
+    request = SampleRequest(args.n, args.seed, args.prompt, args.temperature, args.top_k)
+    samples = task.sample(model, bundle, request)
+    if samples.text is not None:
+        print(samples.text)
+        if out is not None:
+            out.write_text(samples.text + "\n", encoding="utf-8")
+        return
+    out = out or Path("samples.png")
+    samples.figure.savefig(out, dpi=110, bbox_inches="tight")
+    print(f"{samples.count} samples written to {out}")
+
+
+def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None:
+    p = commands.add_parser(
+        "train",
+        help="train a model on a data set",
+        description="Train a registered model; writes OUT/summary.json, metrics.csv, "
+        "model.safetensors and checkpoints. Flags override --config, which overrides the "
+        "model's own defaults.",
+    )
+    add_config_flags(p)
+    p.add_argument("--config", metavar="FILE", help="the same settings from a TOML file")
+    p.add_argument("--out", metavar="DIR", help="run folder (default: runs/MODEL-DATA-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser(
+        "eval",
+        parents=[parents.data_dir, parents.json],
+        help="evaluate a trained run on a data set",
+        description="Evaluate the model of a run folder on a split of any compatible data set.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument("--data", required=True, help="data set name (see `deepnotes data`)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
+    p.set_defaults(func=cmd_eval)
+
+    p = commands.add_parser(
+        "sample",
+        parents=[parents.data_dir],
+        help="draw samples from a trained generative model or language model",
+        description="Draw samples from the model of a run folder: images (a VAE's decoder "
+        "means, a GAN's G(z)) as one grid, 2-D points as a scatter, or text continuing "
+        "--prompt from a language model.",
+    )
+    p.add_argument("run_dir")
+    p.add_argument(
+        "--n", type=positive_int, help="samples to draw (default: 64), or characters of text (500)"
+    )
+    p.add_argument(
+        "--out", help="PNG file (default: samples.png); for text, a file to write besides printing"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--prompt", help='text to continue, e.g. "ROMEO:" (language models)')
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help="divide logits by this (default: 1.0)"
+    )
+    p.add_argument("--top-k", type=int, help="sample among the k likeliest characters only")
+    p.set_defaults(func=cmd_sample)

@@ -1,0 +1,58 @@
+"""Files written safely and errors told in one line: what every layer above may use.
+
+`write_atomic` is the one way the package writes a file a user keeps (a run's
+summary, a checkpoint, the report): the bytes go to a temporary file in the same
+folder, are flushed and fsynced, and the temporary file is renamed over the
+target, so a reader (or a crash) sees the old file or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` so that a reader sees the old file or the new one, never a mix."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_json(
+    path: str | os.PathLike, obj: Any, default: Callable[[Any], Any] | None = None
+) -> None:
+    """`obj` as indented JSON, written atomically; `default` converts what JSON lacks."""
+    write_atomic(path, (json.dumps(obj, indent=2, default=default) + "\n").encode())
+
+
+def fsync_dir(directory: str | os.PathLike) -> None:
+    """Make a rename inside `directory` durable (POSIX; a no-op where unsupported)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (torchvision's download errors span several)."""
+    return " ".join(str(error).split()) or type(error).__name__

@@ -1,0 +1,17 @@
+"""Tasks: what a batch holds, what the loss is and how a model is judged, one class each.
+
+Importing this package registers every task in `deepnotes.registry.TASKS`, one
+module at a time and in plain sight; `TASKS` imports it on its first lookup, so
+`TASKS.names()` lists them all in a fresh interpreter.
+
+    base         the `Task` base class, `Runs`, `SampleRequest`, `Samples`
+    supervised   classification, audio-classification, segmentation
+    language     language-model, translation
+    graphs       node
+    generative   vae, gan
+    speech       ctc
+"""
+
+from deepnotes.tasks import generative, graphs, language, speech, supervised
+
+__all__ = ["generative", "graphs", "language", "speech", "supervised"]
