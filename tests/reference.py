@@ -121,3 +121,17 @@ def compare_modules(
     for (name, a), (_, b) in zip(ours.named_buffers(), theirs.named_buffers(), strict=True):
         assert a.grad_fn is None and not a.requires_grad, f"buffer {name} carries autograd history"
         assert_close(a, b, dtype, f"buffer {name}")
+
+
+def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm (torch's or deepnotes.nn's) random running statistics and affine
+    parameters, so that eval mode is not x ↦ x and a wrong statistic shows."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if "BatchNorm" in type(m).__name__:
+                m.running_mean.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
+                m.weight.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
+    return model

@@ -16,7 +16,7 @@ and torchvision's own layout for its sets (`ROOT/MNIST/raw/...`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,27 +135,50 @@ class DataBundle:
         num_workers: int = 0,
         pin_memory: bool = False,
         drop_last: bool = False,
-    ) -> DataLoader | TensorBatches:
+    ) -> Iterable[Any]:
         """The batches of one split; `generator` fixes the shuffling order; `drop_last`
-        leaves out a last, smaller batch.
+        leaves out a last, smaller batch; `num_workers` and `pin_memory` go to a torch
+        `DataLoader`. A split the bundle lacks is one clear error."""
+        self.split(split)
+        options = Batching(batch_size, shuffle, generator, num_workers, pin_memory, drop_last)
+        return self.batches(split, options)
+
+    def batches(self, split: str, how: Batching) -> Iterable[Any]:
+        """The batches of a split that exists, as `how` says.
 
         A split held in memory as tensors (a `TensorDataset`) is cut into batches by
         indexing (`TensorBatches`) when no worker processes are asked for; anything
-        else goes through a torch `DataLoader`.
+        else goes through a torch `DataLoader`. A data set whose batches are not "a
+        stack of examples" (a graph trained full-batch, a text cut into random
+        blocks) overrides this.
         """
         dataset = self.split(split)
-        if isinstance(dataset, TensorDataset) and num_workers == 0:
-            return TensorBatches(dataset.tensors, batch_size, shuffle, generator, drop_last)
+        if isinstance(dataset, TensorDataset) and how.num_workers == 0:
+            return TensorBatches(
+                dataset.tensors, how.batch_size, how.shuffle, how.generator, how.drop_last
+            )
         return DataLoader(
             dataset,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            generator=generator,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            drop_last=drop_last,
+            batch_size=how.batch_size,
+            shuffle=how.shuffle,
+            generator=how.generator,
+            num_workers=how.num_workers,
+            pin_memory=how.pin_memory,
+            drop_last=how.drop_last,
             collate_fn=self.collate_fn,
         )
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How to cut a split into batches (the arguments of `DataBundle.loader`)."""
+
+    batch_size: int
+    shuffle: bool = False
+    generator: torch.Generator | None = None
+    num_workers: int = 0
+    pin_memory: bool = False
+    drop_last: bool = False
 
 
 class TensorBatches:

@@ -32,7 +32,7 @@ import scipy.sparse
 import torch
 
 from deepnotes.cards import DataCard
-from deepnotes.data.base import DataBundle, DataRequest
+from deepnotes.data.base import Batching, DataBundle, DataRequest
 from deepnotes.errors import UserError
 from deepnotes.registry import DATASETS
 
@@ -58,10 +58,9 @@ class GraphBundle(DataBundle):
     y: torch.Tensor | None = None  # (N,)
     masks: dict[str, torch.Tensor] | None = None  # split → (N,) bool
 
-    def loader(self, split: str, batch_size: int, shuffle: bool = False, **_: Any) -> list:
-        """The whole graph as the only batch, with the split's mask."""
-        if split not in self.masks:
-            raise UserError(f"data set {self.name!r} has no {split!r} split")
+    def batches(self, split: str, how: Batching) -> list:
+        """The whole graph as the only batch, with the split's mask (full batch: `how` is
+        not used)."""
         return [(self.x, self.edge_index, self.y, self.masks[split])]
 
 

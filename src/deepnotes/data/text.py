@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from deepnotes.cards import DataCard
-from deepnotes.data.base import DataBundle, DataRequest
+from deepnotes.data.base import Batching, DataBundle, DataRequest
 from deepnotes.errors import UserError
 from deepnotes.io import one_line
 from deepnotes.registry import DATASETS
@@ -68,20 +68,11 @@ class TextBundle(DataBundle):
     tokens: dict[str, torch.Tensor] | None = None
     block_size: int = DEFAULT_BLOCK
 
-    def loader(
-        self,
-        split: str,
-        batch_size: int,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        drop_last: bool = False,
-    ) -> TextBlocks:
+    def batches(self, split: str, how: Batching) -> TextBlocks:
         """Random blocks to train on (`shuffle`), or every block of the split in order."""
-        if split not in self.tokens:
-            raise UserError(f"data set {self.name!r} has no {split!r} split (it has train, val)")
-        return TextBlocks(self.tokens[split], self.block_size, batch_size, shuffle, generator)
+        return TextBlocks(
+            self.tokens[split], self.block_size, how.batch_size, how.shuffle, how.generator
+        )
 
 
 class TextBlocks:

@@ -31,8 +31,7 @@ import numpy as np
 import torch
 
 from deepnotes.cards import DataCard
-from deepnotes.data.base import DataBundle, DataRequest, cache_root
-from deepnotes.errors import UserError
+from deepnotes.data.base import Batching, DataBundle, DataRequest, cache_root
 from deepnotes.registry import DATASETS
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
@@ -85,23 +84,13 @@ class TranslationBundle(DataBundle):
     target_vocabulary: WordVocabulary | None = None
     pairs: dict[str, list[tuple[str, str]]] | None = None
 
-    def loader(
-        self,
-        split: str,
-        batch_size: int,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        drop_last: bool = False,
-    ) -> PairBatches:
-        if split not in self.pairs:
-            raise UserError(f"data set {self.name!r} has no {split!r} split")
+    def batches(self, split: str, how: Batching) -> PairBatches:
+        """Sentence pairs encoded, in batches padded to their longest sentences."""
         encoded = [
             (self.source_vocabulary.encode(s), self.target_vocabulary.encode(t))
             for s, t in self.pairs[split]
         ]
-        return PairBatches(encoded, batch_size, shuffle, generator, drop_last)
+        return PairBatches(encoded, how.batch_size, how.shuffle, how.generator, how.drop_last)
 
 
 class PairBatches:

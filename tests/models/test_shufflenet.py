@@ -32,7 +32,7 @@ from deepnotes.models.shufflenet import (
 )
 from deepnotes.registry import MODELS
 from deepnotes.summary import summarize
-from reference import assert_close, compare_modules, rel_error
+from reference import assert_close, compare_modules, randomize_batchnorm, rel_error
 
 NAMES = [n for n in MODELS.names("shufflenet*")]
 FULL = {"shufflenet_v1": shufflenet_v1, "shufflenet_v2_x1_0": shufflenet_v2}
@@ -41,19 +41,6 @@ DTYPES = [torch.float32, torch.float64]
 
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def randomize_batchnorm(model: nn.Module, seed: int) -> nn.Module:
-    """Give every BatchNorm random statistics and affine parameters, so eval mode is not x ↦ x."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
-    return model
 
 
 def images(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -396,3 +396,14 @@ def test_tensor_batches_equal_the_dataloader(shuffle, drop_last, seeded):
     for a, b in zip(ours, theirs, strict=True):
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert torch.equal(after_ours, after_theirs)
+
+
+@pytest.mark.parametrize("name", ["digits", "pydoc-topics", "numbers-en-fr", "karate"])
+def test_a_split_it_lacks_is_one_message_for_every_kind_of_bundle(name: str) -> None:
+    """Stacked examples, text blocks, sentence pairs and a graph refuse alike."""
+    bundle = build(name, roots=())
+    with pytest.raises(UserError) as error:
+        bundle.loader("nonsense", 4)
+    assert str(error.value) == (
+        f"data set {name!r} has no 'nonsense' split (it has {', '.join(bundle.splits)}, all)"
+    )

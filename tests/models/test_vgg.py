@@ -31,7 +31,7 @@ from deepnotes.nn.conv import Conv2d
 from deepnotes.nn.linear import Linear
 from deepnotes.nn.pooling import AdaptiveAvgPool2d
 from deepnotes.registry import MODELS
-from reference import assert_close, compare_modules, rel_error
+from reference import assert_close, compare_modules, randomize_batchnorm, rel_error
 
 FAMILIES = ("alexnet", "vgg", "nin")
 NAMES = [n for n in MODELS.names() if MODELS.card(n).family in FAMILIES]
@@ -55,19 +55,6 @@ def on_meta(name: str, **kwargs) -> nn.Module:
     """The model's structure without allocating or initialising its weights."""
     with torch.device("meta"):
         return MODELS.create(name, **kwargs)
-
-
-def randomize_batchnorm(model: nn.Module, seed: int) -> nn.Module:
-    """Give every BatchNorm random statistics and affine parameters, so eval mode is not x ↦ x."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
-                m.weight.copy_(torch.rand(m.num_features, generator=generator) + 0.5)
-                m.bias.copy_(torch.randn(m.num_features, generator=generator) * 0.1)
-    return model
 
 
 def torchvision_model(name: str, seed: int = 0) -> nn.Module:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import inspect
 import json
 import re
 import subprocess
@@ -11,7 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepnotes.cli import main
+from deepnotes.cli import build_parser, main
+from deepnotes.cli.training import RUN_FLAGS
+from deepnotes.train.config import TrainConfig
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -226,3 +231,48 @@ def test_plot_activations_gallery(tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["plot", "activations", "--out", str(tmp_path / "missing" / "g.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    return subparsers.choices[name]
+
+
+def test_train_flags_are_the_config_fields():
+    """Every `TrainConfig` field is a flag of `deepnotes train`, and every train flag sets
+    a field, but for the three that say where the run goes (`RUN_FLAGS`)."""
+    dests = {a.dest for a in command_parser("train")._actions if a.dest != "help"}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert dests - set(RUN_FLAGS) == fields
+    assert set(RUN_FLAGS) <= dests
+
+
+def test_a_train_flag_reaches_its_field(tmp_path, monkeypatch):
+    """Each typed flag lands in the config the run uses (the parser is built from the fields,
+    so a wrong type or name would show here)."""
+    seen = {}
+
+    def capture(config, out, resume=False):
+        seen["config"] = config
+        raise SystemExit(0)
+
+    monkeypatch.setattr("deepnotes.train.run.train", capture)
+    argv = ["train", "mlp", "--data", "digits", "--epochs", "3", "--lr", "0.5", "--no-progress"]
+    argv += ["--amp", "--model-arg", "hidden=[8]", "--grad-clip", "2", "--eval-batch-size", "7"]
+    with pytest.raises(SystemExit):
+        main([*argv, "--out", str(tmp_path / "run")])
+    config = seen["config"]
+    assert (config.epochs, config.lr, config.progress, config.amp) == (3, 0.5, False, "auto")
+    assert (config.model_args, config.grad_clip, config.eval_batch_size) == (
+        {"hidden": [8]},
+        2.0,
+        7,
+    )
+    assert config.batch_size == 64 and config.optimizer == "adam"  # untouched: the defaults
+
+
+def test_the_parser_is_short_and_each_command_sits_with_its_handler():
+    assert len(inspect.getsource(build_parser).splitlines()) <= 60
+    for name, parser in {n: command_parser(n) for n in ("train", "eval", "conv", "tour")}.items():
+        handler = parser.get_default("func")
+        assert handler.__name__ == f"cmd_{name}"

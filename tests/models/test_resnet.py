@@ -23,7 +23,7 @@ from deepnotes.errors import UserError
 from deepnotes.models.resnet import BasicBlock, Bottleneck, ResidualBlock, ResNet
 from deepnotes.models.senet import SqueezeExcitation
 from deepnotes.registry import MODELS
-from reference import assert_close, compare_modules
+from reference import assert_close, compare_modules, randomize_batchnorm
 
 # The issue's numbers (1000 classes, 3×224×224); resnet101/152 from torchvision's docs.
 PARAMS = {
@@ -37,20 +37,6 @@ PARAMS = {
 }
 TORCHVISION = [name for name in PARAMS if MODELS.card(name).torchvision is not None]
 TINY = ["resnet18_tiny", "resnet50_tiny", "resnext50_32x4d_tiny", "se_resnet50_tiny"]
-
-
-def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BatchNorm random γ, β, running mean and running variance."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if "BatchNorm" in type(module).__name__:
-                c = module.num_features
-                module.weight.copy_(0.5 + torch.rand(c, generator=generator))
-                module.bias.copy_(0.1 * torch.randn(c, generator=generator))
-                module.running_mean.copy_(0.1 * torch.randn(c, generator=generator))
-                module.running_var.copy_(0.5 + torch.rand(c, generator=generator))
-    return model
 
 
 def image(*shape: int, seed: int = 1) -> torch.Tensor:

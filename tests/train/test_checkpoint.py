@@ -1,4 +1,4 @@
-"""Checkpoints: tensor/JSON split, atomic writes, verified loads, and no unpickling."""
+"""Checkpoints: tensor/JSON split, verified loads, and no unpickling (atomic writes: test_io.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from safetensors.torch import load, save, save_file
 from torch import nn
 
 from deepnotes.errors import CheckpointError, UserError
+from deepnotes.io import write_atomic
 from deepnotes.train import checkpoint
 from deepnotes.train.checkpoint import (
     FILES,
@@ -25,7 +26,6 @@ from deepnotes.train.checkpoint import (
     load_weights,
     save_checkpoint,
     split_tensors,
-    write_atomic,
 )
 
 # --- Helpers -------------------------------------------------------------------------------
@@ -390,41 +390,6 @@ def test_failed_index_write_keeps_pointing_at_the_previous_checkpoint(
     loaded_model, loaded_state = load_checkpoint(tmp_path)
     assert_same(loaded_model, dict(model_state))
     assert_same(loaded_state, state)
-
-
-# --- write_atomic --------------------------------------------------------------------------
-
-
-def test_write_atomic_creates_and_replaces(tmp_path: Path):
-    path = tmp_path / "file.bin"
-    write_atomic(path, b"first")
-    assert path.read_bytes() == b"first"
-    inode = path.stat().st_ino
-    with open(path, "rb") as reader:  # a reader that opened the old file...
-        write_atomic(path, b"second, longer")
-        assert reader.read() == b"first"  # ...still sees all of it: a rename, not a rewrite
-    assert path.read_bytes() == b"second, longer"
-    assert path.stat().st_ino != inode
-    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
-
-
-@pytest.mark.parametrize("failing", ["fsync", "replace"])
-def test_write_atomic_failure_leaves_old_file_and_no_temp(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
-):
-    path = tmp_path / "file.bin"
-    write_atomic(path, b"old content")
-
-    def fail(*args: object) -> None:
-        raise OSError(errno.EIO, os.strerror(errno.EIO))
-
-    monkeypatch.setattr(checkpoint.os, failing, fail)
-    with pytest.raises(OSError) as info:
-        write_atomic(path, b"new content")
-    monkeypatch.undo()
-    assert info.value.errno == errno.EIO
-    assert path.read_bytes() == b"old content"
-    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
 
 
 # --- load_weights --------------------------------------------------------------------------
