@@ -29,6 +29,6 @@ def test_every_experiment_is_on_the_map():
 
 
 def test_every_path_on_the_map_exists():
-    for path in re.findall(r"`(deepnotes/[\w/.]+|tests/[\w.]+)`", README):
+    for path in re.findall(r"`(deepnotes/[\w/.]+|tests/[\w/.]+)`", README):
         where = ROOT / "src" / path if path.startswith("deepnotes") else ROOT / path
         assert where.exists(), path

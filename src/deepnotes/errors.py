@@ -2,7 +2,7 @@
 
 Every exception here means "the input was wrong", never "the code is wrong".
 The command line prints such an error as one line on stderr and exits with a
-non-zero code, with no traceback (DESIGN.md, "Contracts"); a programming error
+non-zero code, with no traceback (docs/ARCHITECTURE.md, "Contracts"); a programming error
 keeps its traceback, because a user should report it.
 """
 

@@ -23,7 +23,7 @@ from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.models.lenet import LeNet5, feature_map_size
 from deepnotes.registry import MODELS, TASKS
 from deepnotes.summary import summarize
-from deepnotes.tasks.base import Task
+from deepnotes.tasks.base import Examples, Task
 
 NAMES = MODELS.names()
 LENETS = [n for n in NAMES if MODELS.card(n).family == "lenet"]
@@ -140,8 +140,9 @@ def test_forward_shape_and_backward_reaches_every_parameter(
     task = task_of(name)
     generator = torch.Generator().manual_seed(1)
     size = run_size(name, input_size)
-    out = task.outputs(model, task.example_input(size, num_classes, 2, generator))
-    expected = task.output_shape(size, num_classes, 2)
+    examples = Examples(2, size, num_classes)
+    out = task.outputs(model, task.example_input(examples, generator))
+    expected = task.output_shape(examples)
     assert shape_matches(tuple(out.shape), expected), f"{tuple(out.shape)} is not {expected}"
     assert torch.isfinite(out).all()
     out.sum().backward()
@@ -234,7 +235,7 @@ def torch_flops(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
 def test_summary_counts_agree_with_torch(name: str, num_classes: int, input_size):
     model = build(name, num_classes, input_size)
     input_size = run_size(name, input_size)
-    inputs = task_of(name).example_input(input_size, num_classes, 1)
+    inputs = task_of(name).example_input(Examples(1, input_size, num_classes))
     summary = summarize(model, input_size, inputs)
     total = sum(p.numel() for p in model.parameters())
     assert summary.total_params == total

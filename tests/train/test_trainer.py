@@ -218,8 +218,8 @@ class TwoPlayerTask(Task):
     name = "two-player"
     data_kinds = ("vectors",)
 
-    def output_shape(self, input_size, num_classes, batch):
-        return (batch, 1)  # the discriminator's logit
+    def output_shape(self, examples):
+        return (examples.batch, 1)  # the discriminator's logit
 
     def loss(self, model, batch):
         real, _ = batch

@@ -16,12 +16,15 @@ def cmd_models(args: argparse.Namespace) -> None:
     if args.json:
         print_json(rows)
         return
-    print(f"{'model':<24} {'task':<20} {'input':<12} {'params':>14} {'GMACs':>9}  paper")
+    print(
+        f"{'model':<24} {'task':<20} {'input':<12} {'params':>14} {'GMACs':>9}  "
+        f"{'variant of':<18} paper"
+    )
     for r in rows:
         size = "×".join(map(str, r["input_size"]))
         print(
             f"{r['name']:<24} {r['task']:<20} {size:<12} {r['params']:>14,} {r['gmacs']:>9.4f}  "
-            f"{r['paper'][:60]}"
+            f"{r['variant_of'] or '':<18} {r['paper'][:60]}"
         )
 
 

@@ -7,7 +7,7 @@ loaders; a data set whose batches are not "a stack of examples" (a graph
 trained full-batch, a text cut into random blocks) subclasses `DataBundle`
 and overrides `loader`.
 
-Data roots (DESIGN.md): `--data-dir`, then `$DEEPNOTES_DATA`, then the user
+Data roots (docs/ARCHITECTURE.md, "Contracts"): `--data-dir`, then `$DEEPNOTES_DATA`, then the user
 cache directory. A root holds one folder per data set, laid out as
 `../shared/datasets` is (`ROOT/tinyshakespeare/input.txt`, `ROOT/fsdd/...`),
 and torchvision's own layout for its sets (`ROOT/MNIST/raw/...`).

@@ -3,7 +3,7 @@
 MNIST (handwritten digits), Fashion-MNIST (its drop-in replacement of
 clothing, harder because a linear model no longer does well) and CIFAR-10
 (small colour photographs) are the data sets every course trains on. They are
-too big to ship, so they live under a data root (DESIGN.md, "Contracts") in
+too big to ship, so they live under a data root (docs/ARCHITECTURE.md, "Contracts") in
 torchvision's own on-disk layout, which lets torchvision's loaders read them
 and `--download` fill them:
 

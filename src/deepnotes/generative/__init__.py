@@ -1,4 +1,4 @@
-"""Latent-variable models and the divergences that score them (SYLLABUS.md §7).
+"""Latent-variable models and the divergences that score them (the course's topic 7).
 
 gmm.py          a Gaussian mixture by EM, k-means++ initialisation
 ppca.py         probabilistic PCA: closed form, EM, the exact posterior

@@ -1,4 +1,4 @@
-"""Graphs and graph neural networks (SYLLABUS.md §9), in plain PyTorch.
+"""Graphs and graph neural networks (the course's topic 9), in plain PyTorch.
 
 graph.py            the Graph type: edge index, weights, features; dense and SciPy forms
 spectral.py         the normalised Laplacian, the graph Fourier transform, Chebyshev filters

@@ -49,12 +49,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 
-import torch
 from torch import Tensor, nn
 
 from deepnotes.cards import ModelCard, imagenet_count
 from deepnotes.models.common import (
     CLASSIC_TRAIN_DEFAULTS,
+    DenseHeadClassifier,
     Variant,
     dense_classifier,
     layers,
@@ -72,7 +72,7 @@ PAPER = (
 STEMS = {"imagenet": (11, 4, 2), "small": (3, 1, 1)}
 
 
-class AlexNet(nn.Module):
+class AlexNet(DenseHeadClassifier):
     """AlexNet: five convolutions with ReLU and three max poolings, then three dense layers.
 
     The first convolution (the stem) downsamples by 4; the second is 5×5; the
@@ -128,21 +128,6 @@ class AlexNet(nn.Module):
         self.classifier = dense_classifier(
             L, widths[-1] * pool_size * pool_size, hidden, num_classes, dropout
         )
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """The five convolutions and three poolings: (B, C, H, W) → (B, widths[-1], h, w)."""
-        return self.features(x)
-
-    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
-        """Average pooling to pool_size², flatten, the dense layers: (B, widths[-1], h, w) →
-        (B, num_classes); with `pre_logits` the (B, hidden) input of the last dense layer."""
-        x = self.avgpool(features)  # (B, C, pool_size, pool_size)
-        x = torch.flatten(x, 1)  # (B, C·pool_size²)
-        head = self.classifier[:-1] if pre_logits else self.classifier
-        return head(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -15,6 +15,7 @@ from typing import Any
 from deepnotes.errors import UserError
 from deepnotes.registry import MODELS, TASKS
 from deepnotes.summary import Summary, summarize
+from deepnotes.tasks.base import Examples
 
 
 def matches(name: str, pattern: str | None) -> bool:
@@ -36,7 +37,7 @@ def summarize_registered(
     task = TASKS.create(card.task)
     try:
         model = MODELS.create(name, num_classes=num_classes, input_size=input_size)
-        inputs = task.example_input(input_size, num_classes, 1)
+        inputs = task.example_input(Examples(1, input_size, num_classes))
         return input_size, summarize(model, input_size, inputs)
     except (RuntimeError, ValueError, UserError) as e:
         raise UserError(

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 import deepnotes.nn
 from deepnotes.cards import ModelCard
@@ -153,3 +154,28 @@ def dense_classifier(
         L.Dropout(dropout),
         L.Linear(hidden, num_classes),
     )
+
+
+class DenseHeadClassifier(nn.Module):
+    """A classifier whose head is AlexNet's: average pooling (`self.avgpool`) to a small map,
+    flattened, then the dense layers of `dense_classifier` (`self.classifier`). AlexNet and
+    VGG subclass it and build `features`, `avgpool` and `classifier`."""
+
+    features: nn.Module
+    avgpool: nn.Module
+    classifier: nn.Sequential
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The convolutions and poolings: (B, C, H, W) → (B, C', h, w)."""
+        return self.features(x)
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """Average pooling to pool_size², flatten, the dense layers: (B, C', h, w) →
+        (B, num_classes); with `pre_logits` the (B, hidden) input of the last dense layer."""
+        x = self.avgpool(features)  # (B, C', pool_size, pool_size)
+        x = torch.flatten(x, 1)  # (B, C'·pool_size²)
+        head = self.classifier[:-1] if pre_logits else self.classifier
+        return head(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))

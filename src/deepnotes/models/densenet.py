@@ -48,6 +48,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -298,7 +299,34 @@ class DenseNet(nn.Module):
         )
 
 
-def densenet_card(torchvision: str, count: int, source: str) -> ModelCard:
+def densenet(
+    block_config: tuple[int, ...],
+    num_classes: int = 1000,
+    input_size: tuple[int, int, int] = (3, 224, 224),
+    impl: str = "torch",
+    **kwargs: Any,
+) -> DenseNet:
+    """A DenseNet with `block_config` layers per dense block for `input_size` images."""
+    return DenseNet(
+        num_classes=num_classes,
+        in_channels=input_size[0],
+        impl=impl,
+        block_config=block_config,
+        **kwargs,
+    )
+
+
+# `_small` changes only the stem; `_tiny` also grows by 8 maps a layer from 16, with fewer layers
+SMALL = Variant("small", {"stem": "small"})
+
+
+def tiny(block_config: tuple[int, ...]) -> Variant:
+    """The tiny variant with `block_config` layers per dense block."""
+    settings = {"stem": "small", "growth_rate": 8, "num_init_features": 16}
+    return Variant("tiny", {**settings, "block_config": block_config})
+
+
+def densenet_card(torchvision: str, count: int) -> ModelCard:
     """The card both DenseNets share, with torchvision's name and its count at 1000 classes."""
     return ModelCard(
         task="classification",
@@ -327,57 +355,19 @@ def densenet_card(torchvision: str, count: int, source: str) -> ModelCard:
 
 @register_model(
     "densenet121",
-    densenet_card(
-        "densenet121", 7_978_856, "torchvision DenseNet121_Weights.IMAGENET1K_V1 num_params"
-    ),
-    variants={
-        "densenet121_small": Variant("small", {"stem": "small"}),
-        "densenet121_tiny": Variant(
-            "tiny",
-            {
-                "stem": "small",
-                "growth_rate": 8,
-                "num_init_features": 16,
-                "block_config": (2, 2, 2, 2),
-            },
-        ),
-    },
+    densenet_card("densenet121", 7_978_856),
+    variants={"densenet121_small": SMALL, "densenet121_tiny": tiny((2, 2, 2, 2))},
 )
-def densenet121(
-    num_classes: int = 1000,
-    input_size: tuple[int, int, int] = (3, 224, 224),
-    impl: str = "torch",
-    **kwargs,
-) -> DenseNet:
+def densenet121(**kwargs: Any) -> DenseNet:
     """DenseNet-121: k = 32, blocks of 6, 12, 24, 16 layers (a variant's kwargs may override)."""
-    kwargs = {"block_config": (6, 12, 24, 16), **kwargs}
-    return DenseNet(num_classes=num_classes, in_channels=input_size[0], impl=impl, **kwargs)
+    return densenet(**{"block_config": (6, 12, 24, 16), **kwargs})
 
 
 @register_model(
     "densenet169",
-    densenet_card(
-        "densenet169", 14_149_480, "torchvision DenseNet169_Weights.IMAGENET1K_V1 num_params"
-    ),
-    variants={
-        "densenet169_small": Variant("small", {"stem": "small"}),
-        "densenet169_tiny": Variant(
-            "tiny",
-            {
-                "stem": "small",
-                "growth_rate": 8,
-                "num_init_features": 16,
-                "block_config": (2, 2, 3, 3),
-            },
-        ),
-    },
+    densenet_card("densenet169", 14_149_480),
+    variants={"densenet169_small": SMALL, "densenet169_tiny": tiny((2, 2, 3, 3))},
 )
-def densenet169(
-    num_classes: int = 1000,
-    input_size: tuple[int, int, int] = (3, 224, 224),
-    impl: str = "torch",
-    **kwargs,
-) -> DenseNet:
+def densenet169(**kwargs: Any) -> DenseNet:
     """DenseNet-169: k = 32, blocks of 6, 12, 32, 32 layers (a variant's kwargs may override)."""
-    kwargs = {"block_config": (6, 12, 32, 32), **kwargs}
-    return DenseNet(num_classes=num_classes, in_channels=input_size[0], impl=impl, **kwargs)
+    return densenet(**{"block_config": (6, 12, 32, 32), **kwargs})

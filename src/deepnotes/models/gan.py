@@ -311,26 +311,48 @@ def conv_gan_params(channels: int, side: int, widths: tuple[int, int], latent: i
     return d + g + 2 * (small + c1)
 
 
-CONV_SOURCE = "the layer formulas, at 1×28×28, latent 64, channels 64 and 128"
+def gan_card(
+    paper: str,
+    input_size: tuple[int, ...] | None,
+    reference: ParameterCount,
+    defaults: dict[str, Any],
+    concepts: tuple[str, ...],
+) -> ModelCard:
+    """The card every GAN shares but for these: the gan task, no classes."""
+    return ModelCard(
+        task="gan",
+        family="gan",
+        input_size=input_size,
+        num_classes=None,
+        paper=paper,
+        reference=reference,
+        train_defaults=defaults,
+        concepts=concepts,
+    )
+
+
+def dcgan_count(batchnorm_d: bool) -> ParameterCount:
+    """DCGAN's networks counted by `conv_gan_params` at 1×28×28, latent 64, channels 64 and
+    128, with D's BatchNorm2d(128) when `batchnorm_d`."""
+    value = conv_gan_params(1, 28, (64, 128), 64) + (2 * 128 if batchnorm_d else 0)
+    source = "the layer formulas, at 1×28×28, latent 64, channels 64 and 128"
+    return ParameterCount(value, (1, 28, 28), None, source)
 
 
 @register_model(
     "gan_mlp",
-    ModelCard(
-        task="gan",
-        family="gan",
-        input_size=None,
-        num_classes=None,
-        paper=PAPER,
+    gan_card(
+        PAPER,
+        None,
         # G 2→128→128→2 and D 2→128→128→1 on 2-D data: Σ (n_in + 1)·n_out
-        reference=ParameterCount(
+        ParameterCount(
             3 * 128 + 129 * 128 + 129 * 2 + 3 * 128 + 129 * 128 + 129,
             (2,),
             None,
             "Σ (n_in + 1)·n_out",
         ),
-        train_defaults={"epochs": 250, "batch_size": 128, "lr": 5e-4},
-        concepts=("minimax game", "non-saturating loss", "mode collapse"),
+        {"epochs": 250, "batch_size": 128, "lr": 5e-4},
+        ("minimax game", "non-saturating loss", "mode collapse"),
     ),
 )
 def gan_mlp(**kwargs: Any) -> GAN:
@@ -340,20 +362,12 @@ def gan_mlp(**kwargs: Any) -> GAN:
 
 @register_model(
     "dcgan",
-    ModelCard(
-        task="gan",
-        family="gan",
-        input_size=(1, 28, 28),
-        num_classes=None,
-        paper=DCGAN_PAPER,
-        reference=ParameterCount(
-            conv_gan_params(1, 28, (64, 128), 64) + 2 * 128,  # D's BatchNorm2d(128)
-            (1, 28, 28),
-            None,
-            CONV_SOURCE,
-        ),
-        train_defaults={"epochs": 30, "batch_size": 64, "lr": 2e-4},
-        concepts=("transposed convolution", "BatchNorm", "LeakyReLU"),
+    gan_card(
+        DCGAN_PAPER,
+        (1, 28, 28),
+        dcgan_count(batchnorm_d=True),
+        {"epochs": 30, "batch_size": 64, "lr": 2e-4},
+        ("transposed convolution", "BatchNorm", "LeakyReLU"),
     ),
 )
 def dcgan(**kwargs: Any) -> GAN:
@@ -365,18 +379,13 @@ def dcgan(**kwargs: Any) -> GAN:
 
 @register_model(
     "wgan_gp",
-    ModelCard(
-        task="gan",
-        family="gan",
-        input_size=(1, 28, 28),
-        num_classes=None,
-        paper=WGAN_GP_PAPER,
-        reference=ParameterCount(
-            conv_gan_params(1, 28, (64, 128), 64), (1, 28, 28), None, CONV_SOURCE
-        ),
+    gan_card(
+        WGAN_GP_PAPER,
+        (1, 28, 28),
+        dcgan_count(batchnorm_d=False),
         # the paper's lr 1e-4 needs far more steps than a CPU run takes; 5e-4 gets there
-        train_defaults={"epochs": 40, "batch_size": 64, "lr": 5e-4},
-        concepts=("Wasserstein distance", "gradient penalty", "Lipschitz"),
+        {"epochs": 40, "batch_size": 64, "lr": 5e-4},
+        ("Wasserstein distance", "gradient penalty", "Lipschitz"),
     ),
 )
 def wgan_gp(**kwargs: Any) -> GAN:

@@ -219,26 +219,28 @@ def conv_vae_params(channels: int, side: int, widths: tuple[int, int], latent: i
     return convolutions + (small + 1) * 2 * latent + (latent + 1) * small
 
 
-TRAIN_DEFAULTS = {"epochs": 60, "batch_size": 64, "lr": 1e-3}
-
-
-@register_model(
-    "vae",
-    ModelCard(
+def vae_card(reference: int, source: str, concepts: tuple[str, ...]) -> ModelCard:
+    """The card both VAEs share but for their parameter count and concepts: 1×28×28 images,
+    no classes, 60 epochs of Adam."""
+    return ModelCard(
         task="vae",
         family="vae",
         input_size=(1, 28, 28),
         num_classes=None,
         paper=PAPER,
-        reference=ParameterCount(
-            mlp_vae_params(784, (512, 256), 8),
-            (1, 28, 28),
-            None,
-            "the layer formulas: Linear (n_in + 1)·n_out, encoder 784-512-256-16, decoder "
-            "8-256-512-784",
-        ),
-        train_defaults=TRAIN_DEFAULTS,
-        concepts=("ELBO", "reparameterisation", "KL divergence", "IWAE"),
+        reference=ParameterCount(reference, (1, 28, 28), None, source),
+        train_defaults={"epochs": 60, "batch_size": 64, "lr": 1e-3},
+        concepts=concepts,
+    )
+
+
+@register_model(
+    "vae",
+    vae_card(
+        mlp_vae_params(784, (512, 256), 8),
+        "the layer formulas: Linear (n_in + 1)·n_out, encoder 784-512-256-16, decoder "
+        "8-256-512-784",
+        ("ELBO", "reparameterisation", "KL divergence", "IWAE"),
     ),
 )
 def vae(**kwargs: Any) -> VAE:
@@ -248,21 +250,11 @@ def vae(**kwargs: Any) -> VAE:
 
 @register_model(
     "vae_conv",
-    ModelCard(
-        task="vae",
-        family="vae",
-        input_size=(1, 28, 28),
-        num_classes=None,
-        paper=PAPER,
-        reference=ParameterCount(
-            conv_vae_params(1, 28, (32, 64), 8),
-            (1, 28, 28),
-            None,
-            "the layer formulas: conv 4×4 1→32→64, Linear 64·7·7 → 16, Linear 8 → 64·7·7, "
-            "transposed conv 4×4 64→32→1",
-        ),
-        train_defaults=TRAIN_DEFAULTS,
-        concepts=("ELBO", "reparameterisation", "transposed convolution"),
+    vae_card(
+        conv_vae_params(1, 28, (32, 64), 8),
+        "the layer formulas: conv 4×4 1→32→64, Linear 64·7·7 → 16, Linear 8 → 64·7·7, "
+        "transposed conv 4×4 64→32→1",
+        ("ELBO", "reparameterisation", "transposed convolution"),
     ),
 )
 def vae_conv(**kwargs: Any) -> VAE:

@@ -44,12 +44,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import ModuleType
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
 from deepnotes.cards import ModelCard, imagenet_count
 from deepnotes.models.common import (
     CLASSIC_TRAIN_DEFAULTS,
+    DenseHeadClassifier,
     Variant,
     dense_classifier,
     layers,
@@ -76,7 +76,7 @@ DEPTHS_D = (2, 2, 3, 3, 3)
 DEPTHS_E = (2, 2, 4, 4, 4)
 
 
-class VGG(nn.Module):
+class VGG(DenseHeadClassifier):
     """VGG: stages of 3×3 convolutions (+ BatchNorm) + ReLU, each closed by a 2×2 max pooling,
     then three dense layers.
 
@@ -140,21 +140,6 @@ class VGG(nn.Module):
             elif isinstance(module, L.Linear):
                 nn.init.normal_(module.weight, 0.0, 0.01)
                 nn.init.zeros_(module.bias)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        """The stages: (B, C, H, W) → (B, widths[-1], H/2^S, W/2^S), S = len(depths)."""
-        return self.features(x)
-
-    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
-        """Average pooling to pool_size², flatten, the dense layers: (B, widths[-1], h, w) →
-        (B, num_classes); with `pre_logits` the (B, hidden) input of the last dense layer."""
-        x = self.avgpool(features)  # (B, C, pool_size, pool_size)
-        x = torch.flatten(x, 1)  # (B, C·pool_size²)
-        head = self.classifier[:-1] if pre_logits else self.classifier
-        return head(x)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def vgg_card(name: str, count: int, batch_norm: bool) -> ModelCard:

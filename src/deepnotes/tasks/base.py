@@ -7,8 +7,8 @@ a batch holds, what the model takes and gives, what the loss is, how the trained
 model is judged, drawn and sampled:
 
     loss(model, batch)                 the objective (required)
-    output_shape(input_size, ...)      what the model gives for a batch (required)
-    example_input(input_size, ...)     random inputs of the right kind (tests, summaries)
+    output_shape(examples)             what the model gives for a batch (required)
+    example_input(examples)            random inputs of the right kind (tests, summaries)
     outputs(model, inputs)             the model's scores on inputs
     training_step(model, batch, update), optimizers(model)   one step, one or more players
     evaluate(model, batches)           metrics over a split
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import torch
-from torch import Tensor, nn
+from torch import Generator, Tensor, nn
 
 from deepnotes.data.base import DataBundle
 from deepnotes.errors import UserError
@@ -45,6 +45,17 @@ if TYPE_CHECKING:
 
 Update = Callable[..., None]  # update(loss: Tensor, name: str = "model") -> None
 Shape = tuple[int | None, ...]  # an expected shape; None where any size fits
+Inputs = tuple[Any, ...]  # a model's positional arguments
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Which examples to make up: `batch` of them, each of `input_size`, for a model with
+    `num_classes` outputs (the vocabulary of a language model; None without classes)."""
+
+    batch: int
+    input_size: tuple[int, ...]
+    num_classes: int | None = None
 
 
 class Runs(Protocol):
@@ -115,24 +126,18 @@ class Task(abc.ABC):
 
     # ------------------------------------------------------------------ what the model takes
 
-    def example_input(
-        self,
-        input_size: Sequence[int],
-        num_classes: int | None,
-        batch: int,
-        generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, ...]:
-        """Random inputs of the kind the task's models take, for `batch` examples of
-        `input_size`: by default one tensor (batch, *input_size) of N(0, 1) values."""
-        return (torch.randn(batch, *input_size, generator=generator),)
+    def example_input(self, examples: Examples, generator: Generator | None = None) -> Inputs:
+        """Random inputs of the kind the task's models take: by default one tensor
+        (batch, *input_size) of N(0, 1) values."""
+        return (torch.randn(examples.batch, *examples.input_size, generator=generator),)
 
     def outputs(self, model: nn.Module, inputs: Sequence[Any]) -> Tensor:
         """The model's scores on inputs (the tensor `output_shape` describes)."""
         return model(*inputs)
 
     @abc.abstractmethod
-    def output_shape(self, input_size: Sequence[int], num_classes: int | None, batch: int) -> Shape:
-        """The shape of `outputs` for `example_input(input_size, num_classes, batch)`."""
+    def output_shape(self, examples: Examples) -> Shape:
+        """The shape of `outputs` for `example_input(examples)`."""
 
     # ------------------------------------------------------------------ training
 

@@ -10,7 +10,7 @@ them so, and a GAN's generator ends in a sigmoid. Labels are ignored.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -23,7 +23,15 @@ from deepnotes.generative.divergences import frechet_distance, gaussian_statisti
 from deepnotes.generative.fid import feature_fid
 from deepnotes.generative.metrics import mode_coverage
 from deepnotes.registry import TASKS
-from deepnotes.tasks.base import Runs, SampleRequest, Samples, Shape, Task, Update
+from deepnotes.tasks.base import (
+    Examples,
+    Runs,
+    SampleRequest,
+    Samples,
+    Shape,
+    Task,
+    Update,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -43,8 +51,8 @@ class GenerativeTask(Task):
     def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
         return {"input_size": bundle.input_size}
 
-    def output_shape(self, input_size: Sequence[int], num_classes: int | None, batch: int) -> Shape:
-        return (batch,)
+    def output_shape(self, examples: Examples) -> Shape:
+        return (examples.batch,)
 
     def sample(self, model: nn.Module, bundle: DataBundle, request: SampleRequest) -> Samples:
         """`request.n` samples (default 64) as one figure: a grid of images or a scatter."""

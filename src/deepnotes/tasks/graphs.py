@@ -5,15 +5,15 @@ node   one graph with split masks → cross-entropy over the split's labelled no
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Generator, Tensor, nn
 
 from deepnotes.registry import TASKS
-from deepnotes.tasks.base import Shape, Task
+from deepnotes.tasks.base import Examples, Inputs, Shape, Task
 
 
 @TASKS.register("node")
@@ -33,22 +33,16 @@ class NodeClassificationTask(Task):
     data_tasks = ("node",)
     example_nodes = 5
 
-    def example_input(
-        self,
-        input_size: Sequence[int],
-        num_classes: int | None,
-        batch: int,
-        generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, ...]:
-        """One graph, whatever `batch` is: a ring of 5 nodes (both directions of each edge)
+    def example_input(self, examples: Examples, generator: Generator | None = None) -> Inputs:
+        """One graph, whatever the batch: a ring of 5 nodes (both directions of each edge)
         with random features, (x (5, F), edge_index (2, 10))."""
         ring = torch.arange(self.example_nodes)
         forward = torch.stack([ring, (ring + 1) % self.example_nodes])  # (2, 5): k → k + 1
-        x = torch.randn(self.example_nodes, *input_size, generator=generator)
+        x = torch.randn(self.example_nodes, *examples.input_size, generator=generator)
         return x, torch.cat([forward, forward.flip(0)], dim=1)
 
-    def output_shape(self, input_size: Sequence[int], num_classes: int | None, batch: int) -> Shape:
-        return (self.example_nodes, num_classes)  # class scores per node
+    def output_shape(self, examples: Examples) -> Shape:
+        return (self.example_nodes, examples.num_classes)  # class scores per node
 
     def optimizers(self, model: nn.Module) -> dict[str, Iterable]:
         return {"model": model.parameter_groups()}

@@ -7,18 +7,18 @@ translation      (source, lengths, decoder inputs, targets) → cross-entropy pe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Generator, Tensor, nn
 
 from deepnotes.data.base import DataBundle
 from deepnotes.data.translation import PAD, strip
 from deepnotes.metrics import corpus_bleu
 from deepnotes.registry import TASKS
-from deepnotes.tasks.base import SampleRequest, Samples, Shape, Task
+from deepnotes.tasks.base import Examples, Inputs, SampleRequest, Samples, Shape, Task
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,18 +47,14 @@ class LanguageModelTask(Task):
     def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
         return {"num_classes": bundle.num_classes, "input_size": (bundle.block_size,)}
 
-    def example_input(
-        self,
-        input_size: Sequence[int],
-        num_classes: int | None,
-        batch: int,
-        generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, ...]:
-        """`batch` blocks of random character ids: (batch, block size)."""
-        return (torch.randint(num_classes, (batch, *input_size), generator=generator),)
+    def example_input(self, examples: Examples, generator: Generator | None = None) -> Inputs:
+        """Blocks of random character ids: (batch, block size)."""
+        shape = (examples.batch, *examples.input_size)
+        return (torch.randint(examples.num_classes, shape, generator=generator),)
 
-    def output_shape(self, input_size: Sequence[int], num_classes: int | None, batch: int) -> Shape:
-        return (batch, input_size[0], num_classes)  # next-character logits at every position
+    def output_shape(self, examples: Examples) -> Shape:
+        # the next character's logits at every position
+        return (examples.batch, examples.input_size[0], examples.num_classes)
 
     def optimizers(self, model: nn.Module) -> dict[str, Iterable]:
         matrices = [p for p in model.parameters() if p.dim() >= 2]
@@ -113,22 +109,17 @@ class TranslationTask(Task):
     def model_kwargs(self, bundle: DataBundle) -> dict[str, Any]:
         return {"num_classes": len(bundle.target_vocabulary), "input_size": bundle.input_size}
 
-    def example_input(
-        self,
-        input_size: Sequence[int],
-        num_classes: int | None,
-        batch: int,
-        generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, ...]:
+    def example_input(self, examples: Examples, generator: Generator | None = None) -> Inputs:
         """(source ids (batch, 5), their lengths (5, 3, 5, ...), decoder inputs (batch, 6)):
         words drawn above the special tokens (<pad>, <bos>, <eos>, <unk>)."""
-        source = torch.randint(4, input_size[0], (batch, 5), generator=generator)
+        batch = examples.batch
+        source = torch.randint(4, examples.input_size[0], (batch, 5), generator=generator)
         lengths = torch.tensor([5 - 2 * (i % 2) for i in range(batch)])
-        decoder_inputs = torch.randint(4, num_classes, (batch, 6), generator=generator)
+        decoder_inputs = torch.randint(4, examples.num_classes, (batch, 6), generator=generator)
         return source, lengths, decoder_inputs
 
-    def output_shape(self, input_size: Sequence[int], num_classes: int | None, batch: int) -> Shape:
-        return (batch, 6, num_classes)  # next-word logits at every decoder input
+    def output_shape(self, examples: Examples) -> Shape:
+        return (examples.batch, 6, examples.num_classes)  # next-word logits at each input
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         source, lengths, decoder_inputs, targets = batch

@@ -9,12 +9,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Generator, Tensor, nn
 
 from deepnotes.metrics import edit_distance
 from deepnotes.nn.ctc import CTCLoss, decode
 from deepnotes.registry import TASKS
-from deepnotes.tasks.base import Shape, Task
+from deepnotes.tasks.base import Examples, Inputs, Shape, Task
 
 
 @TASKS.register("ctc")
@@ -31,23 +31,19 @@ class CTCTask(Task):
     def __init__(self) -> None:
         self.criterion = CTCLoss(blank=0, zero_infinity=True)
 
-    def example_input(
-        self,
-        input_size: Sequence[int],
-        num_classes: int | None,
-        batch: int,
-        generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, ...]:
-        """`batch` strings of 100 frames, every second one 57 frames long (padded)."""
-        lengths = torch.tensor([100 - 43 * (i % 2) for i in range(batch)])
-        return torch.randn(batch, 100, *input_size, generator=generator), lengths
+    def example_input(self, examples: Examples, generator: Generator | None = None) -> Inputs:
+        """Strings of 100 frames, every second one 57 frames long (padded)."""
+        lengths = torch.tensor([100 - 43 * (i % 2) for i in range(examples.batch)])
+        frames = torch.randn(examples.batch, 100, *examples.input_size, generator=generator)
+        return frames, lengths
 
     def outputs(self, model: nn.Module, inputs: Sequence[Any]) -> Tensor:
         log_probs, _ = model(*inputs)  # (T', B, C) and the frames kept of each string (B,)
         return log_probs
 
-    def output_shape(self, input_size: Sequence[int], num_classes: int | None, batch: int) -> Shape:
-        return (None, batch, num_classes)  # T' frames after the model's subsampling
+    def output_shape(self, examples: Examples) -> Shape:
+        # T' frames after the model's subsampling
+        return (None, examples.batch, examples.num_classes)
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         x, lengths, targets, target_lengths = batch

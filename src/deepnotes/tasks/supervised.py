@@ -7,18 +7,18 @@ segmentation           (x, mask) → per-pixel cross-entropy, pixel accuracy, me
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Generator, Tensor, nn
 
 from deepnotes.data.base import DataBundle
 from deepnotes.figures import mask_overlays
 from deepnotes.metrics import confusion_matrix, mean_iou
 from deepnotes.registry import TASKS
-from deepnotes.tasks.base import Shape, Task, Update
+from deepnotes.tasks.base import Examples, Inputs, Shape, Task, Update
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -51,8 +51,8 @@ class ClassificationTask(Task):
             batch = (self.augment(x), *rest)
         return super().training_step(model, batch, update)
 
-    def output_shape(self, input_size: Sequence[int], num_classes: int | None, batch: int) -> Shape:
-        return (batch, num_classes)
+    def output_shape(self, examples: Examples) -> Shape:
+        return (examples.batch, examples.num_classes)
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         *inputs, y = batch  # (x, y), or (frames, lengths, y) for recordings of any length
@@ -82,17 +82,11 @@ class AudioClassificationTask(ClassificationTask):
     name = "audio-classification"
     data_kinds = ("audio",)
 
-    def example_input(
-        self,
-        input_size: Sequence[int],
-        num_classes: int | None,
-        batch: int,
-        generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, ...]:
-        """`batch` recordings of 30 frames, the last ones shorter (padded)."""
-        frames = 30
-        lengths = torch.tensor([frames - 13 * (i % 2) for i in range(batch)])  # 30, 17, 30, ...
-        return torch.randn(batch, frames, *input_size, generator=generator), lengths
+    def example_input(self, examples: Examples, generator: Generator | None = None) -> Inputs:
+        """Recordings of 50 frames, every second one 37 frames long (padded)."""
+        lengths = torch.tensor([50 - 13 * (i % 2) for i in range(examples.batch)])
+        frames = torch.randn(examples.batch, 50, *examples.input_size, generator=generator)
+        return frames, lengths
 
 
 @TASKS.register("segmentation")
@@ -111,8 +105,9 @@ class SegmentationTask(Task):
     data_tasks = ("segmentation",)
     distributable = True
 
-    def output_shape(self, input_size: Sequence[int], num_classes: int | None, batch: int) -> Shape:
-        return (batch, num_classes, None, None)  # a valid U-Net's output is smaller than its input
+    def output_shape(self, examples: Examples) -> Shape:
+        # a valid U-Net's output is smaller than its input
+        return (examples.batch, examples.num_classes, None, None)
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         x, masks = batch  # (B, C, H, W), (B, H, W)
@@ -172,8 +167,8 @@ class RegressionTask(Task):
     has_classes = False
     distributable = True
 
-    def output_shape(self, input_size: Sequence[int], num_classes: int | None, batch: int) -> Shape:
-        return (batch, None)
+    def output_shape(self, examples: Examples) -> Shape:
+        return (examples.batch, None)
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         x, y = batch
