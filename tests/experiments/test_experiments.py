@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.experiments.base import Context, run_experiment
 from deepnotes.registry import EXPERIMENTS
 from deepnotes.report import write_report
@@ -85,7 +86,7 @@ def test_a_claim_is_judged_not_declared(tmp_path):
 
 
 def test_a_failing_experiment_is_reported_not_raised(tmp_path):
-    @EXPERIMENTS.register("always-broken-for-test", title="broken", topic="99. test")
+    @EXPERIMENTS.register("always-broken-for-test", ExperimentCard("broken", "99. test"))
     def broken(ctx):
         raise RuntimeError("boom")
 

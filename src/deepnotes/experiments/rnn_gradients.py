@@ -147,7 +147,11 @@ def clipping(ctx: Context, steps: int) -> None:
 
 
 def train_exploding(clip: float | None, steps: int, seed: int) -> tuple[list[float], list[float]]:
-    """Regress the mean of a sequence's first input from the last state; SGD at lr 0.5."""
+    """Regress the mean of a sequence's first input from the last state; SGD at lr 0.5.
+
+    The loop is written out here, not run by the package's trainer, because it is the
+    lesson: it records every step's gradient norm before clipping, and it lets the unclipped
+    run's loss overflow to NaN, where the trainer would stop the run."""
     torch.manual_seed(seed)
     rnn, head = dn.RNN(2, HIDDEN), nn.Linear(HIDDEN, 1)
     with torch.no_grad():
