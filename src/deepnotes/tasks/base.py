@@ -39,6 +39,7 @@ from torch import Generator, Tensor, nn
 
 from deepnotes.data.base import DataBundle
 from deepnotes.errors import UserError
+from deepnotes.generative.fid import FeatureExtractor
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -65,9 +66,9 @@ class Runs(Protocol):
         """The trained model of a run folder, on the CPU, in eval mode."""
         ...
 
-    def feature_classifier(self, bundle: DataBundle) -> Callable[[Tensor], Tensor]:
-        """A classifier trained on the bundle's training split, as a feature extractor
-        (`deepnotes.generative.fid.FeatureExtractor`: its penultimate layer, its `accuracy`)."""
+    def feature_classifier(self, bundle: DataBundle) -> FeatureExtractor:
+        """A classifier trained on the bundle's training split, as a feature extractor: its
+        penultimate layer, with its test `accuracy` (for FID in the data's own features)."""
         ...
 
 
