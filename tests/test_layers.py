@@ -34,18 +34,30 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_modules(path: Path, modules: set[str]) -> list[tuple[int, str]]:
+def imported_modules(path: Path, here: str, modules: set[str]) -> list[tuple[int, str]]:
     """(line, module) of every `deepnotes` import in a file, wherever it stands; `from
     deepnotes.train import checkpoint` counts as an import of `deepnotes.train.checkpoint`."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
+            base = absolute(node, here, path.name == "__init__.py")
             for alias in node.names:
-                submodule = f"{node.module}.{alias.name}"
-                found.append((node.lineno, submodule if submodule in modules else node.module))
+                submodule = f"{base}.{alias.name}"
+                found.append((node.lineno, submodule if submodule in modules else base))
     return [(line, m) for line, m in found if m == "deepnotes" or m.startswith("deepnotes.")]
+
+
+def absolute(node: ast.ImportFrom, here: str, is_package: bool) -> str:
+    """The module a `from … import` in module `here` names, a relative one
+    (`from ..train import run`) resolved against `here`'s own package."""
+    if node.level == 0:
+        return node.module or ""
+    package = here if is_package else here.rpartition(".")[0]
+    parts = package.split(".")
+    base = ".".join(parts[: len(parts) - node.level + 1])
+    return f"{base}.{node.module}" if node.module else base
 
 
 def layer_of(module: str, layers: dict[str, int]) -> int:
@@ -68,7 +80,7 @@ def upward_imports(root: Path, layers: dict[str, int]) -> list[str]:
     problems = []
     for path in files:
         here = module_name(path, root)
-        for line, target in imported_modules(path, modules):
+        for line, target in imported_modules(path, here, modules):
             if layer_of(target, layers) > layer_of(here, layers):
                 rel = path.relative_to(root.parent)
                 problems.append(
@@ -88,7 +100,7 @@ def import_cycles(root: Path) -> list[list[str]]:
         here = module_name(path, root)
         graph[here] = {
             target
-            for _, target in imported_modules(path, modules)
+            for _, target in imported_modules(path, here, modules)
             if target != here and not (path.name == "__init__.py" and target.startswith(here))
         }
     cycles, state = [], {}  # state: 1 on the current path, 2 done
@@ -144,8 +156,9 @@ def write_package(root: Path, files: dict[str, str]) -> Path:
         "from deepnotes.train.run import train\n",  # at the top
         "def f():\n    from deepnotes.train import run\n    return run\n",  # inside a function
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import deepnotes.train.run\n",
+        "def f():\n    from ..train.run import train\n    return train\n",
     ],
-    ids=["top-level", "function-local", "type-checking"],
+    ids=["top-level", "function-local", "type-checking", "relative"],
 )
 def test_an_upward_import_is_caught(tmp_path: Path, source: str):
     """A layer-2 module (`nn`) importing the trainer (layer 7) is reported, wherever the

@@ -17,13 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
-
-
-def frozen_mapping(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A read-only view of a copy of `mapping`, so a frozen card cannot change under anyone."""
-    return MappingProxyType(dict(mapping))
 
 
 @dataclass(frozen=True)
@@ -39,11 +33,6 @@ class ParameterCount:
     input_size: tuple[int, ...]
     num_classes: int | None
     source: str
-
-
-def imagenet_count(value: int, source: str) -> ParameterCount:
-    """A count at torchvision's ImageNet setting: 3×224×224 images, 1,000 classes."""
-    return ParameterCount(value, (3, 224, 224), 1000, source)
 
 
 @dataclass(frozen=True)
@@ -84,10 +73,10 @@ class ModelCard:
     variant: str = "full"
     variant_of: str | None = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # copies, so that no caller's dictionary changes a card
         object.__setattr__(self, "concepts", tuple(self.concepts))
-        object.__setattr__(self, "train_defaults", frozen_mapping(self.train_defaults))
-        object.__setattr__(self, "torchvision_kwargs", frozen_mapping(self.torchvision_kwargs))
+        object.__setattr__(self, "train_defaults", dict(self.train_defaults))
+        object.__setattr__(self, "torchvision_kwargs", dict(self.torchvision_kwargs))
 
     @property
     def example_input_size(self) -> tuple[int, ...]:
@@ -139,3 +128,14 @@ class ExperimentCard:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "concepts", tuple(self.concepts))
+
+
+def imagenet_count(value: int, source: str) -> ParameterCount:
+    """A count at torchvision's ImageNet setting: 3×224×224 images, 1,000 classes."""
+    return ParameterCount(value, (3, 224, 224), 1000, source)
+
+
+def imagenet_card(**fields: Any) -> ModelCard:
+    """The card of an image classifier of the ImageNet papers: 3×224×224 inputs, 1,000
+    classes (its `reference` an `imagenet_count`); `fields` give the rest."""
+    return ModelCard(task="classification", input_size=(3, 224, 224), num_classes=1000, **fields)

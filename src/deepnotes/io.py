@@ -1,9 +1,11 @@
 """Files written safely and errors told in one line: what every layer above may use.
 
-`write_atomic` is the one way the package writes a file a user keeps (a run's
-summary, a checkpoint, the report): the bytes go to a temporary file in the same
-folder, are flushed and fsynced, and the temporary file is renamed over the
-target, so a reader (or a crash) sees the old file or the new one, never a mix.
+`write_atomic` is how the package writes the files a run or a report is read back
+from (a run's summary, config and weights, a checkpoint, the report's pages and
+results, samples): the bytes go to a temporary file in the same folder, are flushed
+and fsynced, and the temporary file is renamed over the target, so a reader (or a
+crash) sees the old file or the new one, never a mix. Figures are drawn by
+matplotlib straight to their files.
 """
 
 from __future__ import annotations

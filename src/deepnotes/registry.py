@@ -24,22 +24,24 @@ import fnmatch
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from deepnotes.cards import DataCard, ExperimentCard, ModelCard
 from deepnotes.errors import UnknownNameError
 
+CardT = TypeVar("CardT")
+
 
 @dataclass(frozen=True)
-class Entry:
+class Entry(Generic[CardT]):
     """A registered name: the builder to call and its card."""
 
     name: str
     builder: Callable[..., Any]
-    card: Any = None
+    card: CardT
 
 
-class Registry:
+class Registry(Generic[CardT]):
     """A name → builder table for one kind of thing (model, data set, experiment, task).
 
     `card_type`, when given, is the type every entry's card must have (a
@@ -52,16 +54,18 @@ class Registry:
         kind: str,
         populate: str | None = None,
         listed_by: str = "",
-        card_type: type | None = None,
+        card_type: type[CardT] | None = None,
     ) -> None:
         self.kind = kind
         self.listed_by = listed_by  # the command that lists the names, for error messages
         self.card_type = card_type
         self._populate = populate  # module whose import registers the entries
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, Entry[CardT]] = {}
         self._populated = populate is None
 
-    def register(self, name: str | None = None, card: Any = None) -> Callable[[Callable], Callable]:
+    def register(
+        self, name: str | None = None, card: CardT | None = None
+    ) -> Callable[[Callable], Callable]:
         """Decorator: register the function (or class) under `name` (default: its own name)."""
         if self.card_type is not None and not isinstance(card, self.card_type):
             raise TypeError(f"a {self.kind} is registered with a {self.card_type.__name__}")
@@ -80,7 +84,7 @@ class Registry:
             self._populated = True
             importlib.import_module(self._populate)
 
-    def get(self, name: str) -> Entry:
+    def get(self, name: str) -> Entry[CardT]:
         """The entry called `name`; an unknown name raises with the closest names."""
         self._load()
         try:
@@ -104,7 +108,7 @@ class Registry:
         given = {k: v for k, v in kwargs.items() if v is not None}
         return self.get(name).builder(**given)
 
-    def card(self, name: str) -> Any:
+    def card(self, name: str) -> CardT:
         """The card registered with `name` (an unknown name raises with the closest names)."""
         return self.get(name).card
 
@@ -117,7 +121,7 @@ class Registry:
         self._load()
         return name in self._entries
 
-    def __iter__(self) -> Iterator[Entry]:
+    def __iter__(self) -> Iterator[Entry[CardT]]:
         self._load()
         return iter(list(self._entries.values()))
 
@@ -126,16 +130,16 @@ class Registry:
         return len(self._entries)
 
 
-MODELS = Registry(
+MODELS: Registry[ModelCard] = Registry(
     "model", populate="deepnotes.models", listed_by="deepnotes models", card_type=ModelCard
 )
-DATASETS = Registry(
+DATASETS: Registry[DataCard] = Registry(
     "data set", populate="deepnotes.data", listed_by="deepnotes data", card_type=DataCard
 )
-EXPERIMENTS = Registry(
+EXPERIMENTS: Registry[ExperimentCard] = Registry(
     "experiment",
     populate="deepnotes.experiments",
     listed_by="deepnotes experiments",
     card_type=ExperimentCard,
 )
-TASKS = Registry("task", populate="deepnotes.tasks")
+TASKS: Registry[None] = Registry("task", populate="deepnotes.tasks")  # a task describes itself

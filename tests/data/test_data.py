@@ -398,12 +398,18 @@ def test_tensor_batches_equal_the_dataloader(shuffle, drop_last, seeded):
     assert torch.equal(after_ours, after_theirs)
 
 
-@pytest.mark.parametrize("name", ["digits", "pydoc-topics", "numbers-en-fr", "karate"])
-def test_a_split_it_lacks_is_one_message_for_every_kind_of_bundle(name: str) -> None:
-    """Stacked examples, text blocks, sentence pairs and a graph refuse alike."""
+@pytest.mark.parametrize(
+    ("name", "joins"),
+    [("digits", True), ("pydoc-topics", False), ("numbers-en-fr", False), ("karate", False)],
+)
+def test_a_split_it_lacks_is_one_message_for_every_kind_of_bundle(name: str, joins: bool) -> None:
+    """Stacked examples, text blocks, sentence pairs and a graph refuse alike; "all" joins
+    independent examples only (a graph's nodes or a text's blocks cannot be joined)."""
     bundle = build(name, roots=())
-    with pytest.raises(UserError) as error:
-        bundle.loader("nonsense", 4)
-    assert str(error.value) == (
-        f"data set {name!r} has no 'nonsense' split (it has {', '.join(bundle.splits)}, all)"
-    )
+    splits = ", ".join([*bundle.splits, *(["all"] if joins else [])])
+    for split in ("nonsense", *([] if joins else ["all"])):
+        with pytest.raises(UserError) as error:
+            bundle.loader(split, 4)
+        assert str(error.value) == f"data set {name!r} has no {split!r} split (it has {splits})"
+    if joins:
+        assert len(bundle.split("all")) == sum(len(s) for s in bundle.splits.values())

@@ -433,3 +433,15 @@ def test_the_experiment_says_when_the_recordings_are_missing(tmp_path, monkeypat
     ]
     assert any("Free Spoken Digit Dataset was not found" in note for note in result.notes)
     assert (tmp_path / "report" / "speech" / "front-end.png").is_file()
+
+
+@pytest.mark.parametrize("stack", [1, 4])
+def test_the_ctc_model_keeps_one_step_per_stacked_frames(stack: int):
+    """Stacking `stack` frames leaves ⌈T/stack⌉ steps per utterance: the log-probabilities
+    span the longest, and each utterance's step count is its own frames over `stack`."""
+    model = MODELS.create("speech_ctc", stack=stack).eval()
+    lengths = torch.tensor([30, 17, 1])
+    log_probs, steps = model(torch.randn(3, 30, 40), lengths)
+    assert steps.tolist() == [-(-int(n) // stack) for n in lengths]
+    assert log_probs.shape == (-(-30 // stack), 3, 11)
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(log_probs.shape[:2]), atol=1e-5)

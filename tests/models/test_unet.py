@@ -151,7 +151,7 @@ def test_padded_small_keeps_the_size_from_16(side: int, upsampling: str):
     assert all(p.grad is not None for p in model.parameters())
 
 
-def test_variants_metadata():
+def test_variants_cards():
     for name in NAMES:
         card = MODELS.card(name)
         assert card.task == "segmentation" and card.family == "unet"

@@ -1,8 +1,8 @@
-"""Every registered model: its metadata, shapes, gradients, parameter count and summary.
+"""Every registered model: its card, shapes, gradients, parameter count and summary.
 
 Parametrised over `MODELS.names()`, so a model registered later is checked by
 the same contract without touching this file. The reference parameter counts
-come from the sources named in each model's metadata; the multiply-adds are
+come from the sources named in each model's card; the multiply-adds are
 compared with what PyTorch's own FLOP counter counts for one forward pass.
 """
 
@@ -48,10 +48,6 @@ def run_size(name: str, input_size: tuple[int, ...]) -> tuple[int, ...]:
     return (input_size[0], *test_size[1:]) if test_size else input_size
 
 
-def is_image_model(name: str) -> bool:
-    return len(reference_input_size(name)) == 3
-
-
 def other_sizes(name: str) -> tuple[int | None, tuple[int, ...]]:
     """A number of classes and an input size unlike the reference ones, fixed per name
     (no classes for a model whose task has none)."""
@@ -65,7 +61,7 @@ def other_sizes(name: str) -> tuple[int | None, tuple[int, ...]]:
     return num_classes, tuple(size)
 
 
-def build(name: str, num_classes: int, input_size: tuple[int, ...]) -> nn.Module:
+def build(name: str, num_classes: int | None, input_size: tuple[int, ...]) -> nn.Module:
     torch.manual_seed(0)
     return MODELS.create(name, num_classes=num_classes, input_size=input_size)
 
@@ -153,9 +149,7 @@ def test_forward_shape_and_backward_reaches_every_parameter(
         assert torch.isfinite(p.grad).all(), f"{name}: non-finite gradient in {pname}"
 
 
-CLASSIFIERS = [
-    n for n in NAMES if MODELS.card(n).task == "classification" and MODELS.card(n).family != "mlp"
-] + ["mlp"]
+CLASSIFIERS = [n for n in NAMES if task_of(n).name in ("classification", "audio-classification")]
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
@@ -164,10 +158,11 @@ def test_classifier_splits_into_features_and_head(name: str):
     features are what the last layer reads (its input width)."""
     model = build(name, reference_classes(name), reference_input_size(name)).eval()
     size = run_size(name, reference_input_size(name))
-    x = torch.randn(2, *size, generator=torch.Generator().manual_seed(3))
+    examples = Examples(2, size, reference_classes(name))
+    inputs = task_of(name).example_input(examples, torch.Generator().manual_seed(3))
     with torch.no_grad():
-        features = model.forward_features(x)
-        assert torch.equal(model.forward_head(features), model(x))
+        features = model.forward_features(*inputs)
+        assert torch.equal(model.forward_head(features), model(*inputs))
         pre_logits = model.forward_head(features, pre_logits=True)
     assert pre_logits.dim() == 2 and len(pre_logits) == 2
     linears = [m for m in model.modules() if type(m).__name__ == "Linear"]
@@ -175,7 +170,7 @@ def test_classifier_splits_into_features_and_head(name: str):
         return
     last = linears[-1]  # the output layer reads the pre-logits
     with torch.no_grad():
-        assert torch.allclose(last(pre_logits), model(x), atol=1e-6)
+        assert torch.allclose(last(pre_logits), model(*inputs), atol=1e-6)
 
 
 def test_other_configurations_really_differ():

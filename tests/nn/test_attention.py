@@ -19,7 +19,7 @@ from reference import TOLERANCE, compare_modules, rel_error
 DTYPES = st.sampled_from([torch.float32, torch.float64])
 
 
-ROUND_OFF = {torch.float32: 2e-7, torch.float64: 1e-15}
+ROUND_OFF = {torch.float32: 1e-6, torch.float64: 1e-15}
 
 
 def allowed_mask(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
@@ -57,15 +57,14 @@ def test_readable_attention_equals_torchs_fused_kernel(batch, sizes, mask, scale
     weights = torch.randn(ours.shape, generator=g, dtype=dtype)
     ours_grads = torch.autograd.grad((ours * weights).sum(), (q, k, v))
     theirs_grads = torch.autograd.grad((theirs * weights).sum(), (q, k, v))
-    for a, b in zip(ours_grads, theirs_grads, strict=True):
-        # A query that may attend to one key only has ∂out/∂q = 0 exactly (its softmax is 1
-        # whatever q is): ours gives 0, torch's fused kernel round-off (seen: 4e-8 in float32),
-        # so a gradient that is all round-off is compared absolutely, to a few times that.
-        noise = (
-            float((a - b).abs().max()) <= ROUND_OFF[dtype]
-            and float(b.abs().max()) <= (ROUND_OFF[dtype])
-        )
-        assert noise or rel_error(a, b) <= TOLERANCE[dtype]
+    for name, a, b in zip("qkv", ours_grads, theirs_grads, strict=True):
+        if name in "qk" and not a.any():
+            # every query may attend to one key only, so its softmax is 1 whatever the scores
+            # are and ∂out/∂q = ∂out/∂k = 0 exactly: ours gives 0, torch's fused kernel
+            # round-off (seen: up to 2e-7 in float32), which may be no more than a few times that
+            assert float(b.abs().max()) <= ROUND_OFF[dtype]
+            continue
+        assert rel_error(a, b) <= TOLERANCE[dtype]
 
 
 def test_causal_attention_never_looks_ahead():

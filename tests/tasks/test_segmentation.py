@@ -34,7 +34,7 @@ def bundle():
 # --- The data set --------------------------------------------------------------------------
 
 
-def test_shapes_seg_is_registered_with_its_metadata():
+def test_shapes_seg_is_registered_with_its_card():
     card = DATASETS.card("shapes-seg")
     assert (card.kind, card.task) == ("images", "segmentation")
     assert card.input_size == (1, 32, 32)

@@ -1,8 +1,8 @@
 """`deepnotes train MODEL`, `deepnotes eval RUN_DIR`, `deepnotes sample RUN_DIR`.
 
-The train flags are built from `TrainConfig`'s fields: each field's type, default,
-help and argparse extras (its metadata) make one flag, `batch_size` → `--batch-size`,
-so a new setting is one field and nothing here. Three flags say where a run goes
+The train flags are built from `TrainConfig`'s fields (`TrainConfig.flags`): each
+field's type, default, help and argparse extras make one flag, `batch_size` →
+`--batch-size`, so a new setting is one field and nothing here. Three flags say where a run goes
 rather than how it trains, and are not fields: `--config` (the TOML file the fields
 may come from), `--out` and `--resume`.
 """
@@ -18,41 +18,26 @@ from deepnotes.cli.common import Parents, positive_int, print_json
 from deepnotes.train.config import TrainConfig
 
 RUN_FLAGS = ("config", "out", "resume")  # train flags that are not settings of the run
-FLAG_TYPES = {"int": int, "float": float, "str": str}  # a field's type name, without "| None"
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per `TrainConfig` field; a flag not typed stays None, so the model's defaults
-    and `--config` can fill it (`TrainConfig.from_sources`)."""
-    for f in dataclasses.fields(TrainConfig):
-        extras = {k: v for k, v in f.metadata.items() if k not in ("help", "flag")}
-        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
-        help_text = f.metadata["help"]
-        if f.name == "model":
-            parser.add_argument("model", nargs="?", help=help_text)
-        elif f.type == "bool":
-            negated = flag.startswith("--no-")  # --no-progress turns a default-on setting off
+    """One flag per `TrainConfig` field (`TrainConfig.flags`); a flag not typed stays None, so
+    the model's defaults and `--config` can fill it (`TrainConfig.from_sources`)."""
+    for f in TrainConfig.flags():
+        if f.field == "model":
+            parser.add_argument("model", nargs="?", help=f.help)
+        elif f.kind is bool:  # a switch; --no-X turns a setting that is on by default off
+            const = not f.flag.startswith("--no-")
             parser.add_argument(
-                flag,
-                dest=f.name,
-                action="store_const",
-                const=not negated,
-                default=None,
-                help=help_text,
+                f.flag, dest=f.field, action="store_const", const=const, default=None, help=f.help
             )
-        elif f.type.startswith("dict"):
+        elif f.kind is dict:  # KEY=VALUE pairs, repeatable
             parser.add_argument(
-                flag, dest=f.name, action="append", metavar="KEY=VALUE", help=help_text
+                f.flag, dest=f.field, action="append", metavar="KEY=VALUE", help=f.help
             )
         else:
             shown = "" if f.default in (None, dataclasses.MISSING) else f" (default: {f.default})"
-            parser.add_argument(
-                flag,
-                dest=f.name,
-                type=FLAG_TYPES[f.type.removesuffix(" | None")],
-                help=help_text + shown,
-                **extras,
-            )
+            parser.add_argument(f.flag, dest=f.field, type=f.kind, help=f.help + shown, **f.extras)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -98,6 +83,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> None:
     from deepnotes.errors import UserError
+    from deepnotes.io import write_atomic
     from deepnotes.tasks.base import SampleRequest
     from deepnotes.train.runs import load_trained
 
@@ -110,7 +96,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     if samples.text is not None:
         print(samples.text)
         if out is not None:
-            out.write_text(samples.text + "\n", encoding="utf-8")
+            write_atomic(out, (samples.text + "\n").encode())
         return
     out = out or Path("samples.png")
     samples.figure.savefig(out, dpi=110, bbox_inches="tight")

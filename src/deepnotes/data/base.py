@@ -5,7 +5,7 @@ The bundle holds the train/val/test splits as `torch.utils.data.Dataset`s plus
 what a model needs to know (`input_size`, `num_classes`), and makes the
 loaders; a data set whose batches are not "a stack of examples" (a graph
 trained full-batch, a text cut into random blocks) subclasses `DataBundle`
-and overrides `loader`.
+and overrides `batches`.
 
 Data roots (docs/ARCHITECTURE.md, "Contracts"): `--data-dir`, then `$DEEPNOTES_DATA`, then the user
 cache directory. A root holds one folder per data set, laid out as
@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, TensorDataset
@@ -108,14 +108,17 @@ class DataBundle:
     info: dict[str, Any] = field(default_factory=dict)
     collate_fn: Callable[[list[Any]], Any] | None = None
 
+    joins_splits: ClassVar[bool] = True  # "all" concatenates the splits' examples
+
     def split(self, name: str) -> Dataset:
-        """One split by name; "all" concatenates every split (for evaluation)."""
-        if name == "all":
+        """One split by name; "all" concatenates every split (for evaluation), where the
+        examples are independent (not a graph's nodes or a text's blocks)."""
+        if name == "all" and self.joins_splits:
             return ConcatDataset([self.splits[s] for s in SPLITS if s in self.splits])
         if name not in self.splits:
+            names = [*self.splits, *(["all"] if self.joins_splits else [])]
             raise UserError(
-                f"data set {self.name!r} has no {name!r} split "
-                f"(it has {', '.join(self.splits)}, all)"
+                f"data set {self.name!r} has no {name!r} split (it has {', '.join(names)})"
             )
         return self.splits[name]
 

@@ -25,7 +25,7 @@ import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse
@@ -52,6 +52,8 @@ CORA_SHA256 = {
 @dataclass
 class GraphBundle(DataBundle):
     """One graph with node features, labels and a boolean node mask per split."""
+
+    joins_splits: ClassVar[bool] = False  # a split's batches are made from it alone
 
     x: torch.Tensor | None = None  # (N, F), dense or sparse COO
     edge_index: torch.Tensor | None = None  # (2, E)

@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -63,6 +64,8 @@ class Vocabulary:
 @dataclass
 class TextBundle(DataBundle):
     """A text's splits as 1-D id tensors, cut into (inputs, targets) blocks of `block_size`."""
+
+    joins_splits: ClassVar[bool] = False  # a split's batches are made from it alone
 
     vocabulary: Vocabulary | None = None
     tokens: dict[str, torch.Tensor] | None = None

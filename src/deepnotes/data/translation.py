@@ -26,6 +26,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -79,6 +80,8 @@ class WordVocabulary:
 @dataclass
 class TranslationBundle(DataBundle):
     """Sentence pairs per split, with the two vocabularies; batches padded per batch."""
+
+    joins_splits: ClassVar[bool] = False  # a split's batches are made from it alone
 
     source_vocabulary: WordVocabulary | None = None
     target_vocabulary: WordVocabulary | None = None

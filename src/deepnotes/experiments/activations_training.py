@@ -169,7 +169,7 @@ def dying_relu(ctx: Context, digits: DataBundle) -> None:
         "leaky-relu-never-stuck",
         "LeakyReLU leaves no unit without gradient at any of these learning rates "
         "(largest measured share, over the rates at which it trained without overflow)",
-        max(s for s in stuck["LeakyReLU (a = 0.01)"] if not math.isnan(s)),
+        max((s for s in stuck["LeakyReLU (a = 0.01)"] if not math.isnan(s)), default=math.nan),
         "==",
         0.0,
     )

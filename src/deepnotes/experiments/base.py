@@ -16,7 +16,6 @@ turns into a page section and `summary.json` into data.
 
 from __future__ import annotations
 
-import json
 import math
 import operator
 import time
@@ -31,6 +30,7 @@ matplotlib.use("Agg")  # files only, no screen
 
 import matplotlib.pyplot as plt
 
+from deepnotes.io import write_json
 from deepnotes.registry import EXPERIMENTS
 
 COMPARISONS = {
@@ -186,7 +186,7 @@ def run_experiment(
         notes=ctx.notes,
         error=error,
     )
-    (root / name / "result.json").write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    write_json(root / name / "result.json", result.to_dict(), default=str)
     return result
 
 

@@ -46,7 +46,7 @@ class FeatureExtractor(nn.Module):
         features(x) = classifier.forward_head(classifier.forward_features(x), pre_logits=True),
 
     with the classifier's test `accuracy`, reported beside the FIDs it makes. The
-    classifier is trained where runs are made (`deepnotes.train.fit.feature_classifier`).
+    classifier is trained where runs are made (`deepnotes.train.runs.feature_classifier`).
     """
 
     def __init__(self, classifier: nn.Module, accuracy: float) -> None:

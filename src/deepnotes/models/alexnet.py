@@ -51,7 +51,7 @@ from itertools import pairwise
 
 from torch import Tensor, nn
 
-from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.cards import imagenet_card, imagenet_count
 from deepnotes.models.common import (
     CLASSIC_TRAIN_DEFAULTS,
     DenseHeadClassifier,
@@ -150,11 +150,8 @@ def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 
 @register_model(
     "alexnet",
-    ModelCard(
-        task="classification",
+    imagenet_card(
         family="alexnet",
-        input_size=(3, 224, 224),
-        num_classes=1000,
         paper=PAPER,
         reference=imagenet_count(
             61_100_840,

@@ -53,7 +53,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.cards import ModelCard, imagenet_card, imagenet_count
 from deepnotes.models.common import Variant, layers, register_model, same_names
 
 PAPER = (
@@ -328,11 +328,8 @@ def tiny(block_config: tuple[int, ...]) -> Variant:
 
 def densenet_card(torchvision: str, count: int) -> ModelCard:
     """The card both DenseNets share, with torchvision's name and its count at 1000 classes."""
-    return ModelCard(
-        task="classification",
+    return imagenet_card(
         family="densenet",
-        input_size=(3, 224, 224),
-        num_classes=1000,
         paper=PAPER,
         reference=imagenet_count(
             count,

@@ -74,7 +74,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.cards import imagenet_card, imagenet_count
 from deepnotes.models.common import Variant, layers, register_model, same_names
 
 IntOrPair = int | tuple[int, int]
@@ -486,11 +486,8 @@ class GoogLeNet(nn.Module):
 
 @register_model(
     "googlenet",
-    ModelCard(
-        task="classification",
+    imagenet_card(
         family="inception",
-        input_size=(3, 224, 224),
-        num_classes=1000,
         paper="Szegedy et al., Going deeper with convolutions, CVPR 2015 (GoogLeNet, "
         "Inception v1); BatchNorm as in Ioffe & Szegedy, ICML 2015",
         reference=imagenet_count(

@@ -61,7 +61,7 @@ from types import ModuleType
 
 from torch import Tensor, nn
 
-from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.cards import imagenet_card, imagenet_count
 from deepnotes.models.common import (
     CLASSIC_TRAIN_DEFAULTS,
     Variant,
@@ -229,13 +229,10 @@ class NiN(nn.Module):
 
 @register_model(
     "nin",
-    ModelCard(
-        task="classification",
+    imagenet_card(
         family="nin",
-        input_size=(3, 224, 224),
         # the ImageNet stem needs 67 at least: 96 → 22 → 10 → 4 → 1
         test_input_size=(3, 96, 96),
-        num_classes=1000,
         paper=PAPER,
         reference=imagenet_count(
             7_439_608,

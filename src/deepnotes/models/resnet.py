@@ -81,7 +81,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.cards import ModelCard, imagenet_card, imagenet_count
 from deepnotes.errors import UserError
 from deepnotes.models.common import Variant, layers, register_model, same_names
 
@@ -399,11 +399,8 @@ TINY = Variant(
 
 def resnet_card(name: str, count: int, paper: str, concepts: tuple[str, ...]) -> ModelCard:
     """The card of a model torchvision shares: its name, its count at 1000 classes."""
-    return ModelCard(
-        task="classification",
+    return imagenet_card(
         family="resnet",
-        input_size=(3, 224, 224),
-        num_classes=1000,
         paper=paper,
         reference=imagenet_count(
             count,

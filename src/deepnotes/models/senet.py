@@ -44,7 +44,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.cards import imagenet_card, imagenet_count
 from deepnotes.models.common import layers, register_model
 from deepnotes.models.resnet import RESNET_PAPER, SMALL, TINY, ResNet, resnet50
 
@@ -96,11 +96,8 @@ class SqueezeExcitation(nn.Module):
 
 @register_model(
     "se_resnet50",
-    ModelCard(
-        task="classification",
+    imagenet_card(
         family="senet",
-        input_size=(3, 224, 224),
-        num_classes=1000,
         paper=f"Hu, Shen, Sun, Squeeze-and-excitation networks, CVPR 2018; {RESNET_PAPER}",
         reference=imagenet_count(
             28_088_024,

@@ -77,7 +77,7 @@ from types import ModuleType
 import torch
 from torch import Tensor, nn
 
-from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.cards import imagenet_card, imagenet_count
 from deepnotes.errors import UserError
 from deepnotes.models.common import Variant, layers, register_model
 
@@ -344,11 +344,8 @@ def from_torchvision(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 
 @register_model(
     "shufflenet_v1",
-    ModelCard(
-        task="classification",
+    imagenet_card(
         family="shufflenet",
-        input_size=(3, 224, 224),
-        num_classes=1000,
         paper="Zhang, Zhou, Lin, Sun, ShuffleNet: an extremely efficient convolutional neural "
         "network for mobile devices, CVPR 2018 (g = 3, 1×)",
         reference=imagenet_count(
@@ -406,11 +403,8 @@ def shufflenet_v1(
 
 @register_model(
     "shufflenet_v2_x1_0",
-    ModelCard(
-        task="classification",
+    imagenet_card(
         family="shufflenet",
-        input_size=(3, 224, 224),
-        num_classes=1000,
         paper="Ma, Zhang, Zheng, Sun, ShuffleNet V2: practical guidelines for efficient CNN "
         "architecture design, ECCV 2018 (1.0×)",
         reference=imagenet_count(

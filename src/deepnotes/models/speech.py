@@ -261,14 +261,23 @@ class SpeechRNN(nn.Module):
             self.score = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1))
         self.head = nn.Linear(width, num_classes)
 
-    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """One vector per recording, pooled over its real frames (the pooling needs the
+        lengths, so it belongs to the features): (B, T, bands), (B,) → (B, width)."""
         states, steps, last = self.encoder(x, lengths)
         if self.pooling == "last":
-            return self.head(last)
+            return last
         scores = self.score(states).squeeze(-1)  # (B, T)
         scores = scores.masked_fill(~frame_mask(steps, states.shape[1]), float("-inf"))
         weights = scores.softmax(dim=1)  # α over the real frames
-        return self.head((weights.unsqueeze(-1) * states).sum(1))
+        return (weights.unsqueeze(-1) * states).sum(1)
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """The linear read-out: (B, width) → (B, num_classes); `pre_logits` keeps (B, width)."""
+        return features if pre_logits else self.head(features)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x, lengths))
 
 
 class SpeechCNN(nn.Module):
@@ -303,7 +312,9 @@ class SpeechCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(previous * bands, num_classes)
 
-    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """The conv blocks' maps averaged over each recording's real frames (the pooling needs
+        the lengths, so it belongs to the features): (B, T, 40), (B,) → (B, C · bands)."""
         if self.utterance_norm:
             x = normalize_frames(x, lengths)
         if self.augment is not None:
@@ -313,8 +324,15 @@ class SpeechCNN(nn.Module):
         maps = maps.flatten(1, 2)  # (B, C · bands, T'): where in frequency stays known
         kept = -(-lengths // 2**self.pools)  # frames of speech after the pools (ceil)
         mask = frame_mask(kept, maps.shape[-1]).unsqueeze(1).to(maps.dtype)  # (B, 1, T')
-        pooled = (maps * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B, C · bands)
-        return self.head(self.dropout(pooled))
+        return (maps * mask).sum(-1) / mask.sum(-1).clamp(min=1)  # (B, C · bands)
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """Dropout and the linear read-out: (B, C · bands) → (B, num_classes); `pre_logits`
+        keeps the pooled (B, C · bands)."""
+        return features if pre_logits else self.head(self.dropout(features))
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x, lengths))
 
 
 class SpeechCTC(nn.Module):

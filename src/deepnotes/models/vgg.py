@@ -46,7 +46,7 @@ from types import ModuleType
 
 from torch import nn
 
-from deepnotes.cards import ModelCard, imagenet_count
+from deepnotes.cards import ModelCard, imagenet_card, imagenet_count
 from deepnotes.models.common import (
     CLASSIC_TRAIN_DEFAULTS,
     DenseHeadClassifier,
@@ -144,11 +144,8 @@ class VGG(DenseHeadClassifier):
 
 def vgg_card(name: str, count: int, batch_norm: bool) -> ModelCard:
     """The card of one configuration of the table; `count` is torchvision's at 1000 classes."""
-    return ModelCard(
-        task="classification",
+    return imagenet_card(
         family="vgg",
-        input_size=(3, 224, 224),
-        num_classes=1000,
         paper=PAPER + BN_PAPER * batch_norm,
         reference=imagenet_count(
             count,

@@ -5,7 +5,7 @@ module at a time and in plain sight; `TASKS` imports it on its first lookup, so
 `TASKS.names()` lists them all in a fresh interpreter.
 
     base         the `Task` base class, `Runs`, `SampleRequest`, `Samples`
-    supervised   classification, audio-classification, segmentation
+    supervised   classification, audio-classification, segmentation, regression
     language     language-model, translation
     graphs       node
     generative   vae, gan

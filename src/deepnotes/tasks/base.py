@@ -60,7 +60,7 @@ class Examples:
 
 
 class Runs(Protocol):
-    """What a task may ask of the layer that prepares runs (`deepnotes.train.fit.RUNS`)."""
+    """What a task may ask of the layer that prepares runs (`deepnotes.train.runs.RUNS`)."""
 
     def load(self, run_dir: str) -> nn.Module:
         """The trained model of a run folder, on the CPU, in eval mode."""
@@ -213,4 +213,7 @@ class Task(abc.ABC):
 
     def sample(self, model: nn.Module, bundle: DataBundle, request: SampleRequest) -> Samples:
         """What `deepnotes sample` draws from a trained model: nothing, for most tasks."""
-        raise UserError(f"a model trained for {self.name} draws no samples")
+        raise UserError(
+            f"this run holds a {type(model).__name__} trained for {self.name}, "
+            "which draws no samples"
+        )

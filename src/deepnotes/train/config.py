@@ -1,7 +1,7 @@
 """The settings of one training run, and where each comes from.
 
 Precedence, lowest first: the defaults below, the model's own `train_defaults`
-(registered metadata: a language model's context and batch differ from
+(its `ModelCard`: a language model's context and batch differ from
 LeNet's), a TOML file given with `--config`, then the flags typed on the
 command line. `TrainConfig.from_sources` applies them in that order.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +33,34 @@ SCHEDULERS = ("none", "step", "cosine", "onecycle", "warmup-cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-def setting(default: Any, help: str, **flag: Any) -> Any:
-    """A documented field: `help` is its reason, shown by `deepnotes train --help`; `flag` holds
-    argparse's extras (choices, metavar, nargs, const) for the flag built from it."""
-    return field(default=default, metadata={"help": help, **flag})
+@dataclass(frozen=True)
+class Flag:
+    """The command-line flag of one `TrainConfig` field: its name (`--batch-size`), the type
+    it parses (`int` for `int | None`), its default, its help, and argparse's extras
+    (choices, metavar, nargs, const)."""
+
+    field: str
+    flag: str
+    kind: type
+    default: Any
+    help: str
+    extras: dict[str, Any]
+
+
+def setting(
+    default: Any = None,
+    help: str = "",
+    flag: str | None = None,
+    flag_help: str | None = None,
+    default_factory: Callable[[], Any] | None = None,
+    **extras: Any,
+) -> Any:
+    """A documented field: `help` is its reason, shown by `deepnotes train --help`; `flag` a
+    name other than the field's (`--no-progress`), with `flag_help`; `extras` argparse's."""
+    described = {"help": help, "flag": flag, "flag_help": flag_help, "extras": extras}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=described)
+    return field(default=default, metadata=described)
 
 
 @dataclass
@@ -42,20 +68,22 @@ class TrainConfig:
     """Everything that decides a run; saved in `summary.json` so a run can be repeated.
 
     Each field is a flag of `deepnotes train` (`batch_size` → `--batch-size`), built
-    from the field's type, default and help by `deepnotes.cli.train`; a TOML file
+    from the field's type, default and help by `deepnotes.cli.training`; a TOML file
     given with `--config` uses the same names.
     """
 
-    model: str = field(metadata={"help": "model name (see `deepnotes models`)"})
-    data: str = field(metadata={"help": "data set name (see `deepnotes data`)"})
+    model: str = setting(dataclasses.MISSING, "model name (see `deepnotes models`)")
+    data: str = setting(dataclasses.MISSING, "data set name (see `deepnotes data`)")
     epochs: int = setting(10, "passes over the training split")
-    max_steps: int | None = setting(None, "stop after this many optimiser steps (over epochs)")
+    max_steps: int | None = setting(
+        None, "stop after this many optimiser steps (it takes precedence over --epochs)"
+    )
     batch_size: int = setting(64, "examples per optimiser step")
     lr: float = setting(1e-3, "learning rate")
     optimizer: str = setting("adam", "the optimiser", choices=OPTIMIZERS)
     optimizer_impl: str = setting(
         "torch",
-        "torch.optim, or the from-scratch deepnotes.optim (same steps)",
+        "torch.optim, or the from-scratch deepnotes.optim, which takes the same steps",
         choices=OPTIMIZER_IMPLS,
     )
     momentum: float = setting(0.9, "momentum of sgd and rmsprop")
@@ -72,14 +100,12 @@ class TrainConfig:
     block_size: int | None = setting(
         None, "a text model's context, characters per training block (default: the model's)"
     )
-    model_args: dict[str, Any] = field(
+    model_args: dict[str, Any] = setting(  # noqa: RUF009 (a field with its help)
+        help="a model constructor argument, KEY=VALUE (repeatable), e.g. activation=relu",
+        flag="--model-arg",
         default_factory=dict,
-        metadata={
-            "help": "a model constructor argument, KEY=VALUE (repeatable), e.g. activation=relu",
-            "flag": "--model-arg",
-        },
     )
-    data_dir: str | None = setting(None, "data root to look in first")
+    data_dir: str | None = setting(None, "data root to look in first", metavar="ROOT")
     download: bool = setting(False, "download the data set if it is missing")
     device: str = setting("auto", "where to train", choices=DEVICES)
     devices: int = setting(
@@ -101,7 +127,31 @@ class TrainConfig:
     compile: bool = setting(False, "train through torch.compile")
     num_workers: int = setting(0, "data-loading worker processes; pinned memory on CUDA")
     eval_batch_size: int = setting(512, "examples per batch when evaluating a split")
-    progress: bool = setting(True, "progress bars and a line per epoch", flag="--no-progress")
+    progress: bool = setting(
+        True,
+        "show progress bars and a line per epoch",
+        flag="--no-progress",
+        flag_help="no progress bars and no line per epoch",
+    )
+
+    @classmethod
+    def flags(cls) -> list[Flag]:
+        """The flag of every field, in the fields' order (`deepnotes.cli.training`)."""
+        types = typing.get_type_hints(cls)
+        flags = []
+        for f in dataclasses.fields(cls):
+            about = f.metadata
+            flags.append(
+                Flag(
+                    field=f.name,
+                    flag=about["flag"] or "--" + f.name.replace("_", "-"),
+                    kind=parsed_type(types[f.name]),
+                    default=f.default,
+                    help=about["flag_help"] or about["help"],
+                    extras=about["extras"],
+                )
+            )
+        return flags
 
     @classmethod
     def field_names(cls) -> set[str]:
@@ -165,6 +215,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def parsed_type(annotation: Any) -> type:
+    """The type a flag parses: `int` for `int` and for `int | None`, `dict` for `dict[str, Any]`."""
+    if isinstance(annotation, types.UnionType):  # X | None: the X
+        (annotation,) = (t for t in typing.get_args(annotation) if t is not type(None))
+    return typing.get_origin(annotation) or annotation
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -31,15 +31,17 @@ def fit_in_memory(
 ) -> tuple[Trainer, dict[str, float]]:
     """Train with the package's trainer and no run folder, quietly: what experiments use.
 
-    `settings` are `TrainConfig` fields (epochs, batch_size, lr, seed, ...); the
-    model trains on the CPU; `callbacks` see its events (every step's loss, ...).
-    Returns the trainer (its `state.history` holds every epoch's metrics) and the
-    final metrics, test split included.
+    The task is set up with the data and initialises the model, as for `deepnotes train`;
+    `settings` are `TrainConfig` fields (epochs, batch_size, lr, seed, ...); the model
+    trains on the CPU; `callbacks` see its events (every step's loss, ...). Returns the
+    trainer (its `state.history` holds every epoch's metrics) and the final metrics, test
+    split included.
     """
     settings = {"progress": False, **settings}
     config = TrainConfig(model=type(model).__name__, data=bundle.name, **settings)
     config.validate()
     task.setup(bundle, RUNS)
+    task.initialize(model)
     trainer = Trainer(model, task, bundle, config, torch.device("cpu"), list(callbacks))
     return trainer, trainer.fit()
 
@@ -56,10 +58,8 @@ def fit_registered(
     Returns (trained model, task, final metrics)."""
     card = MODELS.card(name)
     task = TASKS.create(card.task)
-    task.setup(bundle, RUNS)
     seed_everything(seed)
     model = MODELS.create(name, **task.model_kwargs(bundle), **(model_args or {}))
-    task.initialize(model)
     settings = {**card.train_defaults, **settings}
     _, metrics = fit_in_memory(model, task, bundle, seed=seed, **settings)
     return model, task, metrics
