@@ -1,4 +1,5 @@
-"""Shared fixtures: the data root beside the project, and small training configs."""
+"""Shared fixtures: the data root beside the project, an isolated cache, and the quick tour
+(every experiment run once per session, for the experiments' and the faults' tests)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,15 @@ def shared_data() -> Path:
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Point the user cache at an empty folder so no test reads or writes the real one."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def quick_tour(tmp_path_factory: pytest.TempPathFactory):
+    """Every registered experiment in quick mode, seed 0, no fault: (report folder, results)."""
+    from deepnotes.experiments.base import run_experiment
+    from deepnotes.registry import EXPERIMENTS
+
+    out = tmp_path_factory.mktemp("report")
+    return out, {
+        name: run_experiment(name, out, quick=True, seed=0) for name in EXPERIMENTS.names()
+    }

@@ -10,6 +10,8 @@ their attributes; no module looks up a string key in a free dictionary.
                      is a variant of
     DataCard         kind, task, input size, classes, source, licence, where it lives
     ExperimentCard   title, syllabus topic, concepts
+    FaultCard        a mistake planted in the package's code: what it is, what it breaks,
+                     the function it replaces, the claims it turns red
 """
 
 from __future__ import annotations
@@ -128,6 +130,34 @@ class ExperimentCard:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "concepts", tuple(self.concepts))
+
+
+@dataclass(frozen=True)
+class FaultCard:
+    """A plausible mistake, planted in the package's own code for the length of a run.
+
+    Attributes:
+        mistake: the mistake as a student makes it, in one sentence.
+        consequence: what goes wrong, and why (the lesson of the fault).
+        replaces: the function or method it replaces, by its dotted name.
+        targets: the claims it turns red, each "experiment/claim-id".
+        slow: whether the experiments it targets take long even in quick mode (the tests
+            run its check with `-m slow`).
+    """
+
+    mistake: str
+    consequence: str
+    replaces: str
+    targets: tuple[str, ...]
+    slow: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", tuple(self.targets))
+
+    @property
+    def experiments(self) -> tuple[str, ...]:
+        """The experiments its targets belong to, in order, each once."""
+        return tuple(dict.fromkeys(t.split("/")[0] for t in self.targets))
 
 
 def imagenet_count(value: int, source: str) -> ParameterCount:

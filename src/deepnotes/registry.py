@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from deepnotes.cards import DataCard, ExperimentCard, ModelCard
+from deepnotes.cards import DataCard, ExperimentCard, FaultCard, ModelCard
 from deepnotes.errors import UnknownNameError
 
 CardT = TypeVar("CardT")
@@ -143,3 +143,6 @@ EXPERIMENTS: Registry[ExperimentCard] = Registry(
     card_type=ExperimentCard,
 )
 TASKS: Registry[None] = Registry("task", populate="deepnotes.tasks")  # a task describes itself
+FAULTS: Registry[FaultCard] = Registry(
+    "fault", populate="deepnotes.faults", listed_by="deepnotes faults", card_type=FaultCard
+)

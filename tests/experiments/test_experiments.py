@@ -19,12 +19,9 @@ from deepnotes.registry import EXPERIMENTS
 from deepnotes.report import write_report
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report")
-    return out, {
-        name: run_experiment(name, out, quick=True, seed=0) for name in EXPERIMENTS.names()
-    }
+@pytest.fixture
+def results(quick_tour):
+    return quick_tour
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS.names())

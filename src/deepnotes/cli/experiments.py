@@ -1,4 +1,5 @@
-"""`deepnotes tour`, `deepnotes run EXPERIMENT`, `deepnotes experiments`."""
+"""`deepnotes tour`, `deepnotes run EXPERIMENT [--fault F]`, `deepnotes experiments`,
+`deepnotes faults`."""
 
 from __future__ import annotations
 
@@ -15,23 +16,31 @@ def cmd_tour(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from deepnotes.registry import EXPERIMENTS
+    from deepnotes.registry import EXPERIMENTS, FAULTS
 
     EXPERIMENTS.get(args.experiment)  # an unknown name fails before any work
-    return run_and_report([args.experiment], args)
+    if args.fault is not None:
+        FAULTS.get(args.fault)
+    return run_and_report([args.experiment], args, fault=args.fault)
 
 
-def run_and_report(names: list[str], args: argparse.Namespace) -> int:
-    from deepnotes.experiments.base import run_experiments
+def run_and_report(names: list[str], args: argparse.Namespace, fault: str | None = None) -> int:
+    """Run the experiments and write the report. Exit 0 when every claim passes; with a
+    fault planted, when every claim it targets in these experiments turned red."""
+    from deepnotes.experiments.base import caught, run_experiments
     from deepnotes.report import write_report
 
-    results = run_experiments(
-        names, Path(args.out), quick=not args.full, seed=args.seed, data_dir=args.data_dir
-    )
-    page = write_report(results, Path(args.out))
+    out = Path(args.out)
+    quick = not args.full
+    results = run_experiments(names, out, quick, args.seed, args.data_dir, fault)
+    page = write_report(results, out)
     claims = [c for r in results for c in r.claims]
     print(f"{sum(c.passed for c in claims)} of {len(claims)} claims pass; report: {page}")
-    return 0 if all(r.passed for r in results) else 1
+    if fault is None:
+        return 0 if all(r.passed for r in results) else 1
+    red, targeted = caught(results)
+    print(f"fault {fault}: {len(red)} of {len(targeted)} claims it targets here turned red")
+    return 0 if targeted and red == targeted else 1
 
 
 def cmd_experiments(args: argparse.Namespace) -> None:
@@ -43,6 +52,27 @@ def cmd_experiments(args: argparse.Namespace) -> None:
     else:
         for r in rows:
             print(f"{r['name']:<24} {r['topic']:<30} {r['title']}")
+
+
+def cmd_faults(args: argparse.Namespace) -> None:
+    from deepnotes.registry import FAULTS
+
+    rows = [
+        {
+            "name": e.name,
+            "mistake": e.card.mistake,
+            "consequence": e.card.consequence,
+            "replaces": e.card.replaces,
+            "targets": list(e.card.targets),
+        }
+        for e in FAULTS
+    ]
+    if args.json:
+        print_json(rows)
+        return
+    for r in rows:
+        print(f"{r['name']}\n  mistake: {r['mistake']}\n  replaces: {r['replaces']}")
+        print(f"  turns red: {', '.join(r['targets'])}")
 
 
 def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None:
@@ -62,7 +92,23 @@ def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None
         description="Run one experiment and write its report page.",
     )
     p.add_argument("experiment", help="experiment name (see `deepnotes experiments`)")
+    p.add_argument(
+        "--fault",
+        metavar="FAULT",
+        help="plant a fault in the package's code for this run (see `deepnotes faults`); "
+        "the exit code is 0 when every claim it targets turns red",
+    )
     p.set_defaults(func=cmd_run)
 
     p = commands.add_parser("experiments", parents=[parents.json], help="list the experiments")
     p.set_defaults(func=cmd_experiments)
+
+    p = commands.add_parser(
+        "faults",
+        parents=[parents.json],
+        help="list the faults that can be planted, with the claims each turns red",
+        description="Plausible mistakes, each planted in the package's code by "
+        "`deepnotes run EXPERIMENT --fault FAULT` for the length of a run: what the mistake "
+        "is, the function it replaces, and the claims it must turn red.",
+    )
+    p.set_defaults(func=cmd_faults)

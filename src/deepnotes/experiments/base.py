@@ -8,14 +8,27 @@ threshold taken from the notes or a formula; its verdict is computed, never
 written down:
 
     ctx.claim("conv-output", "i=5, k=4, p=2 gives o=6 (notes)",
-              measured=torch_output_width, op="==", target=6)
+              measured=arith_output_width, op="==", target=6)
 
-`run_experiment` times the function and returns a `Result`, which the report
-turns into a page section and `summary.json` into data.
+A claim must be able to fail. Either a fault (`deepnotes.faults`: a mistake
+planted in the package's code) turns it red, or it carries a *control*: the same
+measurement on something that must not pass (an untrained network, the network
+without the layer the claim credits), and the claim passes only if the measured
+value does and the control does not:
+
+    ctx.claim("relu-bends", "...", accuracy, ">", 0.97,
+              control=Control("the same network untrained", untrained_accuracy))
+
+What follows from arithmetic alone (18/25 weights, the range of a sigmoid) is no
+verdict: `ctx.derived(...)` shows it in its own table.
+
+`run_experiment` times the function (with a fault planted, when asked) and returns
+a `Result`, which the report turns into a page section and `summary.json` into data.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 import time
@@ -31,7 +44,7 @@ matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt
 
 from deepnotes.io import write_json
-from deepnotes.registry import EXPERIMENTS
+from deepnotes.registry import EXPERIMENTS, FAULTS
 
 COMPARISONS = {
     "<": operator.lt,
@@ -42,9 +55,21 @@ COMPARISONS = {
 }
 
 
+@dataclass(frozen=True)
+class Control:
+    """The same measurement on something that must fail the claim: what it is, its value."""
+
+    label: str
+    measured: float | int | str
+
+
 @dataclass
 class Claim:
-    """One sentence of the notes with the value measured for it and the verdict."""
+    """One sentence of the notes with the value measured for it and the verdict.
+
+    With a `control`, `passed` needs the measured value to pass and the control's to fail
+    (`control_failed`); a control that passes shows the claim cannot tell them apart.
+    """
 
     id: str
     statement: str
@@ -52,10 +77,22 @@ class Claim:
     op: str
     target: float | int | str
     passed: bool
+    control: Control | None = None
+    control_failed: bool | None = None
 
     @property
     def expected(self) -> str:
         return f"{self.op} {format_value(self.target)}"
+
+
+@dataclass
+class Derived:
+    """A number that follows from arithmetic alone, shown with how it is got, no verdict."""
+
+    id: str
+    statement: str
+    value: float | int | str
+    how: str
 
 
 @dataclass
@@ -83,8 +120,10 @@ class Result:
     figures: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+    derived: list[Derived] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    fault: str | None = None  # the fault planted for this run, if any
 
     @property
     def passed(self) -> bool:
@@ -130,6 +169,7 @@ class Context:
         self.figures: list[Figure] = []
         self.tables: list[Table] = []
         self.claims: list[Claim] = []
+        self.derived_values: list[Derived] = []
         self.notes: list[str] = []
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -149,29 +189,55 @@ class Context:
         self.notes.append(text)
 
     def claim(
-        self, id: str, statement: str, measured: float | int | str, op: str, target: Any
+        self,
+        id: str,
+        statement: str,
+        measured: float | int | str,
+        op: str,
+        target: Any,
+        control: Control | None = None,
     ) -> Claim:
-        """Judge `measured op target` and record it; a NaN measurement always fails."""
+        """Judge `measured op target` and record it; a NaN measurement always fails. With a
+        `control`, the claim passes only if the control's value fails the same comparison."""
         if op not in COMPARISONS:
             raise ValueError(f"unknown comparison {op!r}")
-        is_nan = isinstance(measured, float) and math.isnan(measured)
-        passed = (not is_nan) and bool(COMPARISONS[op](measured, target))
-        claim = Claim(id, statement, measured, op, target, passed)
+        passed = holds(measured, op, target)
+        control_failed = None if control is None else not holds(control.measured, op, target)
+        passed = passed and control_failed is not False
+        claim = Claim(id, statement, measured, op, target, passed, control, control_failed)
         self.claims.append(claim)
         return claim
 
+    def derived(self, id: str, statement: str, value: float | int | str, how: str) -> None:
+        """Record a number that follows from arithmetic alone (no verdict), with `how`."""
+        self.derived_values.append(Derived(id, statement, value, how))
+
+
+def holds(measured: float | int | str, op: str, target: Any) -> bool:
+    """`measured op target`, false for a NaN measurement."""
+    is_nan = isinstance(measured, float) and math.isnan(measured)
+    return (not is_nan) and bool(COMPARISONS[op](measured, target))
+
 
 def run_experiment(
-    name: str, out: str | Path, quick: bool = True, seed: int = 0, data_dir: str | None = None
+    name: str,
+    out: str | Path,
+    quick: bool = True,
+    seed: int = 0,
+    data_dir: str | None = None,
+    fault: str | None = None,
 ) -> Result:
-    """Run one registered experiment into `out/<name>/`; an exception becomes a failed Result."""
+    """Run one registered experiment into `out/<name>/`, with the registered `fault` planted
+    if one is named; an exception becomes a failed Result."""
     entry = EXPERIMENTS.get(name)
+    planted = FAULTS.create(fault) if fault is not None else contextlib.nullcontext()
     root = Path(out)
     ctx = Context(name, root / name, root, quick=quick, seed=seed, data_dir=data_dir)
     start = time.perf_counter()
     error = None
     try:
-        entry.builder(ctx)
+        with planted:
+            entry.builder(ctx)
     except Exception:  # one experiment failing must not take the report down
         error = traceback.format_exc(limit=8)
     result = Result(
@@ -183,8 +249,10 @@ def run_experiment(
         figures=ctx.figures,
         tables=ctx.tables,
         claims=ctx.claims,
+        derived=ctx.derived_values,
         notes=ctx.notes,
         error=error,
+        fault=fault,
     )
     write_json(root / name / "result.json", result.to_dict(), default=str)
     return result
@@ -196,6 +264,7 @@ def run_experiments(
     quick: bool = True,
     seed: int = 0,
     data_dir: str | None = None,
+    fault: str | None = None,
 ) -> list[Result]:
     """Run the experiments `names` into `out`, one line each on the way (name, verdict,
     claims passed, seconds; the last line of an error)."""
@@ -205,7 +274,7 @@ def run_experiments(
     bar = tqdm(names, desc="experiments", unit="exp", disable=len(names) == 1 or None)
     for name in bar:
         bar.set_postfix_str(name)
-        result = run_experiment(name, out, quick=quick, seed=seed, data_dir=data_dir)
+        result = run_experiment(name, out, quick, seed, data_dir, fault)
         passed = sum(c.passed for c in result.claims)
         status = "ok" if result.passed else "FAILED"
         tqdm.write(
@@ -215,3 +284,26 @@ def run_experiments(
             tqdm.write(result.error.rstrip().splitlines()[-1])
         results.append(result)
     return results
+
+
+def targeted(result: Result) -> list[str]:
+    """The ids of the claims of `result`'s experiment that its planted fault targets."""
+    if result.fault is None:
+        return []
+    prefix = f"{result.name}/"
+    return [
+        t.removeprefix(prefix) for t in FAULTS.card(result.fault).targets if t.startswith(prefix)
+    ]
+
+
+def caught(results: list[Result]) -> tuple[list[str], list[str]]:
+    """("experiment/claim" of the targeted claims that turned red, of every targeted claim);
+    a claim the faulted run never reached (it raised first) did not turn red."""
+    red, every = [], []
+    for result in results:
+        verdicts = {c.id: c.passed for c in result.claims}
+        for claim in targeted(result):
+            every.append(f"{result.name}/{claim}")
+            if verdicts.get(claim) is False:
+                red.append(f"{result.name}/{claim}")
+    return red, every

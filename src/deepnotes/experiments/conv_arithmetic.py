@@ -1,7 +1,7 @@
 """Convolution arithmetic (notes, week 2): output sizes and parameters.
 
 The notes' formula o = ⌊(i − k + 2p)/s⌋ + 1 and its worked examples, each
-measured on torch's own layers; the transposed convolution's
+computed by `deepnotes.arith` and checked on torch's own layers; the transposed convolution's
 o = (i − 1)s − 2p + k; pooling with the same formula. How stacked layers see
 more of the input (the receptive field) is measured in `architectures`.
 """
@@ -15,6 +15,7 @@ import torch
 from matplotlib.patches import Rectangle
 from torch import nn
 
+import deepnotes.nn as dn
 from deepnotes import arith
 from deepnotes.cards import ExperimentCard
 from deepnotes.errors import UserError
@@ -146,7 +147,13 @@ def run(ctx: Context) -> None:
     rows = []
     for claim_id, statement, layer, i, notes_o, arith_o in examples:
         measured = torch_width(layer, i)
-        ctx.claim(claim_id, statement + "; measured on torch's layer", measured, "==", notes_o)
+        ctx.claim(
+            claim_id,
+            f"{statement}: deepnotes.arith gives it, and torch's layer outputs {measured}",
+            arith_o if arith_o == measured else f"{arith_o} (torch {measured})",
+            "==",
+            notes_o,
+        )
         rows.append([statement.split(" gives")[0], notes_o, arith_o, measured])
     ctx.table("The notes' worked examples", ["setting", "notes", "deepnotes.arith", "torch"], rows)
 
@@ -160,13 +167,14 @@ def run(ctx: Context) -> None:
         1.0,
     )
 
-    conv = nn.Conv2d(3, 16, 3)
+    conv = dn.Conv2d(3, 16, 3)
     ctx.claim(
         "conv-params",
-        "A conv layer has c_in·c_out·k² + c_out = 3·16·9 + 16 = 448 parameters",
-        sum(p.numel() for p in conv.parameters()),
+        "deepnotes.arith counts a conv layer's c_in·c_out·k² + c_out parameters as the layer "
+        "holds them (arith's count for 3 → 16 channels, k = 3; target: the layer's)",
+        arith.conv_params(3, 16, (3, 3)),
         "==",
-        3 * 16 * 3 * 3 + 16,
+        sum(p.numel() for p in conv.parameters()),
     )
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.6))

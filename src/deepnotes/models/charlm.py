@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.errors import UserError
 from deepnotes.models.common import layers, register_model
-from deepnotes.nn.attention import causal_mask
+from deepnotes.nn import attention
 from deepnotes.nn.transformer import LearnedPositionalEncoding
 
 SHAKESPEARE_VOCABULARY = 65
@@ -193,7 +193,7 @@ class GPT(CharLanguageModel):
     def forward(self, ids: Tensor) -> Tensor:
         x = self.dropout(self.position(self.token_embedding(ids)))  # (B, T, n_embd)
         length = ids.shape[1]
-        mask = ~causal_mask(length, length, ids.device)  # True: a later position, hidden
+        mask = ~attention.causal_mask(length, length, ids.device)  # True: later, hidden
         for block in self.blocks:
             x = block(x, src_mask=mask, is_causal=True)
         return self.head(self.norm(x))  # (B, T, V)

@@ -43,6 +43,12 @@ def causal_mask(queries: int, keys: int, device: torch.device | None = None) -> 
     return torch.ones(queries, keys, dtype=torch.bool, device=device).tril()
 
 
+def default_scale(dimensions: int) -> float:
+    """1/√d: the scores' scale, so that q·k of unit-variance vectors has unit variance
+    (a sum of d products of variance 1 has variance d) and the softmax does not saturate."""
+    return 1 / math.sqrt(dimensions)
+
+
 def additive_mask(mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
     """A mask as the M added to the scores: bool True (may attend) → 0, False → −∞."""
     if mask is None or mask.is_floating_point():
@@ -60,7 +66,7 @@ def attention_weights(
     scale: float | None = None,
 ) -> Tensor:
     """A = softmax(Q Kᵀ · scale + M) over the keys: (…, L, S). scale defaults to 1/√d."""
-    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scale = default_scale(query.shape[-1]) if scale is None else scale
     scores = query @ key.transpose(-2, -1) * scale  # (…, L, S)
     if is_causal:
         scores = scores + additive_mask(

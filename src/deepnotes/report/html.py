@@ -3,8 +3,11 @@
 The page has a contents list by syllabus topic, then one section per
 experiment: its figures (PNG files beside the page, linked relatively so the
 folder can be moved or zipped), its tables, its claims table (statement,
-measured value, expected, verdict) and its run time. No scripts, no fonts or
-styles from a network: it opens the same offline.
+measured value, expected, verdict, and what would turn it red: the faults that
+target it, or its control), the numbers it derives without a verdict, and its
+run time. A run with a fault planted says so at the top of its section, with the
+claims the fault turned red. No scripts, no fonts or styles from a network: it
+opens the same offline.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import re
 from pathlib import Path
 
 from deepnotes import __version__
-from deepnotes.experiments.base import Result, format_value
+from deepnotes.experiments.base import Claim, Result, format_value, targeted
 from deepnotes.io import write_atomic, write_json
+from deepnotes.registry import FAULTS
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em;
@@ -32,6 +36,7 @@ figcaption { font-size: 0.9em; color: #555; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.4em 0.8em; }
 pre.error { background: #fdecea; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
 .meta { color: #666; font-size: 0.9em; }
+.fault { background: #fdecea; border-left: 4px solid #b00020; padding: 0.4em 0.8em; }
 """
 
 
@@ -56,6 +61,8 @@ def render_section(result: Result) -> str:
         f'<p class="meta">experiment <code>{e(result.name)}</code> · {e(result.mode)} mode · '
         f"{result.seconds:.1f} s · {verdict}</p>",
     ]
+    if result.fault is not None:
+        parts.append(fault_banner(result))
     parts += [f'<p class="note">{e(note)}</p>' for note in result.notes]
     if result.error:
         parts.append(f'<pre class="error">{e(result.error)}</pre>')
@@ -72,15 +79,57 @@ def render_section(result: Result) -> str:
         rows = "".join(
             f"<tr><td><code>{e(c.id)}</code></td><td>{e(c.statement)}</td>"
             f'<td class="num">{e(format_value(c.measured))}</td><td>{e(c.expected)}</td>'
-            f"{verdict_cell(c.passed)}</tr>"
+            f"{verdict_cell(c.passed)}<td>{falsifiers(result.name, c)}</td></tr>"
             for c in result.claims
         )
         parts.append(
             "<h3>Claims</h3><table><tr><th>id</th><th>claim</th><th>measured</th>"
-            f"<th>expected</th><th>verdict</th></tr>{rows}</table>"
+            f"<th>expected</th><th>verdict</th><th>turned red by</th></tr>{rows}</table>"
+        )
+    if result.derived:
+        rows = "".join(
+            f"<tr><td><code>{e(d.id)}</code></td><td>{e(d.statement)}</td>"
+            f'<td class="num">{e(format_value(d.value))}</td><td>{e(d.how)}</td></tr>'
+            for d in result.derived
+        )
+        parts.append(
+            "<h3>Derived, not measured</h3><table><tr><th>id</th><th>what</th><th>value</th>"
+            f"<th>by</th></tr>{rows}</table>"
         )
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def falsifiers(experiment: str, claim: Claim) -> str:
+    """What would turn a claim red: the faults that target it, and its control."""
+    e = html.escape
+    target = f"{experiment}/{claim.id}"
+    parts = [f"fault <code>{e(f.name)}</code>" for f in FAULTS if target in f.card.targets]
+    if claim.control is not None:
+        outcome = "fails, as it must" if claim.control_failed else "PASSES: no evidence"
+        parts.append(
+            f"control: {e(claim.control.label)} gives "
+            f"{e(format_value(claim.control.measured))} ({outcome})"
+        )
+    return "; ".join(parts) or "—"
+
+
+def fault_banner(result: Result) -> str:
+    """The planted fault of a run, and which of the claims it targets turned red."""
+    e = html.escape
+    card = FAULTS.card(result.fault)
+    verdicts = {c.id: c.passed for c in result.claims}
+    items = "".join(
+        f"<li><code>{e(claim)}</code>: "
+        + ("turned red" if verdicts.get(claim) is False else "<strong>stayed green</strong>")
+        + "</li>"
+        for claim in targeted(result)
+    )
+    return (
+        f'<div class="fault"><p><strong>Faulted run</strong>: fault <code>{e(result.fault)}'
+        f"</code> planted in <code>{e(card.replaces)}</code>. The mistake: {e(card.mistake)}. "
+        f"What goes wrong: {e(card.consequence)}.</p><ul>{items}</ul></div>"
+    )
 
 
 def verdict_cell(passed: bool) -> str:

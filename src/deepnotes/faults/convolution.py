@@ -1,0 +1,81 @@
+"""Faults in convolution arithmetic: the sizes, the parameters, the receptive field."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+
+from deepnotes import arith
+from deepnotes.cards import FaultCard
+from deepnotes.faults.base import replaced
+from deepnotes.registry import FAULTS
+
+
+def conv_output_size_unfloored(i: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> float:
+    """(i + 2p − d(k−1) − 1)/s + 1 with a true division: the floor forgotten."""
+    return (i + 2 * p - d * (k - 1) - 1) / s + 1
+
+
+@FAULTS.register(
+    "conv-size-without-floor",
+    FaultCard(
+        mistake="The output size is computed as (i + 2p − d(k−1) − 1)/s + 1, without the floor",
+        consequence="a window that would hang over the edge is counted as a fraction of an "
+        "output pixel: whenever s does not divide i + 2p − d(k−1) − 1 the size is not even "
+        "a whole number, and it disagrees with every framework",
+        replaces="deepnotes.arith.conv_output_size",
+        targets=("conv-arithmetic/formula-agrees-with-torch",),
+    ),
+)
+def conv_size_without_floor() -> AbstractContextManager[None]:
+    return replaced(arith, "conv_output_size", conv_output_size_unfloored)
+
+
+def conv_params_without_bias(
+    c_in: int, c_out: int, kernel: Sequence[int], groups: int = 1, bias: bool = True
+) -> int:
+    """c_in·c_out·∏k/g: the c_out biases forgotten."""
+    weights = c_in * c_out // groups
+    for k in kernel:
+        weights *= k
+    return weights
+
+
+@FAULTS.register(
+    "conv-params-without-bias",
+    FaultCard(
+        mistake="A convolution's parameters are counted as c_in·c_out·k² only",
+        consequence="each output channel's bias is left out: the count is c_out short of what "
+        "the layer holds",
+        replaces="deepnotes.arith.conv_params",
+        targets=("conv-arithmetic/conv-params",),
+    ),
+)
+def conv_params_without_bias_fault() -> AbstractContextManager[None]:
+    return replaced(arith, "conv_params", conv_params_without_bias)
+
+
+def receptive_field_without_jump(layers: Sequence[arith.Layer]) -> list[arith.ReceptiveField]:
+    """r_out = r_in + d(k−1): every layer adds its kernel's reach in *input* pixels, as if
+    nothing before it had a stride (the jump forgotten)."""
+    field = arith.ReceptiveField(size=1, jump=1, start=0.5)
+    fields = []
+    for layer in layers:
+        reach = layer.dilation * (layer.kernel - 1)
+        field = arith.ReceptiveField(field.size + reach, 1, field.start + reach / 2 - layer.padding)
+        fields.append(field)
+    return fields
+
+
+@FAULTS.register(
+    "receptive-field-without-jump",
+    FaultCard(
+        mistake="The receptive field grows by d(k − 1) per layer, the strides before it ignored",
+        consequence="after a stride-2 layer each output step moves two input pixels, so later "
+        "kernels reach twice as far; without the jump VGG-16's field comes out far too small",
+        replaces="deepnotes.arith.receptive_field",
+        targets=("architectures/vgg16-receptive-field",),
+    ),
+)
+def receptive_field_fault() -> AbstractContextManager[None]:
+    return replaced(arith, "receptive_field", receptive_field_without_jump)

@@ -1,0 +1,89 @@
+"""Faults: each planted mistake turns the claims it targets red, and leaves the code as it was.
+
+A claim is evidence only if a wrong implementation would have turned it red. For every
+registered fault, the quick mode of each experiment it targets runs with the fault
+planted; each targeted claim must be red there and green in the same run without it
+(the session's quick tour).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+
+from deepnotes.cli import main
+from deepnotes.experiments.base import run_experiment, targeted
+from deepnotes.registry import FAULTS
+
+
+def fault_cases() -> list:
+    """Every fault; those whose experiments are long even in quick mode marked `slow`."""
+    return [
+        pytest.param(name, marks=[pytest.mark.slow] if FAULTS.card(name).slow else [])
+        for name in FAULTS.names()
+    ]
+
+
+def resolve(dotted: str) -> tuple[object, str]:
+    """`deepnotes.nn.activations._SigmoidRule.backward` → (the class, "backward")."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            owner = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[cut:-1]:
+            owner = getattr(owner, name)
+        return owner, parts[-1]
+    raise AssertionError(f"{dotted} names no module")
+
+
+@pytest.mark.parametrize("fault", fault_cases())
+def test_a_fault_turns_the_claims_it_targets_red(fault, quick_tour, tmp_path):
+    _, clean = quick_tour
+    card = FAULTS.card(fault)
+    assert card.targets, f"{fault} targets no claim"
+    for experiment in card.experiments:
+        faulted = run_experiment(experiment, tmp_path, quick=True, seed=0, fault=fault)
+        assert faulted.error is None, faulted.error
+        red = {c.id for c in faulted.claims if not c.passed}
+        green = {c.id for c in clean[experiment].claims if c.passed}
+        for claim in targeted(faulted):
+            assert claim in green, f"{experiment}/{claim} is not green without {fault}"
+            assert claim in red, f"{fault} left {experiment}/{claim} green"
+
+
+@pytest.mark.parametrize("fault", FAULTS.names())
+def test_a_fault_replaces_what_it_says_and_puts_it_back(fault):
+    owner, name = resolve(FAULTS.card(fault).replaces)
+    original = getattr(owner, name)
+    with FAULTS.create(fault):
+        assert getattr(owner, name) is not original
+    assert getattr(owner, name) is original
+
+
+def test_every_target_names_a_claim_of_the_tour(quick_tour):
+    _, clean = quick_tour
+    claims = {f"{name}/{c.id}" for name, result in clean.items() for c in result.claims}
+    missing = [(e.name, t) for e in FAULTS for t in e.card.targets if t not in claims]
+    assert not missing
+
+
+def test_faults_are_listed_and_planted_from_the_command_line(capsys, tmp_path):
+    assert main(["faults", "--json"]) == 0
+    listed = {f["name"]: f for f in json.loads(capsys.readouterr().out)}
+    assert set(listed) == set(FAULTS.names())
+    fault = "sigmoid-derivative-without-one-minus"
+    assert listed[fault]["targets"] == list(FAULTS.card(fault).targets)
+    out = tmp_path / "report"
+    assert main(["run", "activations", "--fault", fault, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"fault {fault}: 2 of 2 claims it targets here turned red" in printed
+    page = (out / "index.html").read_text()
+    assert "Faulted run" in page and "stayed green" not in page
+    # a fault that targets nothing in this experiment catches nothing: exit 1
+    assert main(["run", "activations", "--fault", "attention-without-scale", "--out", str(out)])
+    assert main(["run", "activations", "--fault", "no-such-fault"]) == 2
+    assert "unknown fault 'no-such-fault'" in capsys.readouterr().err
