@@ -198,6 +198,13 @@ def output_shape(
     return tuple(shape)
 
 
+def transposed_padding(k: int, p: int, d: int = 1) -> int:
+    """Zeros the recipe pads on each side of the stretched input: d(k − 1) − p (k − p − 1 for
+    d = 1), so the first output sees one input pixel under the kernel's last tap. Negative
+    means crop."""
+    return d * (k - 1) - p
+
+
 def transposed_conv_recipe(
     i: int, k: int, s: int, p: int, output_padding: int = 0
 ) -> dict[str, int]:
@@ -215,7 +222,7 @@ def transposed_conv_recipe(
     """
     transposed_output_size(i, k, s, p, output_padding=output_padding)  # same validity rules
     stretched_size = (i - 1) * s + 1
-    padding_each_side = k - p - 1
+    padding_each_side = transposed_padding(k, p)
     padded_size = stretched_size + 2 * padding_each_side + output_padding
     return {
         "zeros_between": s - 1,

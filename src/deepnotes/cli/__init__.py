@@ -18,6 +18,7 @@ never a traceback. Nothing here imports torch until a command needs it.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -57,3 +58,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deepnotes: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `deepnotes models | head`: the reader left, so say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141  # 128 + SIGPIPE, as a shell reports it

@@ -17,14 +17,15 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor, nn
 
+import deepnotes.nn as dn
 from deepnotes import arith
 from deepnotes.cards import ExperimentCard
-from deepnotes.experiments.base import Context
-from deepnotes.models.densenet import DenseBlock
+from deepnotes.errors import UserError
+from deepnotes.experiments.base import Context, Control
+from deepnotes.models import densenet, shufflenet, unet
 from deepnotes.models.resnet import BasicBlock, Bottleneck
 from deepnotes.models.senet import SqueezeExcitation
-from deepnotes.models.shufflenet import channel_shuffle
-from deepnotes.models.unet import UNet, unet_input_side, unet_output_side
+from deepnotes.models.unet import UNet, unet_input_side
 from deepnotes.registry import EXPERIMENTS, MODELS
 from deepnotes.summary import summarize
 
@@ -46,7 +47,7 @@ def positive_stack(*modules: nn.Module) -> nn.Sequential:
     """A one-channel stack with every conv weight 1, so no gradient cancels to zero by chance."""
     stack = nn.Sequential(*modules)
     for module in stack:
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, (nn.Conv2d, dn.Conv2d)):
             nn.init.ones_(module.weight)
     return stack
 
@@ -113,8 +114,9 @@ def run(ctx: Context) -> None:
 
 def stacked_3x3(ctx: Context) -> None:
     """VGG: two 3×3 convolutions see what one 5×5 sees, with 18 weights instead of 25."""
-    two_3x3 = positive_stack(nn.Conv2d(1, 1, 3, bias=False), nn.Conv2d(1, 1, 3, bias=False))
-    one_5x5 = positive_stack(nn.Conv2d(1, 1, 5, bias=False))
+    two_3x3 = positive_stack(dn.Conv2d(1, 1, 3, bias=False), dn.Conv2d(1, 1, 3, bias=False))
+    one_3x3 = positive_stack(dn.Conv2d(1, 1, 3, bias=False))
+    one_5x5 = positive_stack(dn.Conv2d(1, 1, 5, bias=False))
     ctx.claim(
         "two-3x3-see-5x5",
         "Two stacked 3×3 convolutions see as many input pixels as one 5×5 "
@@ -122,13 +124,13 @@ def stacked_3x3(ctx: Context) -> None:
         measured_receptive_field(two_3x3, 11),
         "==",
         measured_receptive_field(one_5x5, 11),
+        control=Control("one 3×3 convolution", measured_receptive_field(one_3x3, 11)),
     )
-    ctx.claim(
+    ctx.derived(
         "two-3x3-fewer-weights",
-        "…with 18/25 of the weights per channel pair (measured: weights of two 3×3 / one 5×5)",
+        "Two 3×3 kernels hold 18/25 of the weights of one 5×5, per channel pair",
         sum(m.weight.numel() for m in two_3x3) / one_5x5[0].weight.numel(),
-        "==",
-        18 / 25,
+        "2 · 3² / 5² = 18/25",
     )
 
     # receptive-field growth by arith's formula, four ways of stacking
@@ -157,7 +159,7 @@ def stacked_3x3(ctx: Context) -> None:
         "doubling per layer grows it exponentially without pooling.",
     )
     # average, not max, pooling: max pooling passes gradient to one pixel per window only
-    vgg = [nn.AvgPool2d(2) if layer.kernel == 2 else nn.Conv2d(1, 1, 3) for layer in vgg16_layers()]
+    vgg = [dn.AvgPool2d(2) if layer.kernel == 2 else dn.Conv2d(1, 1, 3) for layer in vgg16_layers()]
     formula = arith.receptive_field(vgg16_layers()[:-1])[-1].size
     ctx.claim(
         "vgg16-receptive-field",
@@ -179,11 +181,15 @@ def vgg16_layers() -> list[arith.Layer]:
 
 def one_by_one_and_pooling(ctx: Context) -> None:
     """NiN: a 1×1 convolution is a dense layer at every pixel; GAP has no parameters."""
-    conv = nn.Conv2d(32, 16, 1)
-    dense = nn.Linear(32, 16)
-    with torch.no_grad():  # the same weights: (16, 32, 1, 1) → (16, 32)
+    conv = dn.Conv2d(32, 16, 1)
+    wide = dn.Conv2d(32, 16, 3, padding=1)  # the control: it also reads the neighbours
+    dense = dn.Linear(32, 16)
+    with torch.no_grad():  # the same weights: (16, 32, 1, 1) → (16, 32), and as wide's centre
         dense.weight.copy_(conv.weight.view(16, 32))
         dense.bias.copy_(conv.bias)
+        wide.weight.normal_(0, 0.1)
+        wide.weight[:, :, 1, 1] = dense.weight
+        wide.bias.copy_(conv.bias)
     x = torch.randn(4, 32, 9, 9)
     per_pixel = dense(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, H, W, C) → (B, C, H, W)
     ctx.claim(
@@ -193,25 +199,33 @@ def one_by_one_and_pooling(ctx: Context) -> None:
         relative_error(conv(x), per_pixel),
         "<",
         1e-6,
+        control=Control(
+            "a 3×3 convolution with the dense weights at its centre",
+            relative_error(wide(x), per_pixel),
+        ),
     )
 
-    nin = MODELS.create("nin_small", num_classes=10, input_size=(3, 32, 32))
+    nin = MODELS.create("nin_small", num_classes=10, input_size=(3, 32, 32), impl="deepnotes")
     gap = nin.classifier[-2]  # MLPConv → AdaptiveAvgPool2d → Flatten
     features = torch.randn(4, 10, 7, 7)
     pooled = gap(features)
-    ctx.claim(
+    ctx.derived(
         "gap-no-parameters",
         "NiN's global average pooling has no parameters",
         sum(p.numel() for p in gap.parameters()),
-        "==",
-        0,
+        "a mean has nothing to learn (counted on the layer)",
     )
+    means = features.mean(dim=(2, 3))
     ctx.claim(
         "gap-one-value-per-channel",
-        "…and gives one value per channel, its mean (relative difference from x.mean over H, W)",
-        relative_error(pooled.flatten(1), features.mean(dim=(2, 3))),
+        "NiN's global average pooling gives one value per channel, its mean over H and W "
+        "(relative difference from x.mean over H, W)",
+        relative_error(pooled.flatten(1), means),
         "<",
         1e-6,
+        control=Control(
+            "the largest value per channel", relative_error(features.amax((2, 3)), means)
+        ),
     )
 
 
@@ -219,44 +233,45 @@ def groups_and_shuffle(ctx: Context) -> None:
     """ResNeXt / ShuffleNet: g groups cost 1/g of the weights, and shuffle lets them talk."""
     channels, group_counts = 48, (1, 2, 3, 4, 6, 8)
     weights = {
-        g: nn.Conv2d(channels, channels, 3, groups=g, bias=False).weight.numel()
+        g: dn.Conv2d(channels, channels, 3, groups=g, bias=False).weight.numel()
         for g in group_counts
     }
-    ctx.claim(
+    ctx.derived(
         "grouped-conv-1-over-g",
         f"A grouped conv with g groups has 1/g of the weights of the full one "
         f"(largest |g · weights(g) / weights(1) − 1| over g in {group_counts})",
         max(abs(g * weights[g] / weights[1] - 1) for g in group_counts),
-        "==",
-        0,
+        "c_in/g · c_out · k² weights: each output channel reads its group only",
     )
 
     groups = 3
-    order = channel_shuffle(torch.arange(channels).float().view(1, channels, 1, 1), groups)
-    order = order.flatten().long()
-    ctx.claim(
+    order = shufflenet.channel_shuffle(
+        torch.arange(channels).float().view(1, channels, 1, 1), groups
+    )
+    ctx.derived(
         "shuffle-is-permutation",
-        "Channel shuffle is a permutation: every channel appears once (sorted output = 0…C−1)",
-        bool(torch.equal(order.sort().values, torch.arange(channels))),
-        "==",
-        True,
+        "Channel shuffle moves channels and computes nothing: its output sorted is 0…C−1",
+        bool(torch.equal(order.flatten().long().sort().values, torch.arange(channels))),
+        "a view as g × C/g, a transpose, a view back",
     )
 
-    def grouped() -> nn.Conv2d:
-        return nn.Conv2d(channels, channels, 1, groups=groups, bias=False)
+    def grouped() -> nn.Module:
+        return dn.Conv2d(channels, channels, 1, groups=groups, bias=False)
 
     class Shuffle(nn.Module):
         def forward(self, x: Tensor) -> Tensor:
-            return channel_shuffle(x, groups)
+            return shufflenet.channel_shuffle(x, groups)
 
     without = groups_reached(nn.Sequential(grouped(), grouped()), channels, groups)
     with_shuffle = groups_reached(nn.Sequential(grouped(), Shuffle(), grouped()), channels, groups)
     ctx.claim(
         "grouped-stack-stays-in-group",
-        "Two stacked grouped convs (g = 3): an output channel depends on 1 input group",
+        "Two stacked grouped convs (g = 3): an output channel depends on 1 input group "
+        "(groups reached by gradient)",
         without,
         "==",
         1,
+        control=Control("the same stack with a channel shuffle between", with_shuffle),
     )
     ctx.claim(
         "shuffle-mixes-groups",
@@ -264,6 +279,7 @@ def groups_and_shuffle(ctx: Context) -> None:
         with_shuffle,
         "==",
         groups,
+        control=Control("the same stack without the shuffle", without),
     )
     ctx.table(
         "Weights of a 48 → 48 3×3 convolution by groups",
@@ -291,7 +307,7 @@ def residual_dense_and_gates(ctx: Context) -> None:
     )
 
     c0, growth, num_layers = 64, 32, 6
-    block = DenseBlock(num_layers, c0, growth)
+    block = densenet.DenseBlock(num_layers, c0, growth)
     read = []
     for layer in block.values():
         layer.register_forward_pre_hook(lambda _, inputs: read.append(inputs[0].shape[1]))
@@ -325,7 +341,16 @@ def residual_dense_and_gates(ctx: Context) -> None:
         relative_error(reweighted, gates * features),
         "<",
         1e-6,
+        control=Control("the input left unweighted", relative_error(features, gates * features)),
     )
+
+
+def formula_side(side: int) -> int | str:
+    """The U-Net's output side by `unet_output_side`, or "refused" where the formula finds none."""
+    try:
+        return unet.unet_output_side(side)
+    except UserError:
+        return "refused"
 
 
 def unet_sizes(ctx: Context) -> None:
@@ -334,17 +359,23 @@ def unet_sizes(ctx: Context) -> None:
     mismatches = 0
     bottoms = (4, 6, 8) if ctx.quick else (4, 6, 8, 28)  # 28: the paper's 572 × 572 tile
     for side in (unet_input_side(bottom) for bottom in bottoms):
-        # a narrow U-Net (width 2) has the paper's layers and sizes at a fraction of the cost
-        net = UNet(num_classes=2, input_size=(1, side, side), width=2)
+        try:
+            # a narrow U-Net (width 2) has the paper's layers and sizes at a fraction of the cost
+            net = UNet(num_classes=2, input_size=(1, side, side), width=2)
+        except UserError:  # its check (by the formula) refuses a side that has a bottom
+            mismatches += 1
+            rows.append([side, "refused", "—"])
+            continue
         with torch.no_grad():
             measured = net(torch.zeros(1, 1, side, side)).shape[-1]
-        expected = unet_output_side(side)
+        expected = formula_side(side)
         mismatches += measured != expected
         rows.append([side, expected, measured])
     ctx.claim(
         "unet-output-size",
         "The U-Net's output side follows the valid-conv arithmetic (572 → 388 in the paper): "
-        "sides where the net's output differs from unet_output_side",
+        "sides, built by unet_input_side, that the net refuses or where its output differs from "
+        "unet_output_side",
         mismatches,
         "==",
         0,
@@ -352,7 +383,7 @@ def unet_sizes(ctx: Context) -> None:
     ctx.claim(
         "unet-paper-572-388",
         "The paper's 572×572 tile gives a 388×388 map (arith)",
-        unet_output_side(572),
+        formula_side(572),
         "==",
         388,
     )

@@ -11,8 +11,10 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
                   field without the jump
     activations   σ′ without (1 − σ), LeakyReLU without its slope
     attention     the scores without 1/√d, the causal mask one diagonal too wide
+    architectures the residual shortcut, dense connections, the shuffle's transpose, the SE
+                  gate's sigmoid, the U-Net's shrinking convolutions
 """
 
-from deepnotes.faults import activations, attention, convolution
+from deepnotes.faults import activations, architectures, attention, convolution
 
-__all__ = ["activations", "attention", "convolution"]
+__all__ = ["activations", "architectures", "attention", "convolution"]

@@ -1,13 +1,17 @@
-"""Faults in convolution arithmetic: the sizes, the parameters, the receptive field."""
+"""Faults in convolution arithmetic: the sizes, the parameters, the receptive field, and the
+transposed convolution's recipe."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
+from torch import Tensor
+
 from deepnotes import arith
 from deepnotes.cards import FaultCard
 from deepnotes.faults.base import replaced
+from deepnotes.nn import functional
 from deepnotes.registry import FAULTS
 
 
@@ -79,3 +83,52 @@ def receptive_field_without_jump(layers: Sequence[arith.Layer]) -> list[arith.Re
 )
 def receptive_field_fault() -> AbstractContextManager[None]:
     return replaced(arith, "receptive_field", receptive_field_without_jump)
+
+
+def padding_as_the_convolutions(k: int, p: int, d: int = 1) -> int:
+    """p: the convolution's own padding, where the recipe pads d(k − 1) − p."""
+    return p
+
+
+@FAULTS.register(
+    "transposed-padding-as-convolution",
+    FaultCard(
+        mistake="The transposed convolution's recipe pads the stretched input by p, the "
+        "convolution's own padding, instead of k − p − 1",
+        consequence="the output has the wrong size and the first outputs miss the kernel's "
+        "taps over the input's border: the map is not the transpose of the convolution",
+        replaces="deepnotes.arith.transposed_padding",
+        targets=(
+            "transposed-conv/size-notes-example",
+            "transposed-conv/size-stride-2",
+            "transposed-conv/recipe-equals-torch",
+            "transposed-conv/deepnotes-recipe-equals-torch",
+        ),
+    ),
+)
+def transposed_padding_fault() -> AbstractContextManager[None]:
+    return replaced(arith, "transposed_padding", padding_as_the_convolutions)
+
+
+def kernel_not_rotated(weight: Tensor) -> Tensor:
+    """The kernels as they are, not rotated by 180°."""
+    return weight
+
+
+@FAULTS.register(
+    "transposed-kernel-not-flipped",
+    FaultCard(
+        mistake="The transposed convolution's recipe slides the kernel as it is, not rotated "
+        "by 180°",
+        consequence="sliding an unflipped kernel over the stretched input computes a "
+        "correlation: every output mixes the input with the kernel taps mirrored, and the "
+        "result is not torch's ConvTranspose2d (unless the kernel is symmetric)",
+        replaces="deepnotes.nn.functional.rotate_180",
+        targets=(
+            "transposed-conv/recipe-equals-torch",
+            "transposed-conv/deepnotes-recipe-equals-torch",
+        ),
+    ),
+)
+def transposed_kernel_not_flipped() -> AbstractContextManager[None]:
+    return replaced(functional, "rotate_180", kernel_not_rotated)

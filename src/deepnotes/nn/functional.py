@@ -66,6 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from deepnotes import arith
 from deepnotes.arith import (
     _per_dimension,
     conv_output_size,
@@ -313,6 +314,12 @@ def conv_transpose(
     return output if batched else output.squeeze(0)
 
 
+def rotate_180(weight: Tensor) -> Tensor:
+    """Each kernel of (c_out, c_in, *k) rotated by 180°: flipped along every spatial dim, so
+    that sliding it computes a convolution where the unflipped one computes a correlation."""
+    return weight.flip(tuple(range(2, weight.dim())))
+
+
 def conv_transpose_recipe(
     input: Tensor,
     weight: Tensor,
@@ -336,7 +343,6 @@ def conv_transpose_recipe(
     input, batched, settings = _transposed_setup(
         input, weight, stride, padding, output_padding, groups, dilation
     )
-    dims = len(settings)
     kernel_size, strides, paddings, output_paddings, dilations = zip(*settings, strict=True)
     batch, c_in, *in_size = input.shape
     c_out_per_group = weight.shape[1]
@@ -345,7 +351,7 @@ def conv_transpose_recipe(
     stretched = input.new_zeros(batch, c_in, *stretched_size)  # (B, c_in, *stretched)
     stretched[(..., *(slice(None, None, s) for s in strides))] = input
     borders = [
-        (d * (k - 1) - p, d * (k - 1) - p + op)
+        (arith.transposed_padding(k, p, d), arith.transposed_padding(k, p, d) + op)
         for k, p, op, d in zip(kernel_size, paddings, output_paddings, dilations, strict=True)
     ]
     padded = pad(stretched, borders)
@@ -354,7 +360,7 @@ def conv_transpose_recipe(
     swapped = swapped.transpose(1, 2).reshape(
         -1, c_in // groups, *kernel_size
     )  # (c_out, c_in/g, *k)
-    flipped = swapped.flip(tuple(range(2, 2 + dims)))  # rotate each kernel by 180°
+    flipped = rotate_180(swapped)
     output = conv(padded, flipped, bias, stride=1, padding=0, dilation=dilations, groups=groups)
     return output if batched else output.squeeze(0)
 
