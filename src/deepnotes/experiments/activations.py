@@ -18,15 +18,18 @@ import math
 import torch
 
 from deepnotes.cards import ExperimentCard
-from deepnotes.experiments.base import Context
+from deepnotes.experiments.base import Context, Control
 from deepnotes.figures import activation_gallery
 from deepnotes.nn import activations
 from deepnotes.nn.linear import Linear
 from deepnotes.registry import EXPERIMENTS
 
 
-def linear_stack_collapse(depth: int, width: int, seed: int) -> float:
-    """Relative difference between a stack of `depth` Linear layers and its single product map."""
+def linear_stack_collapse(
+    depth: int, width: int, seed: int, between: torch.nn.Module | None = None
+) -> float:
+    """Relative difference between a stack of `depth` Linear layers (with `between` after each
+    but the last, if given) and the single product map of their weights and biases."""
     torch.manual_seed(seed)
     layers = [Linear(width, width).double() for _ in range(depth)]
     weight = torch.eye(width, dtype=torch.float64)
@@ -36,8 +39,10 @@ def linear_stack_collapse(depth: int, width: int, seed: int) -> float:
         bias = layer.weight @ bias + layer.bias
     x = torch.randn(256, width, dtype=torch.float64)
     stacked = x
-    for layer in layers:
+    for i, layer in enumerate(layers):
         stacked = layer(stacked)
+        if between is not None and i < depth - 1:
+            stacked = between(stacked)
     with torch.no_grad():
         collapsed = x @ weight.T + bias
         return float((stacked - collapsed).norm() / collapsed.norm())
@@ -59,12 +64,14 @@ def run(ctx: Context) -> None:
     )
 
     gap = linear_stack_collapse(depth=6, width=16, seed=ctx.seed)
+    bent = linear_stack_collapse(depth=6, width=16, seed=ctx.seed, between=activations.ReLU())
     ctx.claim(
         "linear-collapse",
         "Six stacked Linear layers equal one linear map (relative difference to the product map)",
         gap,
         "<=",
         1e-12,
+        control=Control("the same layers with a ReLU between them", bent),
     )
 
     sigmoid = activations.Sigmoid().double()
@@ -88,21 +95,28 @@ def run(ctx: Context) -> None:
     relu = activations.ReLU()
     z = torch.randn(10_000, dtype=torch.float64)
     alphas = torch.tensor([0.1, 3.0, 1e3], dtype=torch.float64)
-    worst = max(float((relu(a * z) - a * relu(z)).abs().max()) for a in alphas)
+
+    def equivariance_gap(f: torch.nn.Module, scales: torch.Tensor) -> float:
+        """max over α of max |f(αz) − α·f(z)|."""
+        return max(float((f(a * z) - a * f(z)).abs().max()) for a in scales)
+
+    relu_gap, sigmoid_gap = equivariance_gap(relu, alphas), equivariance_gap(sigmoid, alphas)
     ctx.claim(
         "relu-scale-equivariant",
         "ReLU(αx) = α·ReLU(x) for α > 0 (largest difference over α ∈ {0.1, 3, 1000})",
-        worst,
+        relu_gap,
         "<=",
         1e-12,
+        control=Control("sigmoid, the same measurement", sigmoid_gap),
     )
-    sigmoid_gap = float((sigmoid(3.0 * z) - 3.0 * sigmoid(z)).abs().max())
+    three = torch.tensor([3.0], dtype=torch.float64)
     ctx.claim(
         "sigmoid-not-equivariant",
         "…which sigmoid is not (largest |σ(3x) − 3σ(x)|)",
-        sigmoid_gap,
+        equivariance_gap(sigmoid, three),
         ">",
         0.5,
+        control=Control("ReLU, the same measurement", equivariance_gap(relu, three)),
     )
 
     grid = torch.linspace(-5, 5, 2001, dtype=torch.float64)

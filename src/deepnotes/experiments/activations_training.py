@@ -28,7 +28,7 @@ from deepnotes.cards import ExperimentCard
 from deepnotes.data.base import DataBundle, tensor_bundle
 from deepnotes.data.embedded import digit_vectors
 from deepnotes.errors import TrainingDivergedError
-from deepnotes.experiments.base import Context
+from deepnotes.experiments.base import Context, Control
 from deepnotes.models.mlp import dense_stack
 from deepnotes.registry import EXPERIMENTS
 from deepnotes.tasks.supervised import ClassificationTask
@@ -118,6 +118,7 @@ def vanishing_gradients(ctx: Context, x: Tensor, y: Tensor) -> None:
         shrink["ReLU"],
         ">",
         0.1,
+        control=Control("the sigmoid network", shrink["sigmoid"]),
     )
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for name, values in norms.items():
@@ -157,6 +158,7 @@ def dying_relu(ctx: Context, digits: DataBundle) -> None:
         stuck["ReLU"][-1],
         ">",
         0.2,
+        control=Control("LeakyReLU at the same rate", stuck["LeakyReLU (a = 0.01)"][-1]),
     )
     ctx.claim(
         "relu-lives-at-low-lr",
@@ -164,6 +166,7 @@ def dying_relu(ctx: Context, digits: DataBundle) -> None:
         stuck["ReLU"][0],
         "<",
         0.05,
+        control=Control(f"ReLU at learning rate {rates[-1]}", stuck["ReLU"][-1]),
     )
     ctx.claim(
         "leaky-relu-never-stuck",
@@ -195,19 +198,29 @@ def linear_collapse(ctx: Context) -> None:
     sizes = [2, 32, 32, 32, 2]
     steps = 1000 if ctx.quick else 3000
     accuracies = {}
+
+    def accuracy(model: nn.Module) -> float:
+        return ClassificationTask().evaluate(model.eval(), [(x, y)])["acc"]
+
     for name, activation in (("no activation", None), ("ReLU", dn.ReLU)):
         torch.manual_seed(ctx.seed)
         model = dense_stack(sizes, activation, dn)
+        if name == "no activation":
+            accuracies["untrained, no activation"] = accuracy(model)
         full_batch_sgd(model, moons, steps, 0.1, ctx.seed)
-        accuracies[name] = ClassificationTask().evaluate(model.eval(), [(x, y)])["acc"]
+        accuracies[name] = accuracy(model)
     line = LogisticRegression().fit(x_np, y_np).score(x_np, y_np)
     ctx.claim(
         "deep-linear-is-a-line",
-        "A 4-layer network without activations does no better on two moons than logistic "
-        "regression, a single line (its training accuracy − logistic regression's)",
-        accuracies["no activation"] - line,
+        "A 4-layer network without activations, trained, does as well on two moons as "
+        "logistic regression, a single line, and no better (|its training accuracy − "
+        "logistic regression's|)",
+        abs(accuracies["no activation"] - line),
         "<",
         0.01,
+        control=Control(
+            "the same network untrained", abs(accuracies["untrained, no activation"] - line)
+        ),
     )
     ctx.claim(
         "relu-bends",
@@ -215,6 +228,7 @@ def linear_collapse(ctx: Context) -> None:
         accuracies["ReLU"],
         ">",
         0.97,
+        control=Control("the network without activations", accuracies["no activation"]),
     )
     ctx.table(
         "Two moons, training accuracy",

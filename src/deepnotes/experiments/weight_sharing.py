@@ -10,7 +10,7 @@ entries.
 Deep-learning "convolution" is cross-correlation, y(i, j) = Σ_{a,b} w(a, b)
 x(i + a, j + b); the mathematical convolution flips the kernel,
 y(i, j) = Σ_{a,b} w(a, b) x(i − a, j − b). Both are measured against SciPy's
-`correlate2d` and `convolve2d`.
+`correlate2d` and `convolve2d`, on `deepnotes.nn`'s convolution (the layers' own).
 """
 
 from __future__ import annotations
@@ -18,12 +18,17 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.signal import convolve2d, correlate2d
 
 from deepnotes.cards import ExperimentCard
-from deepnotes.experiments.base import Context
+from deepnotes.experiments.base import Context, Control
+from deepnotes.nn import functional
 from deepnotes.registry import EXPERIMENTS
+
+
+def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
+    """‖a − b‖ / ‖a‖."""
+    return float(np.linalg.norm(a - b) / np.linalg.norm(a))
 
 
 def toeplitz_matrix(kernel: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -58,7 +63,7 @@ def run(ctx: Context) -> None:
     image = torch.randn(height, width, generator=generator, dtype=torch.float64)
     matrix = toeplitz_matrix(kernel, height, width)
     by_matrix = matrix @ image.flatten()  # (H'W',)
-    by_conv = F.conv2d(image[None, None], kernel[None, None]).flatten()  # (1, 1, H', W') → (H'W',)
+    by_conv = functional.conv(image[None, None], kernel[None, None]).flatten()  # (H'W',)
     ctx.claim(
         "conv-is-matrix-multiply",
         "A convolution equals a multiply by its Toeplitz matrix (‖T·x − conv(x)‖ / ‖conv(x)‖)",
@@ -67,21 +72,19 @@ def run(ctx: Context) -> None:
         1e-12,
     )
     nonzero_per_row = (matrix != 0).sum(dim=1)
-    ctx.claim(
+    ctx.derived(
         "sparse-rows",
         f"Sparse: every row of T has k² = {k * k} nonzero entries of {height * width} "
         "(rows with another count)",
         int((nonzero_per_row != k * k).sum()),
-        "==",
-        0,
+        "each output reads its k × k window only (counted on T)",
     )
-    ctx.claim(
+    ctx.derived(
         "shared-weights",
         f"Shared: T's {int(nonzero_per_row.sum())} nonzero entries take only k² = {k * k} "
         "distinct values (counted)",
         len(torch.unique(matrix[matrix != 0])),
-        "==",
-        k * k,
+        "every row holds the same kernel, shifted",
     )
     dense_params = matrix.numel()
     ctx.table(
@@ -93,29 +96,40 @@ def run(ctx: Context) -> None:
     # convolution vs cross-correlation, against SciPy
     asymmetric = kernel.numpy()
     x = image.numpy()
-    torch_output = F.conv2d(image[None, None], kernel[None, None])[0, 0].numpy()
-    flipped_output = F.conv2d(image[None, None], kernel.flip(0, 1)[None, None])[0, 0].numpy()
+
+    def correlate_and_convolve(w: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """deepnotes.nn's conv with the kernel as it is, and rotated by 180°: (H', W') each."""
+        as_is = functional.conv(image[None, None], w[None, None])[0, 0].numpy()
+        return as_is, functional.conv(image[None, None], w.flip(0, 1)[None, None])[0, 0].numpy()
+
+    conv_output, flipped_output = correlate_and_convolve(kernel)
     ctx.claim(
-        "torch-conv-is-correlation",
-        "torch's conv2d is cross-correlation (max |conv2d − scipy correlate2d|)",
-        float(np.abs(torch_output - correlate2d(x, asymmetric, mode="valid")).max()),
+        "conv-is-correlation",
+        "deepnotes.nn's convolution, as torch's conv2d, is cross-correlation "
+        "(max |conv − scipy correlate2d|)",
+        float(np.abs(conv_output - correlate2d(x, asymmetric, mode="valid")).max()),
         "<",
         1e-12,
     )
     ctx.claim(
         "flipped-kernel-is-convolution",
         "With the kernel flipped (rotated 180°) it is the mathematical convolution "
-        "(max |conv2d(x, flip(w)) − scipy convolve2d(x, w)|)",
+        "(max |conv(x, flip(w)) − scipy convolve2d(x, w)|)",
         float(np.abs(flipped_output - convolve2d(x, asymmetric, mode="valid")).max()),
         "<",
         1e-12,
     )
+    symmetric = (kernel + kernel.flip(0, 1)) / 2  # equal to its own rotation
     ctx.claim(
         "flip-matters",
         "For a kernel that is not symmetric the two differ (relative difference)",
-        float(np.linalg.norm(torch_output - flipped_output) / np.linalg.norm(torch_output)),
+        relative_difference(conv_output, flipped_output),
         ">",
         0.1,
+        control=Control(
+            "a kernel symmetric under the rotation",
+            relative_difference(*correlate_and_convolve(symmetric)),
+        ),
     )
 
     fig, axes = plt.subplots(

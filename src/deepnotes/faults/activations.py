@@ -24,7 +24,11 @@ def sigmoid_backward_without_one_minus(self: object, grad: Tensor, y: Tensor) ->
         consequence="the slope at 0 doubles to 1/2 and, worse, never vanishes: σ′(10) comes "
         "out near 1, so the saturation that makes deep sigmoid networks stall is hidden",
         replaces="deepnotes.nn.activations._SigmoidRule.backward",
-        targets=("activations/sigmoid-slope-at-0", "activations/sigmoid-saturates"),
+        targets=(
+            "activations/sigmoid-slope-at-0",
+            "activations/sigmoid-saturates",
+            "activations-training/sigmoid-gradient-vanishes",
+        ),
     ),
 )
 def sigmoid_derivative() -> AbstractContextManager[None]:
@@ -49,3 +53,22 @@ def leaky_relu_without_slope(self: object, x: Tensor) -> tuple[Tensor, tuple[Ten
 )
 def leaky_relu_slope() -> AbstractContextManager[None]:
     return replaced(activations._LeakyReLURule, "value", leaky_relu_without_slope)
+
+
+def softplus_beta_outside_only(self: object, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """log(1 + e^{x})/β: β divides, but the exponent forgot it."""
+    return x.clamp(max=self.threshold).exp().log1p() / self.beta, (x,)
+
+
+@FAULTS.register(
+    "softplus-beta-outside-only",
+    FaultCard(
+        mistake="Softplus_β is written log(1 + e^{x})/β, the β inside the exponent forgotten",
+        consequence="the curve is only squashed by β, not sharpened: for x > 0 it tends to x/β, "
+        "so a large β does not bring softplus closer to ReLU, it pulls it away",
+        replaces="deepnotes.nn.activations._SoftplusRule.value",
+        targets=("activations/softplus-approaches-relu", "activations/softplus-gap-shrinks"),
+    ),
+)
+def softplus_beta() -> AbstractContextManager[None]:
+    return replaced(activations._SoftplusRule, "value", softplus_beta_outside_only)

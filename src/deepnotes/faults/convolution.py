@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from typing import Any
 
 from torch import Tensor
 
@@ -132,3 +133,29 @@ def kernel_not_rotated(weight: Tensor) -> Tensor:
 )
 def transposed_kernel_not_flipped() -> AbstractContextManager[None]:
     return replaced(functional, "rotate_180", kernel_not_rotated)
+
+
+@FAULTS.register(
+    "conv-flips-the-kernel",
+    FaultCard(
+        mistake="The convolution layer rotates its kernel by 180° before sliding it, as the "
+        "mathematical convolution does",
+        consequence="it computes convolution where every framework computes cross-correlation: "
+        "the weights torch would learn, copied in, give other outputs, and the layer is no "
+        "longer its own Toeplitz matrix T (built from the kernel as it is)",
+        replaces="deepnotes.nn.functional.conv",
+        targets=(
+            "weight-sharing/conv-is-matrix-multiply",
+            "weight-sharing/conv-is-correlation",
+            "weight-sharing/flipped-kernel-is-convolution",
+        ),
+    ),
+)
+def conv_flips_the_kernel() -> AbstractContextManager[None]:
+    correlation = functional.conv
+
+    def convolution(input: Tensor, weight: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """The layer's cross-correlation applied with each kernel rotated by 180°."""
+        return correlation(input, functional.rotate_180(weight), *args, **kwargs)
+
+    return replaced(functional, "conv", convolution)
