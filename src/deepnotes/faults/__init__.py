@@ -13,8 +13,9 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
     attention     the scores without 1/√d, the causal mask one diagonal too wide
     architectures the residual shortcut, dense connections, the shuffle's transpose, the SE
                   gate's sigmoid, the U-Net's shrinking convolutions
+    recurrent     the LSTM's forget gate without its bias
 """
 
-from deepnotes.faults import activations, architectures, attention, convolution
+from deepnotes.faults import activations, architectures, attention, convolution, recurrent
 
-__all__ = ["activations", "architectures", "attention", "convolution"]
+__all__ = ["activations", "architectures", "attention", "convolution", "recurrent"]
