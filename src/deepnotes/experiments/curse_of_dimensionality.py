@@ -32,7 +32,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from deepnotes.cards import ExperimentCard
-from deepnotes.experiments.base import Context
+from deepnotes.experiments.base import Context, Control
 from deepnotes.registry import EXPERIMENTS
 
 
@@ -64,6 +64,17 @@ def distance_contrast(rng: np.random.Generator, d: int, n: int, queries: int) ->
     return float(np.mean(contrasts))
 
 
+def line_contrast(rng: np.random.Generator, d: int, n: int = 500, queries: int = 20) -> float:
+    """`distance_contrast` for points on the cube's diagonal, x = t·(1, …, 1), t uniform: data
+    of one dimension embedded in d, whose contrasts do not depend on d (the same t each d)."""
+    points = np.outer(rng.random(n), np.ones(d))  # (n, d)
+    contrasts = []
+    for t in rng.random(queries):
+        distances = np.linalg.norm(points - t, axis=1)
+        contrasts.append((distances.max() - distances.min()) / distances.min())
+    return float(np.mean(contrasts))
+
+
 def ball_volume_share(d: int) -> float:
     """V_ball / V_cube for the ball inscribed in a cube: π^{d/2} / (2^d Γ(d/2 + 1))."""
     return math.pi ** (d / 2) / (2**d * math.gamma(d / 2 + 1))
@@ -77,12 +88,13 @@ def sampled_ball_share(rng: np.random.Generator, d: int, n: int) -> tuple[float,
     return float(inside.mean()), radii[inside]
 
 
-def knn_accuracy_with_noise(noise_dims: int, seed: int, k: int = 5) -> float:
-    """Test accuracy of k-NN on standardised digits with `noise_dims` Gaussian features added."""
+def knn_accuracy_with_noise(noise_dims: int, seed: int, k: int = 5, scale: float = 1.0) -> float:
+    """Test accuracy of k-NN on standardised digits with `noise_dims` Gaussian features of
+    standard deviation `scale` added."""
     x, y = load_digits(return_X_y=True)
     rng = np.random.default_rng(seed)
     x = StandardScaler().fit_transform(x)  # every informative pixel at unit variance
-    x = np.hstack([x, rng.standard_normal((len(x), noise_dims))])  # noise at the same scale
+    x = np.hstack([x, scale * rng.standard_normal((len(x), noise_dims))])  # noise features
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=0.3, random_state=seed, stratify=y
     )
@@ -119,6 +131,7 @@ def neighbourhoods(ctx: Context, rng: np.random.Generator, n: int) -> None:
         abs(measured[0.2][0] - 0.2),
         "<",
         0.01,
+        control=Control("the 2-D edge", abs(measured[0.2][1] - 0.2)),
     )
     ctx.claim(
         "edge-2d",
@@ -126,6 +139,7 @@ def neighbourhoods(ctx: Context, rng: np.random.Generator, n: int) -> None:
         abs(measured[0.2][1] - 0.45),
         "<",
         0.01,
+        control=Control("the 1-D edge", abs(measured[0.2][0] - 0.45)),
     )
     ctx.claim(
         "edge-10d",
@@ -134,6 +148,7 @@ def neighbourhoods(ctx: Context, rng: np.random.Generator, n: int) -> None:
         measured[0.01][dims.index(10)],
         ">",
         0.6,
+        control=Control("the same 1% in 1-D", measured[0.01][0]),
     )
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
@@ -148,13 +163,12 @@ def neighbourhoods(ctx: Context, rng: np.random.Generator, n: int) -> None:
     sample = 1000
     grid_dims = list(range(1, 9))
     shares = [occupied_share(rng.random((sample, d)), bins=10) for d in grid_dims]
-    ctx.claim(
+    ctx.derived(
         "grid-cells-empty",
         f"Breiman: {sample} points fill 10 cells per axis in 1-D, but in 6-D (10^6 cells) "
         "they occupy under 1% of them (simulated share of occupied cells)",
         shares[grid_dims.index(6)],
-        "<",
-        0.01,
+        f"at most {sample} of 10^6 cells can hold a point: a share of at most {sample / 1e6:g}",
     )
     right.plot(grid_dims, shares, "o-")
     right.set(yscale="log", xlabel="dimension d", ylabel="share of cells occupied")
@@ -182,6 +196,7 @@ def distances(ctx: Context, rng: np.random.Generator) -> None:
     """Relative contrast (max − min)/min of distances, against d."""
     dims = [2, 5, 10, 50, 100, 500, 1000]
     contrasts = [distance_contrast(rng, d, n=500, queries=20) for d in dims]
+    on_a_line = [line_contrast(np.random.default_rng(ctx.seed), d) for d in dims]
     ctx.claim(
         "distances-concentrate",
         "Distances concentrate: (max − min)/min of the distances from a query to 500 uniform "
@@ -189,6 +204,10 @@ def distances(ctx: Context, rng: np.random.Generator) -> None:
         sum(b >= a for a, b in itertools.pairwise(contrasts)),
         "==",
         0,
+        control=Control(
+            "the same points on a line through the cube (one dimension, embedded in d)",
+            sum(b >= a for a, b in itertools.pairwise(on_a_line)),
+        ),
     )
     ctx.claim(
         "nearest-barely-nearer",
@@ -197,6 +216,7 @@ def distances(ctx: Context, rng: np.random.Generator) -> None:
         contrasts[-1],
         "<",
         0.25,
+        control=Control("the same in 2-D", contrasts[0]),
     )
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(dims, contrasts, "o-", label="simulated")
@@ -225,6 +245,7 @@ def volumes(ctx: Context, rng: np.random.Generator, n: int) -> None:
         abs(shares[1] - math.pi / 4),
         "<",
         0.01,
+        control=Control("the 10-D share", abs(shares[-1] - math.pi / 4)),
     )
     ctx.claim(
         "ball-in-cube-vanishes",
@@ -232,6 +253,7 @@ def volumes(ctx: Context, rng: np.random.Generator, n: int) -> None:
         shares[-1],
         "<",
         0.01,
+        control=Control("the 2-D share", shares[1]),
     )
     epsilon = 0.1
     shells = [float((radii > 1 - epsilon).mean()) for _, radii in sampled]
@@ -242,6 +264,7 @@ def volumes(ctx: Context, rng: np.random.Generator, n: int) -> None:
         shells[-1],
         ">",
         0.5,
+        control=Control("the 2-D disc", shells[1]),
     )
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -273,6 +296,10 @@ def nearest_neighbours(ctx: Context) -> None:
         accuracies[0] - accuracies[-1],
         ">",
         0.3,
+        control=Control(
+            f"{noise_dims[-1]} noise dimensions of standard deviation 0.01",
+            accuracies[0] - knn_accuracy_with_noise(noise_dims[-1], ctx.seed, scale=0.01),
+        ),
     )
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([m + 1 for m in noise_dims], accuracies, "o-")
