@@ -71,6 +71,22 @@ def test_every_target_names_a_claim_of_the_tour(quick_tour):
     assert not missing
 
 
+def test_enough_faults_and_most_run_in_the_default_suite():
+    fast = [name for name in FAULTS.names() if not FAULTS.card(name).slow]
+    assert len(FAULTS) >= 25
+    assert len(fast) >= 15
+
+
+def test_nine_claims_in_ten_can_be_turned_red(quick_tour):
+    """Every claim should be targeted by a fault or carry a control that must fail; the few
+    left are listed in benchmarks/CLAIMS.md. A claim added without either lowers the share."""
+    _, clean = quick_tour
+    targets = {t for e in FAULTS for t in e.card.targets}
+    claims = [(name, c) for name, result in clean.items() for c in result.claims]
+    can_fail = [c for name, c in claims if f"{name}/{c.id}" in targets or c.control is not None]
+    assert len(can_fail) >= 0.9 * len(claims), f"{len(can_fail)} of {len(claims)}"
+
+
 def test_faults_are_listed_and_planted_from_the_command_line(capsys, tmp_path):
     assert main(["faults", "--json"]) == 0
     listed = {f["name"]: f for f in json.loads(capsys.readouterr().out)}

@@ -12,7 +12,7 @@ from deepnotes.errors import UserError
 from deepnotes.nn.dropout import Dropout
 from deepnotes.nn.functional import adaptive_avg_pool2d, avg_pool2d, dropout, max_pool2d
 from deepnotes.nn.linear import Flatten, Identity, Linear
-from deepnotes.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from deepnotes.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, BlurPool2d, MaxPool2d
 from reference import assert_close, compare_modules
 
 DTYPES = [torch.float32, torch.float64]
@@ -147,6 +147,43 @@ def test_gradcheck_pooling(pool) -> None:
 def test_bad_pool_settings_raise_user_error(build, input_shape, message) -> None:
     with pytest.raises(UserError, match=message):
         build()(torch.zeros(input_shape))
+
+
+def blur_then_subsample(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """BlurPool written out: reflect-pad by one, then each output pixel is the weighted sum
+    Σ_ab w_a w_b x[s·i + a, s·j + b] of its 3 × 3 window, w = [1, 2, 1]/4."""
+    w = [0.25, 0.5, 0.25]
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    rows = range(0, padded.shape[-2] - 2, stride)
+    cols = range(0, padded.shape[-1] - 2, stride)
+    out = torch.zeros(*x.shape[:2], len(rows), len(cols), dtype=x.dtype)
+    for oi, i in enumerate(rows):
+        for oj, j in enumerate(cols):
+            for a in range(3):
+                for b in range(3):
+                    out[..., oi, oj] += w[a] * w[b] * padded[..., i + a, j + b]
+    return out
+
+
+@pytest.mark.parametrize(("side", "stride"), [(8, 2), (7, 2), (9, 3)])
+def test_blurpool_equals_the_written_out_blur(side: int, stride: int) -> None:
+    x = torch.randn(2, 3, side, side, dtype=torch.float64)
+    out = BlurPool2d(3, stride).double()(x)
+    assert out.shape == (2, 3, math.ceil(side / stride), math.ceil(side / stride))
+    # float64 round-off of nine products
+    torch.testing.assert_close(out, blur_then_subsample(x, stride), rtol=0, atol=1e-12)
+
+
+def test_blurpool_removes_the_nyquist_frequency() -> None:
+    """A checkerboard (±1, ½ cycle per pixel) is what subsampling folds onto a constant; the
+    [1, 2, 1]/4 filter has gain cos²(π/2) = 0 there, so away from the reflected border BlurPool
+    leaves nothing of it, while a constant passes unchanged."""
+    rows, cols = torch.meshgrid(torch.arange(10), torch.arange(10), indexing="ij")
+    checkerboard = ((-1.0) ** (rows + cols))[None, None]  # (1, 1, 10, 10)
+    pool = BlurPool2d(1)
+    assert pool(checkerboard)[..., 1:-1, 1:-1].abs().max() < 1e-6  # float32 round-off
+    constant = torch.full((1, 1, 10, 10), 3.0)
+    torch.testing.assert_close(pool(constant), torch.full((1, 1, 5, 5), 3.0))
 
 
 # ----------------------------------------------------------------------------- dropout

@@ -12,20 +12,25 @@ and what a translator attends to.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 import deepnotes.nn as dn
 from deepnotes.cards import ExperimentCard
 from deepnotes.data.base import DataRequest, load_data
 from deepnotes.data.translation import strip
-from deepnotes.experiments.base import Context
+from deepnotes.experiments.base import Context, Control
 from deepnotes.models.seq2seq import Seq2Seq
 from deepnotes.nn.attention import attention_weights
 from deepnotes.registry import EXPERIMENTS, MODELS
 from deepnotes.tasks.language import TranslationTask, attention_maps
 from deepnotes.train.fit import fit_in_memory
+from deepnotes.train.trainer import eval_batches
 
 
 @EXPERIMENTS.register(
@@ -77,6 +82,10 @@ def formula_and_mask(ctx: Context) -> None:
         measured=float((before[0, 10:] - after[0, 10:]).abs().max()),
         op=">",
         target=0.0,
+        control=Control(
+            "positions 0–9, which the mask hides the change from",
+            float((before[0, :10] - after[0, :10]).abs().max()),
+        ),
     )
     weights = attention_weights(q[0, 0], k[0, 0], is_causal=True).numpy()
     fig, ax = plt.subplots(figsize=(4, 3.6))
@@ -91,6 +100,8 @@ def translator(ctx: Context) -> None:
     torch.manual_seed(ctx.seed)
     task = TranslationTask()
     model = Seq2Seq(len(bundle.target_vocabulary), bundle.input_size, hidden_size=64)
+    test_batches = eval_batches(bundle, "test", 500, torch.device("cpu"))
+    untrained_exact = task.evaluate(copy.deepcopy(model).eval(), test_batches)["exact_match"]
     steps = 400 if ctx.quick else 3000
     _, metrics = fit_in_memory(
         model, task, bundle, max_steps=steps, batch_size=64, lr=3e-3, grad_clip=1.0, seed=ctx.seed
@@ -101,6 +112,7 @@ def translator(ctx: Context) -> None:
         "The translator's attention, one row per French word it wrote, over the English words",
     )
     counterparts, mille = alignment(model, bundle)
+    chance, _ = alignment(model, bundle, focus=random_focus(ctx.seed))
     ctx.table(
         f"The translator after {steps} steps of 64 sentences (hidden 64), on 2,000 unseen numbers",
         [
@@ -124,6 +136,7 @@ def translator(ctx: Context) -> None:
         measured=metrics["test_exact_match"],
         op=">=",
         target=0.9,
+        control=Control("the same translator untrained", untrained_exact),
     )
     ctx.claim(
         "attention-aligns-the-words",
@@ -132,6 +145,7 @@ def translator(ctx: Context) -> None:
         measured=counterparts,
         op=">=",
         target=0.8,
+        control=Control("an English word drawn at random for each French word", chance),
     )
     ctx.note(
         "Words without a one-word counterpart look elsewhere: as it writes 'mille' the decoder "
@@ -151,11 +165,26 @@ COUNTERPARTS = {  # French number words and the English words they translate
 }
 
 
+Focus = Callable[[Tensor, int], int]
+
+
+def strongest(weights: Tensor, length: int) -> int:
+    """The source position a row of attention weights puts the most on."""
+    return int(weights.argmax())
+
+
+def random_focus(seed: int) -> Focus:
+    """A focus that ignores the weights: a source word drawn uniformly — chance alignment."""
+    generator = torch.Generator().manual_seed(seed)
+    return lambda weights, length: int(torch.randint(length, (), generator=generator))
+
+
 @torch.no_grad()
-def alignment(model: Seq2Seq, bundle) -> tuple[float, float]:
+def alignment(model: Seq2Seq, bundle, focus: Focus = strongest) -> tuple[float, float]:
     """Where the strongest attention falls as the translator writes a word: the share of the
     French words of `COUNTERPARTS` looking at their English counterpart, and the share of
-    "mille" looking at "thousand" (or the comma after it)."""
+    "mille" looking at "thousand" (or the comma after it). `focus` picks the source position
+    from a row of weights and the sentence's length."""
     model.eval()
     source_words, target_words = bundle.source_vocabulary.tokens, bundle.target_vocabulary.tokens
     hits = {"counterparts": [0, 0], "mille": [0, 0]}
@@ -164,11 +193,11 @@ def alignment(model: Seq2Seq, bundle) -> tuple[float, float]:
         for i in range(len(source)):
             for t, word in enumerate(strip(words[i])):
                 french = target_words[word]
-                focus = source_words[int(source[i, int(weights[i, t].argmax())])]
+                english = source_words[int(source[i, focus(weights[i, t], int(lengths[i]))])]
                 if french in COUNTERPARTS:
-                    hits["counterparts"][0] += focus in COUNTERPARTS[french]
+                    hits["counterparts"][0] += english in COUNTERPARTS[french]
                     hits["counterparts"][1] += 1
                 elif french == "mille":
-                    hits["mille"][0] += focus in ("thousand", ",")
+                    hits["mille"][0] += english in ("thousand", ",")
                     hits["mille"][1] += 1
     return tuple(found / max(total, 1) for found, total in hits.values())

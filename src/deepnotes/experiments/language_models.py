@@ -6,6 +6,8 @@ scored by the validation loss over the whole validation split, in nats per
 character (bits = nats / ln 2). The floor to beat is the unigram model — every
 character drawn from the training text's character frequencies, no context:
 its loss is the cross-entropy of the validation text under those frequencies.
+The control for each model is the same network untrained: about ln(vocabulary)
+nats, worse than the unigram model.
 
 The text is tiny-shakespeare when a data root holds it (`../shared/datasets`
 in the tests), else Python's own documentation topics, which ship with Python.
@@ -13,6 +15,7 @@ in the tests), else Python's own documentation topics, which ship with Python.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -22,10 +25,11 @@ import torch
 from deepnotes.cards import ExperimentCard
 from deepnotes.data.base import DataRequest, data_roots, load_data
 from deepnotes.data.text import TextBundle, shakespeare_present
-from deepnotes.experiments.base import Context
+from deepnotes.experiments.base import Context, Control
 from deepnotes.registry import EXPERIMENTS, MODELS
 from deepnotes.tasks.language import LanguageModelTask
 from deepnotes.train.fit import fit_in_memory
+from deepnotes.train.trainer import eval_batches
 
 MODEL_NAMES = ("char_rnn", "char_lstm", "char_gru", "gpt_char")
 
@@ -42,10 +46,11 @@ def run(ctx: Context) -> None:
     bundle = text_data(ctx)
     steps = 250 if ctx.quick else 2000
     baseline = unigram_loss(bundle)
-    rows, losses, samples = [], {}, {}
+    rows, losses, samples, untrained = [], {}, {}, {}
     for name in MODEL_NAMES:
         torch.manual_seed(ctx.seed)
         model = MODELS.create(name, num_classes=bundle.num_classes, input_size=(64,))
+        untrained[name] = validation_loss(copy.deepcopy(model), bundle)
         defaults = MODELS.card(name).train_defaults
         settings = {k: v for k, v in defaults.items() if k not in ("max_steps", "block_size")}
         start = time.perf_counter()
@@ -90,6 +95,7 @@ def run(ctx: Context) -> None:
             measured=losses[name],
             op="<",
             target=baseline,
+            control=Control(f"{name} untrained", untrained[name]),
         )
     best = min(losses, key=losses.get)
     ctx.claim(
@@ -98,6 +104,7 @@ def run(ctx: Context) -> None:
         measured=losses[best] / baseline,
         op="<=",
         target=0.75,
+        control=Control(f"{best} untrained", untrained[best] / baseline),
     )
     fig, ax = plt.subplots(figsize=(6, 3.4))
     ax.bar(range(len(losses)), list(losses.values()), color="C0")
@@ -108,10 +115,6 @@ def run(ctx: Context) -> None:
     ctx.figure(fig, "validation-loss.png", "Validation loss of each model on the same budget")
 
 
-def nats_and_bits(loss: float) -> list[str]:
-    return [f"{loss:.3f}", f"{loss / math.log(2):.3f}"]
-
-
 def text_data(ctx: Context) -> TextBundle:
     """tiny-shakespeare from a data root if there, else the embedded documentation text."""
     roots = data_roots(ctx.data_dir)
@@ -119,6 +122,12 @@ def text_data(ctx: Context) -> TextBundle:
         return load_data("tinyshakespeare", DataRequest(roots=roots, block_size=64))
     ctx.note("tiny-shakespeare not found under the data roots: Python's documentation text used")
     return load_data("pydoc-topics", DataRequest(block_size=64))
+
+
+def validation_loss(model: torch.nn.Module, bundle: TextBundle) -> float:
+    """Mean cross-entropy per character over the whole validation split (nats)."""
+    batches = eval_batches(bundle, "val", 64, torch.device("cpu"))
+    return LanguageModelTask().evaluate(model.eval(), batches)["loss"]
 
 
 def unigram_loss(bundle: TextBundle) -> float:

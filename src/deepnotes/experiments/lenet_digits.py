@@ -4,22 +4,27 @@ Trains LeCun's LeNet-5 (sigmoid, average pooling) and the variant with ReLU
 and max pooling on scikit-learn's 8×8 digits, upsampled to LeNet's 28×28,
 through the same trainer that `deepnotes train` uses. Claims: the ReLU LeNet
 reaches 97% test accuracy, and it learns faster than the sigmoid one, as the
-notes explain (sigmoid saturates, so its gradients vanish).
+notes explain (sigmoid saturates, so its gradients vanish). The modern variant
+changes two things at once, so a third LeNet keeps the sigmoid one's average
+pooling and swaps only the activation: the speed-up is credited to ReLU only
+when the pooling alone (ReLU with average against max pooling) does not
+explain it. The untrained networks are the controls for the accuracies.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 
 from deepnotes.cards import ExperimentCard
-from deepnotes.experiments.base import Context
+from deepnotes.experiments.base import Context, Control
 from deepnotes.registry import EXPERIMENTS, MODELS
 from deepnotes.train.config import TrainConfig
-from deepnotes.train.run import train
+from deepnotes.train.run import prepare, train
 from deepnotes.train.runs import load_trained
-from deepnotes.train.trainer import eval_batches
+from deepnotes.train.trainer import eval_batches, seed_everything
 
 
 @EXPERIMENTS.register(
@@ -31,22 +36,11 @@ from deepnotes.train.trainer import eval_batches
     ),
 )
 def run(ctx: Context) -> None:
-    epochs = 15 if ctx.quick else 30
-    runs = {}
-    for model in ("lenet5_relu", "lenet5"):
-        config = TrainConfig(
-            **{
-                **MODELS.card(model).train_defaults,
-                "model": model,
-                "data": "digits",
-                "epochs": epochs,
-                "seed": ctx.seed,
-                "data_dir": ctx.data_dir,
-                "progress": False,
-            }
-        )
-        runs[model] = train(config, ctx.out_dir / model)
-    histories = {m: read_history(ctx.out_dir / m / "metrics.csv") for m in runs}
+    epochs = 20 if ctx.quick else 30  # 15 quick epochs left seed 3 at 96.7%
+    configs = {name: lenet_config(ctx, model, args, epochs) for name, (model, args) in RUNS.items()}
+    runs = {name: train(config, ctx.out_dir / name) for name, config in configs.items()}
+    histories = {name: read_history(ctx.out_dir / name / "metrics.csv") for name in runs}
+    untrained = {name: untrained_accuracy(configs[name]) for name in ("lenet5_relu", "lenet5")}
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for model, history in histories.items():
@@ -87,15 +81,23 @@ def run(ctx: Context) -> None:
         relu["test_acc"],
         ">=",
         0.97,
+        control=Control("the same LeNet untrained", untrained["lenet5_relu"]),
     )
-    early = min(3, epochs) - 1
+    early = 3  # the first epochs, averaged: one epoch's validation loss jumps about
+    val_loss = {
+        name: float(history["val_loss"][:early].mean()) for name, history in histories.items()
+    }
     ctx.claim(
         "relu-learns-faster",
-        f"Sigmoid saturates: after {early + 1} epochs the ReLU LeNet's validation loss is "
-        "lower than the sigmoid LeNet's (ratio sigmoid / ReLU)",
-        float(histories["lenet5"]["val_loss"][early] / histories["lenet5_relu"]["val_loss"][early]),
+        f"Sigmoid saturates: over the first {early} epochs the sigmoid LeNet's mean validation "
+        "loss is over twice the ReLU LeNet's, both with average pooling (ratio sigmoid / ReLU)",
+        val_loss["lenet5"] / val_loss["lenet5_relu_avg"],
         ">",
-        1.0,
+        2.0,
+        control=Control(
+            "the pooling alone: ReLU with average / with max pooling",
+            val_loss["lenet5_relu_avg"] / val_loss["lenet5_relu"],
+        ),
     )
     ctx.claim(
         "sigmoid-lenet-learns",
@@ -104,6 +106,7 @@ def run(ctx: Context) -> None:
         sigmoid["test_acc"],
         ">=",
         0.5,
+        control=Control("the same LeNet untrained", untrained["lenet5"]),
     )
 
     confusion = confusion_matrix(*predictions(runs["lenet5_relu"]))
@@ -116,6 +119,41 @@ def run(ctx: Context) -> None:
         "Confusion matrix of the ReLU LeNet on the test split: rows are "
         "true digits, columns predicted.",
     )
+
+
+# name → (registered model, constructor arguments): the two LeNets of the notes, and the ReLU
+# LeNet with the sigmoid one's average pooling, so that the activation alone differs.
+RUNS = {
+    "lenet5_relu": ("lenet5_relu", {}),
+    "lenet5": ("lenet5", {}),
+    "lenet5_relu_avg": ("lenet5", {"activation": "relu"}),
+}
+
+
+def lenet_config(ctx: Context, model: str, model_args: dict, epochs: int) -> TrainConfig:
+    """The model's own training defaults on digits, for this run's seed and epochs."""
+    return TrainConfig(
+        **{
+            **MODELS.card(model).train_defaults,
+            "model": model,
+            "model_args": model_args,
+            "data": "digits",
+            "epochs": epochs,
+            "seed": ctx.seed,
+            "data_dir": ctx.data_dir,
+            "progress": False,
+        }
+    )
+
+
+def untrained_accuracy(config: TrainConfig) -> float:
+    """Test accuracy of the config's model as initialised, before any step: the chance level
+    that a broken trainer would leave."""
+    seed_everything(config.seed)
+    model, task, bundle, _ = prepare(config)
+    batches = eval_batches(bundle, "test", 512, torch.device("cpu"))
+    predicted, true = task.predict(model.eval(), batches)
+    return float((predicted == true).float().mean())
 
 
 def read_history(path) -> dict[str, np.ndarray]:

@@ -29,9 +29,9 @@ from torch import Tensor, nn
 
 import deepnotes.nn as dn
 from deepnotes.cards import ExperimentCard
-from deepnotes.data.base import tensor_bundle
+from deepnotes.data.base import DataBundle, tensor_bundle
 from deepnotes.data.embedded import digit_vectors
-from deepnotes.experiments.base import Context
+from deepnotes.experiments.base import Context, Control
 from deepnotes.registry import EXPERIMENTS
 from deepnotes.tasks.supervised import ClassificationTask, RegressionTask
 from deepnotes.train.fit import fit_in_memory
@@ -50,6 +50,11 @@ def run(ctx: Context) -> None:
     polynomial_capacity(ctx, rng)
     training_too_long(ctx)
     deep_narrow_shallow_wide(ctx)
+
+
+def rises(values: list[float]) -> int:
+    """How many times a sequence goes up from one entry to the next (beyond round-off)."""
+    return sum(b > a + 1e-12 for a, b in itertools.pairwise(values))
 
 
 def polynomial_capacity(ctx: Context, rng: np.random.Generator) -> None:
@@ -71,10 +76,14 @@ def polynomial_capacity(ctx: Context, rng: np.random.Generator) -> None:
     ctx.claim(
         "train-error-falls-with-capacity",
         "Training error never rises with the degree (rises counted, degrees 0–12)",
-        sum(b > a + 1e-12 for a, b in itertools.pairwise(train_mse)),
+        rises(train_mse),
         "==",
         0,
+        control=Control("the test error over the same degrees", rises(test_mse)),
     )
+    many_x, many_y = sample(1000)  # the control: enough points that degree 12 fits no noise
+    many = np.polynomial.Legendre.fit(many_x, many_y, degrees[-1], domain=[0, 1])
+    many_test_mse = float(np.mean((many(x_test) - y_test) ** 2))
     ctx.claim(
         "high-capacity-overfits",
         "A degree-12 polynomial fitted to 15 points has over 10× the best test error "
@@ -82,6 +91,11 @@ def polynomial_capacity(ctx: Context, rng: np.random.Generator) -> None:
         test_mse[-1] / test_mse[best],
         ">",
         10,
+        control=Control(
+            "degree 12 fitted to 1,000 points instead (its test error / the best of the 15-point "
+            "fits)",
+            many_test_mse / test_mse[best],
+        ),
     )
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     grid = np.linspace(0, 1, 400)
@@ -114,15 +128,16 @@ def training_too_long(ctx: Context) -> None:
         {"train": (x_train[:100], y_train[:100]), "val": digits.split("test").tensors},
         classes=digits.classes,
     )
-    torch.manual_seed(ctx.seed)
-    model = nn.Sequential(dn.Linear(64, 256), dn.ReLU(), dn.Linear(256, 10))
-    epochs = 300 if ctx.quick else 1000
-    trainer, _ = fit_in_memory(  # full batch: one step an epoch
-        model, ClassificationTask(), few, batch_size=100, epochs=epochs, lr=1e-2, seed=ctx.seed
+    all_train = tensor_bundle(  # the control: every training digit, the same steps
+        "all-digits",
+        {"train": (x_train, y_train), "val": digits.split("test").tensors},
+        classes=digits.classes,
     )
-    train_loss = [row["train_loss"] for row in trainer.state.history]
-    test_loss = [row["val_loss"] for row in trainer.state.history]
+    epochs = 300 if ctx.quick else 1000
+    train_loss, test_loss = full_batch_curves(few, epochs, ctx.seed)
     best = int(np.argmin(test_loss))
+    _, all_test_loss = full_batch_curves(all_train, epochs, ctx.seed)
+    all_best = int(np.argmin(all_test_loss))
     ctx.claim(
         "test-loss-turns-up",
         f"Trained on 100 digits, the test loss turns up: after {epochs} epochs it is over "
@@ -131,6 +146,10 @@ def training_too_long(ctx: Context) -> None:
         test_loss[-1] / test_loss[best],
         ">",
         1.2,
+        control=Control(
+            f"the same network trained on all {len(x_train)} training digits",
+            all_test_loss[-1] / all_test_loss[all_best],
+        ),
     )
     ctx.claim(
         "train-loss-keeps-falling",
@@ -138,6 +157,7 @@ def training_too_long(ctx: Context) -> None:
         train_loss[-1] / train_loss[best],
         "<",
         0.1,
+        control=Control("the test loss, same epochs", test_loss[-1] / test_loss[best]),
     )
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(train_loss, label="train (100 images)")
@@ -190,6 +210,31 @@ def linear_pieces(y: Tensor, x: Tensor) -> int:
     return int((torch.diff(slopes).abs() > 1e-6).sum()) + 1
 
 
+def full_batch_curves(digits: DataBundle, epochs: int, seed: int) -> tuple[list, list]:
+    """Training and validation loss per epoch of a 64 → 256 → 10 ReLU MLP, trained with Adam
+    (lr 1e-2) on the whole training split at each step."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(dn.Linear(64, 256), dn.ReLU(), dn.Linear(256, 10))
+    n_train = len(digits.split("train"))
+    trainer, _ = fit_in_memory(  # full batch: one step an epoch
+        model, ClassificationTask(), digits, batch_size=n_train, epochs=epochs, lr=1e-2, seed=seed
+    )
+    history = trainer.state.history
+    return [row["train_loss"] for row in history], [row["val_loss"] for row in history]
+
+
+def relu_pieces(shallow: nn.Sequential) -> int:
+    """Linear pieces on [0, 1] of x ↦ Σ_i v_i ReLU(w_i x + b_i) + c: one more than the distinct
+    kinks x = −b_i/w_i inside (0, 1). Counted from the weights, where sampling the float32
+    output would see round-off as slope changes."""
+    first = shallow[0]
+    with torch.no_grad():
+        w, b = first.weight.flatten().double(), first.bias.double()
+        kinks = -b[w != 0] / w[w != 0]
+    inside = kinks[(kinks > 0) & (kinks < 1)]
+    return len(torch.unique(inside)) + 1
+
+
 def deep_narrow_shallow_wide(ctx: Context) -> None:
     depth = 6
     deep = tent_layers(depth)
@@ -199,21 +244,6 @@ def deep_narrow_shallow_wide(ctx: Context) -> None:
     target = sawtooth(x, depth)
     with torch.no_grad():
         deep_out = deep(x)
-    ctx.claim(
-        "deep-narrow-pieces",
-        f"A {depth}-layer, width-2 ReLU network ({params} parameters) computes a sawtooth of "
-        f"2^{depth} = {2**depth} linear pieces (pieces counted on a fine grid)",
-        linear_pieces(deep_out.flatten(), x.flatten()),
-        "==",
-        2**depth,
-    )
-    ctx.claim(
-        "deep-narrow-exact",
-        "…exactly (largest |network − sawtooth|)",
-        float((deep_out - target).abs().max()),
-        "<",
-        1e-5,
-    )
 
     torch.manual_seed(ctx.seed)
     shallow = nn.Sequential(dn.Linear(1, width), dn.ReLU(), dn.Linear(width, 1))
@@ -225,16 +255,34 @@ def deep_narrow_shallow_wide(ctx: Context) -> None:
     with torch.no_grad():
         shallow_out = shallow(x)
         shallow_mse = float(F.mse_loss(shallow_out, target))
+    shallow_label = f"the trained shallow network (width {width}, same parameters)"
+    ctx.claim(
+        "deep-narrow-pieces",
+        f"A {depth}-layer, width-2 ReLU network ({params} parameters) computes a sawtooth of "
+        f"2^{depth} = {2**depth} linear pieces (pieces counted on a fine grid)",
+        linear_pieces(deep_out.flatten(), x.flatten()),
+        "==",
+        2**depth,
+        control=Control(shallow_label, relu_pieces(shallow)),
+    )
+    ctx.claim(
+        "deep-narrow-exact",
+        "…exactly (largest |network − sawtooth|)",
+        float((deep_out - target).abs().max()),
+        "<",
+        1e-5,
+        control=Control(shallow_label, float((shallow_out - target).abs().max())),
+    )
     teeth = 2 ** (depth - 1)
     bound = (teeth - (width + 1)) / teeth / 12  # teeth without a kink, each ≥ 1/12 off
-    ctx.claim(
+    ctx.derived(
         "shallow-wide-cannot",
         f"A one-hidden-layer ReLU network with the same {3 * width + 1} parameters (W = "
-        f"{width}, at most {width + 1} pieces) cannot: its trained mean squared error stays "
-        f"above the bound (teeth without a kink)/teeth · 1/12 = {bound:.3f}",
-        shallow_mse,
-        ">",
-        bound,
+        f"{width}, at most {width + 1} pieces) cannot: the trained one's mean squared error",
+        round(shallow_mse, 4),
+        f"any function of at most {width + 1} linear pieces leaves {teeth - (width + 1)} of the "
+        f"{teeth} teeth without a kink, each at least 1/12 off in mean square: "
+        f"({teeth} − {width + 1})/{teeth} · 1/12 = {bound:.3f} ≤ its error, trained or not",
     )
     fig, ax = plt.subplots(figsize=(9, 3.8))
     ax.plot(x, target, "k", lw=1, label=f"sawtooth, {2**depth} pieces")

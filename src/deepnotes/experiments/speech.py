@@ -11,9 +11,10 @@
   utterance by utterance (each digit's own spectrum removed too) is what
   brings the unheard speakers closer.
 - Joined recordings make connected speech; a bidirectional LSTM trained with
-  CTC reads the digit strings without ever being told where a digit starts,
-  and its per-frame outputs show the alignment it found: spikes of one digit
-  among long stretches of blank.
+  CTC reads the digit strings without ever being told where a digit starts
+  (the same recogniser untrained, the control, cannot), and its per-frame
+  outputs show the alignment it found: spikes of one digit among long
+  stretches of blank.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from deepnotes.data.speech import (
     speakers_of,
     standardize_by_speaker,
 )
-from deepnotes.experiments.base import Context
+from deepnotes.experiments.base import Context, Control
 from deepnotes.metrics import edit_distance
 from deepnotes.nn.ctc import decode, prefix_beam_search
-from deepnotes.registry import EXPERIMENTS
+from deepnotes.registry import EXPERIMENTS, MODELS
 from deepnotes.train.fit import fit_registered
+from deepnotes.train.trainer import seed_everything
 
 
 @EXPERIMENTS.register(
@@ -156,6 +158,11 @@ QUICK_SIZES = {
 }
 
 
+# the quick recogniser's digit error rate, at most: 0.05–0.13 on seeds 0–4 (0.26 at worst on
+# seeds 5–9); reading nothing scores 1, the untrained recogniser 5–7 (it inserts symbols)
+QUICK_CTC_ERRORS = 0.4
+
+
 def sizes(name: str, ctx: Context) -> dict:
     return QUICK_SIZES[name] if ctx.quick else {}
 
@@ -165,12 +172,18 @@ CLASSIFIERS = {  # row of the table → (registered model, model arguments beyon
     "speech_cnn": ("speech_cnn", {}),
     "speech_gru, each utterance standardised": ("speech_gru", {"utterance_norm": True}),
 }
+# quick mode: two speakers left out (one is too few: how much a speaker loses varies), for
+# the two GRU rows only
+QUICK_UNHEARD = 2
+QUICK_UNHEARD_ROWS = ("speech_gru", "speech_gru, each utterance standardised")
+QUICK_HARDER = 0.05  # accuracy lost on unheard speakers, at least (quick mode)
+QUICK_BY_SPEAKER = 0.04  # accuracy gained by standardising by speaker, at least (quick mode)
 
 
 def classifiers(ctx: Context, root) -> None:
     epochs = 4 if ctx.quick else 15
     own = load_data("fsdd", DataRequest(roots=(root,)))
-    speakers = own.info["speakers"][:1] if ctx.quick else own.info["speakers"]
+    speakers = own.info["speakers"][:QUICK_UNHEARD] if ctx.quick else own.info["speakers"]
     splits = {"own split": own} | {
         speaker: load_data("fsdd", DataRequest(roots=(root,), split=f"speaker:{speaker}"))
         for speaker in speakers
@@ -180,14 +193,25 @@ def classifiers(ctx: Context, root) -> None:
         for split, bundle in splits.items():
             if split == "own split" and args:
                 continue  # the variant is measured on unheard speakers only
+            if split != "own split" and ctx.quick and row not in QUICK_UNHEARD_ROWS:
+                continue  # quick: the unheard speakers for the GRU rows the claims compare
             model, task, metrics = fit_registered(
                 name, bundle, ctx.seed, {**sizes(name, ctx), **args}, epochs=epochs
             )
             accuracy[row, split] = metrics["test_acc"]
             if (row, split) == ("speech_gru", "own split"):
                 gru, gru_task = model, task
-    unheard = {row: float(np.mean([accuracy[row, s] for s in speakers])) for row in CLASSIFIERS}
-    shape = "small models (GRU 64 × 1 layer, CNN 16-32-64 channels), " if ctx.quick else ""
+    unheard = {
+        row: float(np.mean([accuracy[row, s] for s in speakers]))
+        for row in CLASSIFIERS
+        if all((row, s) in accuracy for s in speakers)
+    }
+    shape = (
+        "small models (GRU 64 × 1 layer, CNN 16-32-64 channels; the CNN on the dataset's split "
+        "only), "
+        if ctx.quick
+        else ""
+    )
     ctx.table(
         f"Test accuracy, {shape}{epochs} epochs: the dataset's split (indices 0–4 of every "
         "speaker) and speakers left out of training; frames standardised by speaker unless "
@@ -195,8 +219,8 @@ def classifiers(ctx: Context, root) -> None:
         ["model", "own split", *(f"without {s}" for s in speakers), "mean, unheard speakers"],
         [
             [row, f"{accuracy[row, 'own split']:.3f}" if (row, "own split") in accuracy else ""]
-            + [f"{accuracy[row, s]:.3f}" for s in speakers]
-            + [f"{unheard[row]:.3f}"]
+            + [f"{accuracy[row, s]:.3f}" if (row, s) in accuracy else "" for s in speakers]
+            + [f"{unheard[row]:.3f}" if row in unheard else ""]
             for row in CLASSIFIERS
         ],
     )
@@ -219,19 +243,21 @@ def classifiers(ctx: Context, root) -> None:
     ctx.claim(
         "new-speakers-are-harder",
         "a speaker never heard in training is recognised less well than new recordings of "
-        "known speakers (GRU: own-split accuracy − mean accuracy on left-out speakers)",
+        "known speakers (GRU: own-split accuracy − mean accuracy on left-out speakers; by "
+        f"more than {QUICK_HARDER} in quick mode)",
         measured=accuracy["speech_gru", "own split"] - unheard["speech_gru"],
         op=">",
-        target=0.0,
+        target=QUICK_HARDER if ctx.quick else 0.0,
     )
     ctx.claim(
         "standardize-by-speaker",
         "standardising each utterance by itself removes the digit's own spectrum with the "
         "voice: on unheard speakers the GRU does better with frames standardised by speaker "
-        "(mean accuracy, by speaker − by utterance)",
+        f"(mean accuracy, by speaker − by utterance; by more than {QUICK_BY_SPEAKER} in quick "
+        "mode)",
         measured=unheard["speech_gru"] - unheard["speech_gru, each utterance standardised"],
         op=">",
-        target=0.0,
+        target=QUICK_BY_SPEAKER if ctx.quick else 0.0,
     )
     if not ctx.quick:
         ctx.claim(
@@ -258,11 +284,16 @@ def classifiers(ctx: Context, root) -> None:
 def recogniser(ctx: Context, root) -> None:
     epochs = 4 if ctx.quick else 12
     strings = load_data("fsdd-strings", DataRequest(roots=(root,), seed=ctx.seed))
-    pushed = {"lr": 5e-3} if ctx.quick else {}  # the small quick model, for its few steps
-    model, _, metrics = fit_registered(
+    pushed = {"lr": 1e-2} if ctx.quick else {}  # the small quick model, for its few steps
+    model, task, metrics = fit_registered(
         "speech_ctc", strings, ctx.seed, sizes("speech_ctc", ctx), epochs=epochs, **pushed
     )
     model.eval()
+    seed_everything(ctx.seed)  # the same recogniser, as it was before training
+    untrained = MODELS.create(
+        "speech_ctc", **task.model_kwargs(strings), **sizes("speech_ctc", ctx)
+    ).eval()
+    untrained_rate = task.evaluate(untrained, strings.loader("test", 64))["label_error_rate"]
     frames, lengths, targets, target_lengths = next(iter(strings.loader("test", 64)))
     with torch.no_grad():
         log_probs, steps = model(frames, lengths)
@@ -284,16 +315,19 @@ def recogniser(ctx: Context, root) -> None:
             ],
             [f"greedy, first {len(truths)}", f"{greedy_errors / digits:.3f}", ""],
             [f"prefix beam 8, first {len(truths)}", f"{beam_errors / digits:.3f}", ""],
+            ["greedy, the same recogniser untrained", f"{untrained_rate:.3f}", ""],
         ],
     )
     ctx.claim(
         "ctc-reads-digit-strings",
         "the CTC recogniser reads unseen digit strings (digit error rate of greedy decoding; "
         "at most 0.10 for the registered model after 12 epochs; the quick one, 4 epochs of a "
-        "small model, has only begun to read: at most 0.8, where an untrained one is at 1)",
+        f"small model, at most {QUICK_CTC_ERRORS}, where reading nothing scores 1 and the same "
+        "recogniser untrained, inserting symbols, far more)",
         measured=metrics["test_label_error_rate"],
         op="<=",
-        target=0.8 if ctx.quick else 0.10,
+        target=QUICK_CTC_ERRORS if ctx.quick else 0.10,
+        control=Control("the same recogniser untrained", untrained_rate),
     )
     shown = 0
     posteriors = log_probs[: int(steps[shown]), shown].exp().numpy()  # (T', 11)

@@ -8,14 +8,45 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
 `deepnotes.registry.FAULTS`, one module per topic:
 
     convolution   the size without the floor, parameters without bias, the receptive
-                  field without the jump
-    activations   σ′ without (1 − σ), LeakyReLU without its slope
+                  field without the jump, the transposed recipe's padding and unrotated
+                  kernel, the kernel flipped, BlurPool without its blur
+    activations   σ′ without (1 − σ), LeakyReLU without its slope, softplus's β outside
     attention     the scores without 1/√d, the causal mask one diagonal too wide
     architectures the residual shortcut, dense connections, the shuffle's transpose, the SE
                   gate's sigmoid, the U-Net's shrinking convolutions
     recurrent     the LSTM's forget gate without its bias
+    graphs        GCN without self-loops or normalised by rows, the Laplacian unnormalised,
+                  the graph Fourier transform without the transpose
+    generative    KL's log-determinant upside down, PPCA's N and N − 1, the E-step
+                  unnormalised, the VAE's KL added, the generator on the minimax loss
+    speech        the MFCC's DCT without orthonormal scaling, CTC's blank kept
+    normalization BatchNorm's unbiased variance, running statistics with autograd history,
+                  γ and β not learned (the notes' three); dropout without 1/(1 − p)
+    optimisers    Adam without bias correction, SGD's momentum applied twice
 """
 
-from deepnotes.faults import activations, architectures, attention, convolution, recurrent
+from deepnotes.faults import (
+    activations,
+    architectures,
+    attention,
+    convolution,
+    generative,
+    graphs,
+    normalization,
+    optimisers,
+    recurrent,
+    speech,
+)
 
-__all__ = ["activations", "architectures", "attention", "convolution", "recurrent"]
+__all__ = [
+    "activations",
+    "architectures",
+    "attention",
+    "convolution",
+    "generative",
+    "graphs",
+    "normalization",
+    "optimisers",
+    "recurrent",
+    "speech",
+]

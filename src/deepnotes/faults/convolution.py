@@ -1,5 +1,5 @@
-"""Faults in convolution arithmetic: the sizes, the parameters, the receptive field, and the
-transposed convolution's recipe."""
+"""Faults in convolution arithmetic: the sizes, the parameters, the receptive field, the
+transposed convolution's recipe, and BlurPool's filter."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from deepnotes import arith
 from deepnotes.cards import FaultCard
 from deepnotes.faults.base import replaced
-from deepnotes.nn import functional
+from deepnotes.nn import functional, pooling
 from deepnotes.registry import FAULTS
 
 
@@ -159,3 +160,23 @@ def conv_flips_the_kernel() -> AbstractContextManager[None]:
         return correlation(input, functional.rotate_180(weight), *args, **kwargs)
 
     return replaced(functional, "conv", convolution)
+
+
+def identity_filter() -> Tensor:
+    """[0, 1, 0]: a 'blur' that leaves every sample as it is."""
+    return torch.tensor([0.0, 1.0, 0.0])
+
+
+@FAULTS.register(
+    "blurpool-without-blur",
+    FaultCard(
+        mistake="BlurPool subsamples without blurring: its low-pass filter is left as [0, 1, 0]",
+        consequence="frequencies above the new Nyquist limit are not removed, so they fold "
+        "onto false low ones; max pool /1 then every second pixel is max pool /2 again, and "
+        "the shift consistency BlurPool was meant to buy is gone",
+        replaces="deepnotes.nn.pooling.binomial_filter",
+        targets=("equivariance/blur-removes-alias", "equivariance/blurpool-more-consistent"),
+    ),
+)
+def blurpool_without_blur() -> AbstractContextManager[None]:
+    return replaced(pooling, "binomial_filter", identity_filter)

@@ -32,6 +32,12 @@ from deepnotes.errors import UserError
 COVARIANCE_TYPES = ("full", "diag")
 
 
+def log_responsibilities(log_joint: Tensor) -> Tensor:
+    """log r_nk = log π_k N(x_n; μ_k, Σ_k) − log Σ_j π_j N(x_n; μ_j, Σ_j), from (N, K) log
+    joints: each point's joint divided by its sum over the components, so r_n· sums to 1."""
+    return log_joint - torch.logsumexp(log_joint, dim=1, keepdim=True)
+
+
 class GaussianMixture:
     """Gaussian mixture by EM, with full or diagonal covariances.
 
@@ -94,8 +100,8 @@ class GaussianMixture:
     def e_step(self, x: Tensor) -> tuple[Tensor, float]:
         """Log-responsibilities (N, K) and the average log-likelihood of x."""
         log_joint = self.log_joint(x)
-        log_px = torch.logsumexp(log_joint, dim=1, keepdim=True)  # log p(x_n), (N, 1)
-        return log_joint - log_px, float(log_px.mean())
+        log_px = torch.logsumexp(log_joint, dim=1)  # log p(x_n) = log Σ_k π_k N(x_n; μ_k, Σ_k)
+        return log_responsibilities(log_joint), float(log_px.mean())
 
     def m_step(self, x: Tensor, responsibilities: Tensor) -> None:
         """π, μ, Σ from the responsibilities r (N, K)."""

@@ -43,6 +43,17 @@ def gaussian_log_likelihood(x: Tensor, mean: Tensor, covariance: Tensor) -> Tens
     return -0.5 * (d * math.log(2 * math.pi) + log_det + solved.pow(2).sum(0))
 
 
+def sample_covariance(centred: Tensor) -> Tensor:
+    """S = (1/N) Σ_n (x_n − x̄)(x_n − x̄)ᵀ of (N, d) centred data: the maximum-likelihood
+    covariance, divided by N (not by N − 1, which makes it unbiased but no maximum)."""
+    return centred.T @ centred / len(centred)
+
+
+def unbiased_factor(n: int) -> float:
+    """N/(N − 1): what turns a variance divided by N into one divided by N − 1 (Bessel)."""
+    return n / (n - 1)
+
+
 class PPCA:
     """Probabilistic PCA with q latent dimensions, fitted in closed form or by EM.
 
@@ -55,12 +66,11 @@ class PPCA:
 
     def _prepare(self, x: Tensor) -> tuple[Tensor, Tensor]:
         x = torch.as_tensor(x, dtype=torch.float64)
-        n, d = x.shape
+        d = x.shape[1]
         if not 0 < self.n_components < d:
             raise UserError(f"n_components must lie in 1…{d - 1}, got {self.n_components}")
         self.mean_ = x.mean(0)
-        centred = x - self.mean_
-        return x, centred.T @ centred / n  # S, maximum likelihood: / N
+        return x, sample_covariance(x - self.mean_)
 
     def fit(self, x: Tensor) -> PPCA:
         """The closed-form maximum-likelihood solution."""
@@ -107,7 +117,7 @@ class PPCA:
         Its eigenvalues come from S divided by N − 1 rather than N, so every
         variance — the principal ones and the noise — is N/(N − 1) times larger.
         """
-        return self.covariance() * n / (n - 1)
+        return self.covariance() * unbiased_factor(n)
 
     def score(self, x: Tensor) -> float:
         """Average log-likelihood (nats per point) of (N, d) data under the model."""

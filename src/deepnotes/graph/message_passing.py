@@ -138,9 +138,15 @@ def glorot_(weight: Tensor) -> None:
 
 
 def gcn_normalized(graph: Graph, add_self_loops: bool = True) -> Graph:
-    """Â = D̃^{−1/2}(A + I)D̃^{−1/2} as edge weights: the renormalisation trick."""
+    """Â = D̃^{−1/2}(A + I)D̃^{−1/2} as edge weights: the renormalisation trick, the self-loops
+    (+ I) first, then the symmetric normalisation."""
     graph = graph.with_self_loops() if add_self_loops else graph
-    degree = graph.in_degree()  # d̃_i = Σ_j (A + I)_ij
+    return symmetric_normalization(graph)
+
+
+def symmetric_normalization(graph: Graph) -> Graph:
+    """D^{−1/2} A D^{−1/2} as edge weights: w_ij / √(d_i d_j), d_i = Σ_j A_ij (in-degree)."""
+    degree = graph.in_degree()  # d̃_i = Σ_j (A + I)_ij once the self-loops are in
     inverse_root = degree.pow(-0.5).masked_fill(degree == 0, 0.0)
     source, target = graph.edge_index
     weight = inverse_root[source] * graph.weights() * inverse_root[target]

@@ -44,6 +44,7 @@ def graph_fourier(signal: Tensor, basis: Tensor) -> Tensor:
 
 
 def inverse_graph_fourier(coefficients: Tensor, basis: Tensor) -> Tensor:
+    """x = U x̂: the signal back from its coefficients (Uᵀ = U⁻¹, U being orthogonal)."""
     return basis @ coefficients
 
 

@@ -62,6 +62,21 @@ ARCHITECTURES = ("mlp", "dcgan")
 LEAKY_SLOPE = 0.2  # DCGAN's
 
 
+def minimax_generator_loss(l_fake: Tensor) -> Tensor:
+    """E log(1 − D(G(z))) = −E softplus(l) on D's logits l: G's side of the game itself.
+
+    Its slope in l is −σ(l) = −D: when D confidently rejects the samples (D ≈ 0, early in
+    training) G's gradient vanishes — the loss saturates.
+    """
+    return -nn.functional.softplus(l_fake).mean()
+
+
+def non_saturating_generator_loss(l_fake: Tensor) -> Tensor:
+    """−E log D(G(z)) = E softplus(−l): the same fixed point, and a slope −(1 − D) that is
+    largest exactly where the minimax loss's vanishes (Goodfellow et al. §3)."""
+    return nn.functional.softplus(-l_fake).mean()
+
+
 class GAN(nn.Module):
     """A generator and a discriminator, with the settings of their game.
 
@@ -236,10 +251,10 @@ class GAN(nn.Module):
     def generator_loss(self, fake: Tensor) -> Tensor:
         """The loss G minimises on a batch of its samples (gradients flow through D)."""
         l_fake = self.discriminate(fake)
-        if self.loss == "minimax":  # E log(1 − D(G(z))), saturating
-            return -nn.functional.softplus(l_fake).mean()
-        if self.loss == "non-saturating":  # −E log D(G(z))
-            return nn.functional.softplus(-l_fake).mean()
+        if self.loss == "minimax":
+            return minimax_generator_loss(l_fake)
+        if self.loss == "non-saturating":
+            return non_saturating_generator_loss(l_fake)
         return -l_fake.mean()
 
     def initialize_from(self, vae: nn.Module) -> None:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
-from deepnotes.audio import dct_matrix
+from deepnotes import audio
 from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.errors import UserError
 from deepnotes.models.common import layers, register_model
@@ -147,7 +147,7 @@ class MFCC(nn.Module):
 
     def __init__(self, n_mels: int = N_MELS, n_mfcc: int = N_MFCC) -> None:
         super().__init__()
-        self.register_buffer("dct", dct_matrix(n_mfcc, n_mels, torch.float32))
+        self.register_buffer("dct", audio.dct_matrix(n_mfcc, n_mels, torch.float32))
 
     def forward(self, log_mel: Tensor) -> Tensor:
         return log_mel @ self.dct.T

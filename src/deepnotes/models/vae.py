@@ -56,9 +56,14 @@ class ELBOTerms(NamedTuple):
     reconstruction: Tensor  # E_q[log p(x | z)], one sample
     kl: Tensor  # KL(q(z | x) ‖ p(z)), exact
 
+    def bound(self, beta: float = 1.0) -> Tensor:
+        """E_q[log p(x | z)] − β KL(q(z | x) ‖ p(z)): the ELBO at β = 1, what a β-VAE
+        maximises otherwise. The KL is subtracted: q pays for leaving the prior."""
+        return self.reconstruction - beta * self.kl
+
     @property
     def elbo(self) -> Tensor:
-        return self.reconstruction - self.kl
+        return self.bound(1.0)
 
 
 class VAE(nn.Module):

@@ -7,7 +7,7 @@ and compare outputs, gradients and buffers. Read them as the lesson:
     linear.py        Linear, Flatten, Identity
     conv.py          Conv1d, Conv2d (by unfolding, im2col), ConvTranspose2d (the notes'
                      recipe, and the fast path: the gradient of convolution, col2im)
-    pooling.py       MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
+    pooling.py       MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BlurPool2d
     dropout.py       Dropout (inverted)
     batchnorm.py     BatchNorm1d, BatchNorm2d (the notes' three faults, fixed)
     norm.py          LayerNorm, GroupNorm
@@ -61,7 +61,7 @@ from deepnotes.nn.losses import (
     TripletMarginLoss,
 )
 from deepnotes.nn.norm import GroupNorm, LayerNorm
-from deepnotes.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from deepnotes.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, BlurPool2d, MaxPool2d
 from deepnotes.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from deepnotes.nn.transformer import (
     LearnedPositionalEncoding,
@@ -84,6 +84,7 @@ __all__ = [
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
+    "BlurPool2d",
     "CTCLoss",
     "Conv1d",
     "Conv2d",

@@ -68,6 +68,23 @@ from torch import Tensor, nn
 from deepnotes.nn.norm import NormalizationWithStatistics, scale_and_shift
 
 
+def affine_parameters(
+    num_features: int,
+    affine: bool,
+    bias: bool,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[nn.Parameter | None, nn.Parameter | None]:
+    """γ and β of y = γ·x̂ + β, one per channel, as `nn.Parameter`s (uninitialised): fault 1
+    of the notes was plain tensors, which the optimiser never sees, so they are never
+    learned (nor saved in the state dict, nor moved by `.to()`). None where not learned:
+    both without `affine`, β without `bias`."""
+    factory = {"device": device, "dtype": dtype}
+    weight = nn.Parameter(torch.empty(num_features, **factory)) if affine else None
+    beta = nn.Parameter(torch.empty(num_features, **factory)) if affine and bias else None
+    return weight, beta
+
+
 class _BatchNorm(nn.Module):
     r"""Batch normalisation over all dims but the channel dim 1; subclasses fix the input rank.
 
@@ -120,9 +137,7 @@ class _BatchNorm(nn.Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         factory = {"device": device, "dtype": dtype}
-        # fault 1 of the notes: γ and β must be parameters, or they are never learned
-        self.weight = nn.Parameter(torch.empty(num_features, **factory)) if affine else None
-        self.bias = nn.Parameter(torch.empty(num_features, **factory)) if affine and bias else None
+        self.weight, self.bias = affine_parameters(num_features, affine, bias, **factory)
         if track_running_stats:
             self.register_buffer("running_mean", torch.zeros(num_features, **factory))
             self.register_buffer("running_var", torch.ones(num_features, **factory))

@@ -513,6 +513,12 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p == 1.0:
         keep = torch.zeros((), dtype=input.dtype, device=input.device)
     else:
-        keep = torch.empty_like(input).bernoulli_(1 - p)  # 1 with probability 1 − p
-        keep.div_(1 - p)  # the inverted-dropout scale rides in the mask
+        keep = dropout_mask(input, p)
     return input.mul_(keep) if inplace else input * keep
+
+
+def dropout_mask(like: Tensor, p: float) -> Tensor:
+    """m/(1 − p), m ~ Bernoulli(1 − p) per element of `like` (0 ≤ p < 1): the mask of
+    inverted dropout, the scale 1/(1 − p) riding in it. E[m/(1 − p)] = 1, so E[y] = x."""
+    keep = torch.empty_like(like).bernoulli_(1 - p)  # 1 with probability 1 − p
+    return keep.div_(1 - p)  # the inverted-dropout scale

@@ -86,6 +86,13 @@ def sum_over(t: Tensor, dims: Sequence[int]) -> Tensor:
     return t.sum(dims) if dims else t
 
 
+def variance(centered: Tensor, dims: Sequence[int]) -> Tensor:
+    """σ² = (1/m) Σ (x − μ)² over `dims`, from the centred values x − μ: the *biased*
+    variance (÷m), the spread of the m values at hand, which is what x̂ divides by (not
+    x.var()'s ÷(m − 1), which estimates a population's). Keeps the dims with size 1."""
+    return (centered * centered).mean(dims, keepdim=True)
+
+
 def standardize(
     x: Tensor, dims: Sequence[int], eps: float
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -95,7 +102,7 @@ def standardize(
     """
     mean = x.mean(dims, keepdim=True)
     centered = x - mean
-    var = (centered * centered).mean(dims, keepdim=True)  # two passes: see above
+    var = variance(centered, dims)  # two passes: see above
     inv_std = torch.rsqrt(var + eps)
     return centered * inv_std, mean, var, inv_std
 

@@ -19,6 +19,9 @@ bin j of o covers input pixels [⌊j·i/o⌋, ⌈(j + 1)·i/o⌉). With o = 1 it
 global average pooling of NiN (Lin, Chen & Yan, "Network in network", 2014)
 that replaces the costly dense layers at the end of a network.
 
+Blur pooling (Zhang 2019) repairs the aliasing: blur each channel with the
+binomial low-pass filter [1, 2, 1]/4 ⊗ [1, 2, 1]/4, then keep every s-th pixel.
+
 Shape: (B, C, H, W) or (C, H, W) → (B, C, H_out, W_out) or (C, H_out, W_out).
 """
 
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepnotes.nn.functional import IntOrTuple, adaptive_avg_pool2d, avg_pool2d, max_pool2d
@@ -178,3 +183,37 @@ class AdaptiveAvgPool2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+def binomial_filter() -> Tensor:
+    """[1, 2, 1]/4: the 1-D binomial low-pass filter, which sums to 1 and has gain
+    cos²(πf) at frequency f, so 0 at the Nyquist frequency ½."""
+    return torch.tensor([1.0, 2.0, 1.0]) / 4
+
+
+class BlurPool2d(nn.Module):
+    """Anti-aliased downsampling (Zhang, "Making convolutional networks shift-invariant
+    again", ICML 2019): blur each channel with the binomial filter ⊗ itself, then keep every
+    `stride`-th pixel. Reflect padding keeps the size before subsampling. Zhang puts it after
+    a max pool of stride 1: MaxPool(2, /2) becomes MaxPool(2, /1) then BlurPool(/2).
+
+    Args:
+        channels: C, each blurred alone (a depthwise convolution with a fixed kernel).
+        stride: the subsampling factor. Default: 2.
+
+    Shape: (B, C, H, W) → (B, C, ⌈H/stride⌉, ⌈W/stride⌉).
+    """
+
+    def __init__(self, channels: int, stride: int = 2) -> None:
+        super().__init__()
+        blur = binomial_filter()
+        kernel = torch.outer(blur, blur)  # (3, 3), sums to 1
+        self.register_buffer("kernel", kernel.expand(channels, 1, 3, 3).clone())
+        self.channels, self.stride = channels, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.pad(x, (1, 1, 1, 1), mode="reflect")  # (B, C, H + 2, W + 2)
+        return F.conv2d(x, self.kernel, stride=self.stride, groups=self.channels)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, stride={self.stride}"

@@ -37,6 +37,12 @@ from torch import Tensor
 from deepnotes.optim.optimizer import Optimizer, ParamsT, check_hyperparameter, step_counter
 
 
+def bias_correction(beta: float, t: float) -> float:
+    """1 − βᵗ: the total weight (1 − β)(1 + β + … + βᵗ⁻¹) of an average of t values that
+    started at 0. Dividing the average by it gives the unbiased m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)."""
+    return 1 - beta**t
+
+
 class Adam(Optimizer):
     r"""Adam: bias-corrected first moment over the root of the bias-corrected second.
 
@@ -127,8 +133,8 @@ class Adam(Optimizer):
             torch.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
             exp_avg_sq = state["max_exp_avg_sq"]  # v ← max(v_1, …, v_t)
         t = state["step"].item()
-        bias_correction1 = 1 - beta1**t
-        bias_correction2 = 1 - beta2**t
+        bias_correction1 = bias_correction(beta1, t)
+        bias_correction2 = bias_correction(beta2, t)
         denom = (exp_avg_sq.sqrt() / bias_correction2**0.5).add_(group["eps"])  # √v̂ + ε
         param.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)  # θ ← θ − γ m̂/(√v̂ + ε)
 

@@ -32,6 +32,12 @@ from torch import Tensor
 from deepnotes.optim.optimizer import Optimizer, ParamsT, check_hyperparameter
 
 
+def momentum_update(buf: Tensor, grad: Tensor, momentum: float, dampening: float) -> Tensor:
+    """b ← μb + (1 − τ)g, in place, and b: the heavy ball's velocity, the decayed sum of the
+    past gradients plus the new one (at t > 1; b₁ = g₁)."""
+    return buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+
+
 class SGD(Optimizer):
     r"""Stochastic gradient descent with optional (Nesterov) momentum and weight decay.
 
@@ -104,6 +110,6 @@ class SGD(Optimizer):
             if buf is None:
                 buf = state["momentum_buffer"] = grad.clone()  # b_1 = g_1
             else:
-                buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])  # μb + (1−τ)g
+                momentum_update(buf, grad, momentum, group["dampening"])
             grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
         param.add_(grad, alpha=-group["lr"])  # θ ← θ − γu

@@ -84,7 +84,7 @@ class VAETask(GenerativeTask):
     def loss(self, model: nn.Module, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         x = batch[0]
         terms = model.elbo_terms(x)
-        loss = -(terms.reconstruction - model.beta * terms.kl).mean()
+        loss = -terms.bound(model.beta).mean()  # −(E_q log p(x|z) − β KL)
         logs = {
             "loss": loss.detach(),
             "elbo": terms.elbo.detach().mean(),
