@@ -112,7 +112,7 @@ def knn_accuracy_with_noise(noise_dims: int, seed: int, k: int = 5, scale: float
 def run(ctx: Context) -> None:
     rng = np.random.default_rng(ctx.seed)
     n = 20_000 if ctx.quick else 200_000
-    neighbourhoods(ctx, rng, n)
+    neighbourhoods(ctx, rng, 5 * n)  # the edges' claims read quantiles: sampling error ∝ 1/√n
     distances(ctx, rng)
     volumes(ctx, rng, n)
     nearest_neighbours(ctx)

@@ -142,7 +142,7 @@ def ring(ctx: Context) -> None:
     cosine = {"scheduler": "cosine"}  # every row's schedule unless it says otherwise
     rows, samples, curves, results = [], {}, {}, {}
     later_halves: dict[str, list[float]] = {}  # per seed: modes covered, second half's mean
-    quick_seeds = {WGAN_GP.name: 3, MINIMAX_CONSTANT.name: 3}  # the rows that claims judge
+    quick_seeds = {WGAN_GP.name: 3, MINIMAX_CONSTANT.name: 5}  # the rows that claims judge
     for setting in settings:
         seeds = quick_seeds.get(setting.name, 1) if ctx.quick else 3
         runs = [

@@ -57,6 +57,18 @@ def rises(values: list[float]) -> int:
     return sum(b > a + 1e-12 for a, b in itertools.pairwise(values))
 
 
+def overfit_ratio(
+    x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, top: int
+) -> float:
+    """Test error of the degree-`top` least-squares polynomial over that of the best degree
+    from 0 to `top`, all fitted to (x, y)."""
+    errors = [
+        float(np.mean((np.polynomial.Legendre.fit(x, y, d, domain=[0, 1])(x_test) - y_test) ** 2))
+        for d in range(top + 1)
+    ]
+    return errors[-1] / min(errors)
+
+
 def polynomial_capacity(ctx: Context, rng: np.random.Generator) -> None:
     def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
         x = rng.random(n)
@@ -84,11 +96,15 @@ def polynomial_capacity(ctx: Context, rng: np.random.Generator) -> None:
     many_x, many_y = sample(1000)  # the control: enough points that degree 12 fits no noise
     many = np.polynomial.Legendre.fit(many_x, many_y, degrees[-1], domain=[0, 1])
     many_test_mse = float(np.mean((many(x_test) - y_test) ** 2))
+    # one draw's ratio swings over orders of magnitude (a degree-12 curve through 15 points
+    # can shoot off anywhere between them): the claim reads the median over 25 draws
+    draws = [sample(15) for _ in range(25)]
+    ratios = [overfit_ratio(x, y, x_test, y_test, degrees[-1]) for x, y in draws]
     ctx.claim(
         "high-capacity-overfits",
-        "A degree-12 polynomial fitted to 15 points has over 10× the best test error "
-        f"(best at degree {degrees[best]}; ratio measured)",
-        test_mse[-1] / test_mse[best],
+        "A degree-12 polynomial fitted to 15 points has over 10× the test error of the best "
+        "degree (median over 25 draws of the 15 points; the figure shows the first)",
+        float(np.median(ratios)),
         ">",
         10,
         control=Control(
@@ -133,7 +149,7 @@ def training_too_long(ctx: Context) -> None:
         {"train": (x_train, y_train), "val": digits.split("test").tensors},
         classes=digits.classes,
     )
-    epochs = 300 if ctx.quick else 1000
+    epochs = 500 if ctx.quick else 1000
     train_loss, test_loss = full_batch_curves(few, epochs, ctx.seed)
     best = int(np.argmin(test_loss))
     _, all_test_loss = full_batch_curves(all_train, epochs, ctx.seed)

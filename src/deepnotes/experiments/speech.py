@@ -19,13 +19,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from deepnotes import audio
 from deepnotes.cards import ExperimentCard
-from deepnotes.data.base import DataRequest, data_roots, load_data
+from deepnotes.data.base import DataBundle, DataRequest, data_roots, load_data
 from deepnotes.data.speech import (
     fsdd_present,
     load_recordings,
@@ -35,7 +37,7 @@ from deepnotes.data.speech import (
 from deepnotes.experiments.base import Context, Control
 from deepnotes.metrics import edit_distance
 from deepnotes.nn.ctc import decode, prefix_beam_search
-from deepnotes.registry import EXPERIMENTS, MODELS
+from deepnotes.registry import EXPERIMENTS, MODELS, TASKS
 from deepnotes.train.fit import fit_registered
 from deepnotes.train.trainer import seed_everything
 
@@ -75,12 +77,18 @@ def front_end(ctx: Context, root) -> None:
     n_fft, hop = 256, 80
     readable = audio.power_spectrum_by_frames(signal, n_fft, hop)
     fused = audio.power_spectrum(signal, n_fft, hop)
+    padded = torch.nn.functional.pad(signal, (n_fft // 2, n_fft // 2))
+    unwindowed = torch.fft.rfft(padded.unfold(0, n_fft, hop)).abs().pow(2)  # (T, n_fft/2 + 1)
     ctx.claim(
         "frames-equal-stft",
         "cutting frames, windowing and taking |FFT|² by hand equals torch.stft (relative error)",
         measured=float((readable - fused).norm() / fused.norm()),
         op="<=",
         target=1e-12,
+        control=Control(
+            "the same frames without the Hann window",
+            float((unwindowed - fused).norm() / fused.norm()),
+        ),
     )
     log_mel = audio.log_mel_spectrogram(signal)  # (T, 40)
     all_coefficients = log_mel @ audio.dct_matrix(40, 40).T
@@ -180,6 +188,17 @@ QUICK_HARDER = 0.05  # accuracy lost on unheard speakers, at least (quick mode)
 QUICK_BY_SPEAKER = 0.04  # accuracy gained by standardising by speaker, at least (quick mode)
 
 
+def untrained_metrics(
+    name: str, bundle: DataBundle, seed: int, model_args: dict[str, Any]
+) -> dict[str, float]:
+    """The test metrics of registered model `name` as `fit_registered` would build it with
+    `seed`, before any step: the control that a trained model must beat."""
+    seed_everything(seed)
+    task = TASKS.create(MODELS.card(name).task)
+    model = MODELS.create(name, **task.model_kwargs(bundle), **model_args).eval()
+    return task.evaluate(model, bundle.loader("test", 64))
+
+
 def classifiers(ctx: Context, root) -> None:
     epochs = 4 if ctx.quick else 15
     own = load_data("fsdd", DataRequest(roots=(root,)))
@@ -189,6 +208,7 @@ def classifiers(ctx: Context, root) -> None:
         for speaker in speakers
     }
     accuracy: dict[tuple[str, str], float] = {}
+    untrained: dict[str, float] = {}
     for row, (name, args) in CLASSIFIERS.items():
         for split, bundle in splits.items():
             if split == "own split" and args:
@@ -199,6 +219,8 @@ def classifiers(ctx: Context, root) -> None:
                 name, bundle, ctx.seed, {**sizes(name, ctx), **args}, epochs=epochs
             )
             accuracy[row, split] = metrics["test_acc"]
+            if split == "own split":  # the control: the same model as initialised
+                untrained[row] = untrained_metrics(name, bundle, ctx.seed, sizes(name, ctx))["acc"]
             if (row, split) == ("speech_gru", "own split"):
                 gru, gru_task = model, task
     unheard = {
@@ -232,6 +254,7 @@ def classifiers(ctx: Context, root) -> None:
         measured=accuracy["speech_gru", "own split"],
         op=">=",
         target=0.85 if ctx.quick else 0.97,
+        control=Control("the same GRU untrained", untrained["speech_gru"]),
     )
     ctx.claim(
         "cnn-hears-digits",
@@ -239,6 +262,7 @@ def classifiers(ctx: Context, root) -> None:
         measured=accuracy["speech_cnn", "own split"],
         op=">=",
         target=0.85 if ctx.quick else 0.95,
+        control=Control("the same CNN untrained", untrained["speech_cnn"]),
     )
     ctx.claim(
         "new-speakers-are-harder",
@@ -285,15 +309,13 @@ def recogniser(ctx: Context, root) -> None:
     epochs = 4 if ctx.quick else 12
     strings = load_data("fsdd-strings", DataRequest(roots=(root,), seed=ctx.seed))
     pushed = {"lr": 1e-2} if ctx.quick else {}  # the small quick model, for its few steps
-    model, task, metrics = fit_registered(
+    model, _, metrics = fit_registered(
         "speech_ctc", strings, ctx.seed, sizes("speech_ctc", ctx), epochs=epochs, **pushed
     )
     model.eval()
-    seed_everything(ctx.seed)  # the same recogniser, as it was before training
-    untrained = MODELS.create(
-        "speech_ctc", **task.model_kwargs(strings), **sizes("speech_ctc", ctx)
-    ).eval()
-    untrained_rate = task.evaluate(untrained, strings.loader("test", 64))["label_error_rate"]
+    untrained_rate = untrained_metrics("speech_ctc", strings, ctx.seed, sizes("speech_ctc", ctx))[
+        "label_error_rate"
+    ]
     frames, lengths, targets, target_lengths = next(iter(strings.loader("test", 64)))
     with torch.no_grad():
         log_probs, steps = model(frames, lengths)

@@ -190,8 +190,9 @@ def bounds_over_draws(model: VAE, images: torch.Tensor, repeats: int) -> tuple[f
 
 def entropy_floor(images: torch.Tensor) -> float:
     """The least −log p(x) any Bernoulli model reaches on grey pixels: Σ_j H(x_j), per image."""
-    x = images.clamp(1e-12, 1 - 1e-12)
-    return float(-(x * x.log() + (1 - x) * (1 - x).log()).flatten(1).sum(1).mean())
+    x = images.double()
+    entropy = -(torch.special.xlogy(x, x) + torch.special.xlogy(1 - x, 1 - x))  # 0 log 0 = 0
+    return float(entropy.flatten(1).sum(1).mean())
 
 
 def two_dimensional_latent(ctx: Context, bundle: DataBundle, epochs: int) -> None:

@@ -7,9 +7,10 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
 (`faults/base.py` says how). Importing this package registers every fault in
 `deepnotes.registry.FAULTS`, one module per topic:
 
-    convolution   the size without the floor, parameters without bias, the receptive
-                  field without the jump, the transposed recipe's padding and unrotated
-                  kernel, the kernel flipped, BlurPool without its blur
+    convolution   the size without the floor or with the padding once, pooling rounded
+                  up, the transposed size by the convolution's formula, parameters without
+                  bias, the receptive field without the jump, the transposed recipe's
+                  padding and unrotated kernel, the kernel flipped, BlurPool without its blur
     activations   σ′ without (1 − σ), LeakyReLU without its slope, softplus's β outside
     attention     the scores without 1/√d, the causal mask one diagonal too wide
     architectures the residual shortcut, dense connections, the shuffle's transpose, the SE
@@ -17,8 +18,9 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
     recurrent     the LSTM's forget gate without its bias
     graphs        GCN without self-loops or normalised by rows, the Laplacian unnormalised,
                   the graph Fourier transform without the transpose
-    generative    KL's log-determinant upside down, PPCA's N and N − 1, the E-step
-                  unnormalised, the VAE's KL added, the generator on the minimax loss
+    generative    KL's log-determinant upside down, PPCA's N and N − 1, PPCA's ELBO taken
+                  at q's mean, the E-step unnormalised, the VAE's KL added, the generator on
+                  the minimax loss
     speech        the MFCC's DCT without orthonormal scaling, CTC's blank kept
     normalization BatchNorm's unbiased variance, running statistics with autograd history,
                   γ and β not learned (the notes' three); dropout without 1/(1 − p)

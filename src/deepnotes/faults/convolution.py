@@ -3,6 +3,7 @@ transposed convolution's recipe, and BlurPool's filter."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -180,3 +181,77 @@ def identity_filter() -> Tensor:
 )
 def blurpool_without_blur() -> AbstractContextManager[None]:
     return replaced(pooling, "binomial_filter", identity_filter)
+
+
+def conv_output_size_one_side(i: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
+    """⌊(i + p − d(k−1) − 1)/s⌋ + 1: the padding added on one side only."""
+    return (i + p - d * (k - 1) - 1) // s + 1
+
+
+@FAULTS.register(
+    "conv-padding-on-one-side",
+    FaultCard(
+        mistake="The output size adds the padding once, i + p, as if only one side were padded",
+        consequence="every padded convolution comes out p pixels (over s) too small: the "
+        "notes' i = 5, k = 4, p = 2 gives 4 instead of 6",
+        replaces="deepnotes.arith.conv_output_size",
+        targets=(
+            "conv-arithmetic/conv-i5-k4-p2",
+            "conv-arithmetic/conv-i5-k3-p1-s2",
+            "conv-arithmetic/formula-agrees-with-torch",
+        ),
+    ),
+)
+def conv_padding_on_one_side() -> AbstractContextManager[None]:
+    return replaced(arith, "conv_output_size", conv_output_size_one_side)
+
+
+def pool_output_size_rounded_up(
+    i: int, k: int, s: int | None = None, p: int = 0, d: int = 1, ceil_mode: bool = False
+) -> int:
+    """⌈(i + 2p − d(k−1) − 1)/s⌉ + 1 whatever `ceil_mode` says."""
+    stride = k if s is None else s
+    return math.ceil((i + 2 * p - d * (k - 1) - 1) / stride) + 1
+
+
+@FAULTS.register(
+    "pool-size-rounded-up",
+    FaultCard(
+        mistake="Pooling's output size is rounded up, a last window hanging over the edge counted",
+        consequence="whenever the stride does not divide the span, pooling gains an output "
+        "pixel that torch's default (ceil_mode=False) does not produce: i = 5, k = 2, s = 2 "
+        "gives 3 instead of 2",
+        replaces="deepnotes.arith.pool_output_size",
+        targets=("conv-arithmetic/pool-i5-k2-s2",),
+    ),
+)
+def pool_size_rounded_up() -> AbstractContextManager[None]:
+    return replaced(arith, "pool_output_size", pool_output_size_rounded_up)
+
+
+def transposed_output_size_shrinking(
+    i: int, k: int, s: int = 1, p: int = 0, d: int = 1, output_padding: int = 0
+) -> int:
+    """The convolution's ⌊(i + 2p − d(k−1) − 1)/s⌋ + 1 used for the transposed convolution."""
+    return (i + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+@FAULTS.register(
+    "transposed-size-by-the-convolution-formula",
+    FaultCard(
+        mistake="A transposed convolution's output size is computed with the convolution's "
+        "formula, as if it shrank the input",
+        consequence="the transposed convolution grows its input to (i − 1)s − 2p + d(k − 1) + 1; "
+        "the convolution formula shrinks it, so the notes' 2 × 2 input, k = 3, comes out 0 "
+        "instead of 4",
+        replaces="deepnotes.arith.transposed_output_size",
+        targets=(
+            "conv-arithmetic/transposed-i2-k3",
+            "transposed-conv/size-notes-example",
+            "transposed-conv/size-stride-2",
+            "transposed-conv/size-stride-2-padding-1",
+        ),
+    ),
+)
+def transposed_size_by_the_convolution_formula() -> AbstractContextManager[None]:
+    return replaced(arith, "transposed_output_size", transposed_output_size_shrinking)

@@ -94,6 +94,30 @@ def ppca_n_where_n_minus_1_belongs() -> AbstractContextManager[None]:
     return replaced(ppca, "unbiased_factor", no_conversion)
 
 
+def squared_error_at_the_mean(residual: Tensor, W: Tensor, q_covariance: Tensor) -> Tensor:
+    """‖x − μ − Wm‖²: E_q‖x − μ − Wz‖² taken at z's mean, q's spread forgotten."""
+    return residual @ residual
+
+
+@FAULTS.register(
+    "elbo-expectation-at-the-mean",
+    FaultCard(
+        mistake="PPCA's ELBO takes E_q‖x − μ − Wz‖² at z = m, the term tr(W V Wᵀ) from q's "
+        "spread forgotten",
+        consequence="the expected reconstruction error is too small by tr(W V Wᵀ), so a wide "
+        "q is not charged for its uncertainty: the 'bound' rises above log p(x), and the gap "
+        "log p(x) − ELBO is no longer KL(q ‖ p(z|x))",
+        replaces="deepnotes.generative.ppca.expected_squared_error",
+        targets=(
+            "latent-variable-models/elbo-gap-is-kl",
+            "latent-variable-models/elbo-below-log-likelihood",
+        ),
+    ),
+)
+def elbo_expectation_at_the_mean() -> AbstractContextManager[None]:
+    return replaced(ppca, "expected_squared_error", squared_error_at_the_mean)
+
+
 def log_joint_as_responsibilities(log_joint: Tensor) -> Tensor:
     """log π_k N(x_n; μ_k, Σ_k): the joint taken for the posterior, never divided by its sum."""
     return log_joint

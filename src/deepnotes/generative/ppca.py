@@ -54,6 +54,12 @@ def unbiased_factor(n: int) -> float:
     return n / (n - 1)
 
 
+def expected_squared_error(residual: Tensor, W: Tensor, q_covariance: Tensor) -> Tensor:
+    """E_q‖x − μ − Wz‖² for z ~ q = N(m, V): ‖x − μ − Wm‖² + tr(W V Wᵀ), the error at the
+    mean plus the spread that q's uncertainty adds (`residual` is x − μ − Wm)."""
+    return residual @ residual + torch.trace(W @ q_covariance @ W.T)
+
+
 class PPCA:
     """Probabilistic PCA with q latent dimensions, fitted in closed form or by EM.
 
@@ -145,8 +151,8 @@ class PPCA:
         d, q = self.W_.shape
         variance = self.noise_variance_
         residual = x - self.mean_ - self.W_ @ q_mean
-        reconstruction = -0.5 * d * math.log(2 * math.pi * variance) - (
-            residual @ residual + torch.trace(self.W_ @ q_covariance @ self.W_.T)
+        reconstruction = -0.5 * d * math.log(2 * math.pi * variance) - expected_squared_error(
+            residual, self.W_, q_covariance
         ) / (2 * variance)
         prior = -0.5 * q * math.log(2 * math.pi) - 0.5 * (
             q_mean @ q_mean + torch.trace(q_covariance)
