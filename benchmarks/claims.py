@@ -25,7 +25,6 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import deepnotes.faults  # noqa: F401  (registers the faults)
 from deepnotes.experiments.base import run_experiments
 from deepnotes.registry import EXPERIMENTS, FAULTS
 

@@ -42,13 +42,16 @@ def hann_window(size: int, dtype: torch.dtype = torch.float32) -> Tensor:
     return 0.5 * (1 - torch.cos(2 * math.pi * n / size))
 
 
-def frames(signal: Tensor, n_fft: int, hop: int, center: bool = True) -> Tensor:
-    """The windowed frames of a 1-D signal: (T, n_fft), frame t starting at sample t·hop (after
-    padding n_fft/2 zeros at each end when `center`)."""
+def frames(
+    signal: Tensor, n_fft: int, hop: int, center: bool = True, window: bool = True
+) -> Tensor:
+    """The frames of a 1-D signal, each multiplied by the Hann window unless `window` is
+    false: (T, n_fft), frame t starting at sample t·hop (after padding n_fft/2 zeros at each
+    end when `center`)."""
     if center:
         signal = F.pad(signal, (n_fft // 2, n_fft // 2))
     windows = signal.unfold(0, n_fft, hop)  # (T, n_fft): overlapping views, no copy
-    return windows * hann_window(n_fft, signal.dtype)
+    return windows * hann_window(n_fft, signal.dtype) if window else windows
 
 
 def power_spectrum_by_frames(signal: Tensor, n_fft: int, hop: int, center: bool = True) -> Tensor:

@@ -155,7 +155,8 @@ def dying_relu(ctx: Context, digits: DataBundle) -> None:
                     shares.append(stuck_units(model, x))
                 except TrainingDivergedError:  # the loss overflowed: no share to measure
                     shares.append(math.nan)
-            stuck[name].append(float(np.mean(shares)))  # NaN if any of them overflowed
+            trained = [share for share in shares if not math.isnan(share)]  # no overflow
+            stuck[name].append(float(np.mean(trained)) if trained else math.nan)
     ctx.claim(
         "relu-dies-at-high-lr",
         f"After {steps} SGD steps at learning rate {rates[-1]}, over 20% of the ReLU units "

@@ -202,7 +202,12 @@ class Context:
         if op not in COMPARISONS:
             raise ValueError(f"unknown comparison {op!r}")
         passed = holds(measured, op, target)
-        control_failed = None if control is None else not holds(control.measured, op, target)
+        # a control that measured nothing (NaN) shows nothing: it does not count as failed
+        control_failed = (
+            None
+            if control is None
+            else not is_nan(control.measured) and not holds(control.measured, op, target)
+        )
         passed = passed and control_failed is not False
         claim = Claim(id, statement, measured, op, target, passed, control, control_failed)
         self.claims.append(claim)
@@ -213,10 +218,13 @@ class Context:
         self.derived_values.append(Derived(id, statement, value, how))
 
 
+def is_nan(value: float | int | str) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def holds(measured: float | int | str, op: str, target: Any) -> bool:
     """`measured op target`, false for a NaN measurement."""
-    is_nan = isinstance(measured, float) and math.isnan(measured)
-    return (not is_nan) and bool(COMPARISONS[op](measured, target))
+    return not is_nan(measured) and bool(COMPARISONS[op](measured, target))
 
 
 def run_experiment(

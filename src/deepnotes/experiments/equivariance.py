@@ -142,11 +142,16 @@ def convolution_shifts(ctx: Context) -> None:
         control=Control("circular padding", float(circular_error.max())),
     )
 
-    def rotation_gap(conv: nn.Module) -> float:
-        """‖conv(rot(x)) − rot(conv(x))‖ / ‖conv(x)‖ for a 90° rotation."""
+    def rotation_difference(conv: nn.Module) -> tuple[Tensor, Tensor]:
+        """(conv(rot(x)) − rot(conv(x)), rot(conv(x))) for a 90° rotation."""
         with torch.no_grad():
             first, after = conv(x.rot90(1, (2, 3))), conv(x).rot90(1, (2, 3))
-        return float((first - after).norm() / after.norm())
+        return first - after, after
+
+    def rotation_gap(conv: nn.Module) -> float:
+        """‖conv(rot(x)) − rot(conv(x))‖ / ‖conv(x)‖."""
+        difference, after = rotation_difference(conv)
+        return float(difference.norm() / after.norm())
 
     symmetric = dn.Conv2d(1, 4, 5, padding=2, padding_mode="circular", bias=False)
     with torch.no_grad():  # the mean of a kernel's four rotations is unchanged by rotating it
@@ -161,13 +166,12 @@ def convolution_shifts(ctx: Context) -> None:
         0.5,
         control=Control("a kernel equal to its own rotations", rotation_gap(symmetric)),
     )
-    rotated_first = circular(x.rot90(1, (2, 3))).detach()
-    rotated_after = circular(x).rot90(1, (2, 3)).detach()
+    rotation_error, _ = rotation_difference(circular)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
     for ax, image, title in (
         (axes[0], x[0, 0], "input x"),
         (axes[1], zeros_error[0, 0], "zero padding: |conv(shift x) − shift(conv x)|"),
-        (axes[2], (rotated_first - rotated_after)[0, 0].abs(), "|conv(rot x) − rot(conv x)|"),
+        (axes[2], rotation_error[0, 0].abs(), "|conv(rot x) − rot(conv x)|"),
     ):
         shown = ax.imshow(image.numpy(), cmap="magma")
         ax.set_title(title, fontsize=9)
@@ -275,7 +279,8 @@ def network_invariance(ctx: Context) -> None:
     )
     ctx.claim(
         "blurpool-more-consistent",
-        "BlurPool makes predictions more consistent under 1- and 2-pixel shifts "
+        "BlurPool makes predictions more consistent under 1- and 2-pixel shifts, by over 2 "
+        "points "
         f"(consistency with BlurPool − without, mean over shifts and {len(seeds)} paired "
         "trainings)",
         float((blurred - plain).mean()),

@@ -164,10 +164,10 @@ def diverged(losses: list[float]) -> int:
 
 
 def progress(losses: list[float]) -> float:
-    """The median loss of the second half over the median of the first 10 steps (NaN once a
-    loss was not finite)."""
+    """The median loss of the second half over the median of the first 10 steps (∞ once a
+    loss was not finite: the run did not learn)."""
     if diverged(losses):
-        return math.nan
+        return math.inf
     return float(np.median(losses[len(losses) // 2 :]) / np.median(losses[:10]))
 
 

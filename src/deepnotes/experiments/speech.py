@@ -37,9 +37,8 @@ from deepnotes.data.speech import (
 from deepnotes.experiments.base import Context, Control
 from deepnotes.metrics import edit_distance
 from deepnotes.nn.ctc import decode, prefix_beam_search
-from deepnotes.registry import EXPERIMENTS, MODELS, TASKS
-from deepnotes.train.fit import fit_registered
-from deepnotes.train.trainer import seed_everything
+from deepnotes.registry import EXPERIMENTS
+from deepnotes.train.fit import build_registered, fit_registered
 
 
 @EXPERIMENTS.register(
@@ -77,8 +76,7 @@ def front_end(ctx: Context, root) -> None:
     n_fft, hop = 256, 80
     readable = audio.power_spectrum_by_frames(signal, n_fft, hop)
     fused = audio.power_spectrum(signal, n_fft, hop)
-    padded = torch.nn.functional.pad(signal, (n_fft // 2, n_fft // 2))
-    unwindowed = torch.fft.rfft(padded.unfold(0, n_fft, hop)).abs().pow(2)  # (T, n_fft/2 + 1)
+    unwindowed = torch.fft.rfft(audio.frames(signal, n_fft, hop, window=False)).abs().pow(2)
     ctx.claim(
         "frames-equal-stft",
         "cutting frames, windowing and taking |FFT|² by hand equals torch.stft (relative error)",
@@ -193,10 +191,8 @@ def untrained_metrics(
 ) -> dict[str, float]:
     """The test metrics of registered model `name` as `fit_registered` would build it with
     `seed`, before any step: the control that a trained model must beat."""
-    seed_everything(seed)
-    task = TASKS.create(MODELS.card(name).task)
-    model = MODELS.create(name, **task.model_kwargs(bundle), **model_args).eval()
-    return task.evaluate(model, bundle.loader("test", 64))
+    model, task = build_registered(name, bundle, seed, model_args)
+    return task.evaluate(model.eval(), bundle.loader("test", 64))
 
 
 def classifiers(ctx: Context, root) -> None:

@@ -43,7 +43,8 @@ def causal_mask_one_ahead(queries: int, keys: int, device: torch.device | None =
     FaultCard(
         mistake="The causal mask keeps the diagonal above the main one (tril(diagonal=1))",
         consequence="every position sees the next character, the one it is asked to predict: "
-        "a language model trained so cheats, and predictions change when the future does",
+        "the readable attention no longer equals torch's causal attention, and a GPT's "
+        "predictions change when the future does",
         replaces="deepnotes.nn.attention.causal_mask",
         targets=(
             "attention/readable-attention-equals-torch",

@@ -5,16 +5,17 @@ named piece of the package — a function, or a method of a class — is replace
 the mistaken version, and on the way out the original is put back, whatever
 happened. No file is edited, and nothing else changes:
 
-    @FAULTS.register("sigmoid-derivative", FaultCard(...))
-    def sigmoid_derivative() -> ContextManager[None]:
+    @FAULTS.register("sigmoid-derivative-without-one-minus", FaultCard(...))
+    def sigmoid_derivative_without_one_minus() -> ContextManager[None]:
         return replaced(activations._SigmoidRule, "backward", wrong_backward)
 
-    with FAULTS.create("sigmoid-derivative"):
+    with FAULTS.create("sigmoid-derivative-without-one-minus"):
         run_experiment("activations", out)   # σ′ is now σ: the claims on σ′ turn red
 
-The package looks these pieces up where they live at the moment it calls them
-(`module.function`, a method through its class), which is what makes a fault
-reach every caller.
+A fault reaches every caller that looks the piece up where it lives at the moment
+it calls it (`module.function`, a method through its class); a module that imported
+the function by name (`from module import function`) keeps the original, so the
+code that a fault's claims measure calls it through its module.
 """
 
 from __future__ import annotations

@@ -39,11 +39,11 @@ def conv_size_without_floor() -> AbstractContextManager[None]:
 
 
 def conv_params_without_bias(
-    c_in: int, c_out: int, kernel: Sequence[int], groups: int = 1, bias: bool = True
+    c_in: int, c_out: int, kernel: int | Sequence[int], groups: int = 1, bias: bool = True
 ) -> int:
     """c_in·c_out·∏k/g: the c_out biases forgotten."""
     weights = c_in * c_out // groups
-    for k in kernel:
+    for k in (kernel,) if isinstance(kernel, int) else kernel:
         weights *= k
     return weights
 
@@ -140,8 +140,8 @@ def transposed_kernel_not_flipped() -> AbstractContextManager[None]:
 @FAULTS.register(
     "conv-flips-the-kernel",
     FaultCard(
-        mistake="The convolution layer rotates its kernel by 180° before sliding it, as the "
-        "mathematical convolution does",
+        mistake="The convolution (deepnotes.nn.functional.conv) rotates its kernel by 180° "
+        "before sliding it, as the mathematical convolution does",
         consequence="it computes convolution where every framework computes cross-correlation: "
         "the weights torch would learn, copied in, give other outputs, and the layer is no "
         "longer its own Toeplitz matrix T (built from the kernel as it is)",

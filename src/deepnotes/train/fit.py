@@ -56,10 +56,17 @@ def fit_registered(
     """A registered model built and trained in memory as `deepnotes train NAME` would: its
     task, its `train_defaults` with `settings` over them, `model_args` for its builder.
     Returns (trained model, task, final metrics)."""
-    card = MODELS.card(name)
-    task = TASKS.create(card.task)
-    seed_everything(seed)
-    model = MODELS.create(name, **task.model_kwargs(bundle), **(model_args or {}))
-    settings = {**card.train_defaults, **settings}
+    model, task = build_registered(name, bundle, seed, model_args)
+    settings = {**MODELS.card(name).train_defaults, **settings}
     _, metrics = fit_in_memory(model, task, bundle, seed=seed, **settings)
     return model, task, metrics
+
+
+def build_registered(
+    name: str, bundle: DataBundle, seed: int = 0, model_args: dict[str, Any] | None = None
+) -> tuple[torch.nn.Module, Task]:
+    """Registered model `name` for `bundle`, built after seeding with `seed`, and its task:
+    what `fit_registered` trains, and the untrained control an experiment compares with."""
+    task = TASKS.create(MODELS.card(name).task)
+    seed_everything(seed)
+    return MODELS.create(name, **task.model_kwargs(bundle), **(model_args or {})), task
