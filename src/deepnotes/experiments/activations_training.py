@@ -90,24 +90,32 @@ def full_batch_sgd(model: nn.Module, bundle: DataBundle, steps: int, lr: float, 
 def vanishing_gradients(ctx: Context, x: Tensor, y: Tensor) -> None:
     depth, width = 12, 64
     sizes = [64] + [width] * (depth - 1) + [10]
-    norms = {}
+    # one initialisation's ratio moves between 0.17 and 0.73 for ReLU: the claims read the
+    # geometric mean over five initialisations; the figure shows the first
+    seeds = range(ctx.seed, ctx.seed + 5)
+    norms: dict[str, list[list[float]]] = {"sigmoid": [], "ReLU": []}
     # each with the initialisation made for it: Glorot's for sigmoid, He's for ReLU
     for name, activation, initialize in (
         ("sigmoid", dn.Sigmoid, nn.init.xavier_normal_),
         ("ReLU", dn.ReLU, lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu")),
     ):
-        torch.manual_seed(ctx.seed)
-        model = dense_stack(sizes, activation, dn)
-        for layer in model:
-            if isinstance(layer, dn.Linear):
-                initialize(layer.weight)
-                nn.init.zeros_(layer.bias)
-        norms[name] = layer_gradient_norms(model, x, y)
-    shrink = {name: n[0] / n[-1] for name, n in norms.items()}  # first layer / last layer
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model = dense_stack(sizes, activation, dn)
+            for layer in model:
+                if isinstance(layer, dn.Linear):
+                    initialize(layer.weight)
+                    nn.init.zeros_(layer.bias)
+            norms[name].append(layer_gradient_norms(model, x, y))
+    shrink = {  # first layer / last layer, geometric mean over the initialisations
+        name: math.exp(np.mean([math.log(n[0] / n[-1]) for n in per_seed]))
+        for name, per_seed in norms.items()
+    }
     ctx.claim(
         "sigmoid-gradient-vanishes",
         f"In a {depth}-layer sigmoid MLP the first layer's gradient is under 1/1000 of the "
-        "last layer's (measured ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖ at Glorot's initialisation)",
+        "last layer's (measured ‖∂L/∂W₁‖ / ‖∂L/∂W_L‖ at Glorot's initialisation, geometric "
+        f"mean over {len(seeds)} initialisations)",
         shrink["sigmoid"],
         "<",
         1e-3,
@@ -122,8 +130,8 @@ def vanishing_gradients(ctx: Context, x: Tensor, y: Tensor) -> None:
         control=Control("the sigmoid network", shrink["sigmoid"]),
     )
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for name, values in norms.items():
-        ax.plot(range(1, depth + 1), values, "o-", label=name)
+    for name, per_seed in norms.items():
+        ax.plot(range(1, depth + 1), per_seed[0], "o-", label=name)
     ax.set(yscale="log", xlabel="layer (input → output)", ylabel="‖∂L/∂W‖")
     ax.set_title(f"Gradient norm per layer, {depth}-layer MLP at initialisation (digits)")
     ax.legend()
@@ -142,7 +150,9 @@ def dying_relu(ctx: Context, digits: DataBundle) -> None:
     sizes = [64, 128, 128, 10]
     steps = 100 if ctx.quick else 300
     rates = [0.01, 0.1, 0.5, 1.0, 2.0, 2.5]
-    seeds = range(ctx.seed, ctx.seed + 3)  # one network's share moves 0.23–0.50 with its seed
+    # one network's share at the top rate moves between 0.23 and 0.50 with its seed (sd ≈ 0.09):
+    # the mean of eight has sd ≈ 0.03, well clear of the 0.2 threshold on every seed
+    seeds = range(ctx.seed, ctx.seed + 8)
     stuck: dict[str, list[float]] = {"ReLU": [], "LeakyReLU (a = 0.01)": []}
     for lr in rates:
         for name, activation in (("ReLU", dn.ReLU), ("LeakyReLU (a = 0.01)", dn.LeakyReLU)):
@@ -198,6 +208,14 @@ def dying_relu(ctx: Context, digits: DataBundle) -> None:
     )
 
 
+def disagreement(model: nn.Module, x: Tensor, other: np.ndarray) -> float:
+    """Share of the points `x` that `model` assigns another class than `other` (predicted
+    labels of another classifier)."""
+    with torch.no_grad():
+        predicted = model.eval()(x).argmax(dim=1).numpy()
+    return float(np.mean(predicted != other))
+
+
 def linear_collapse(ctx: Context) -> None:
     x_np, y_np = make_moons(1000, noise=0.15, random_state=ctx.seed)
     x, y = torch.tensor(x_np, dtype=torch.float32), torch.tensor(y_np)
@@ -209,24 +227,28 @@ def linear_collapse(ctx: Context) -> None:
     def accuracy(model: nn.Module) -> float:
         return ClassificationTask().evaluate(model.eval(), [(x, y)])["acc"]
 
+    models = {}
     for name, activation in (("no activation", None), ("ReLU", dn.ReLU)):
         torch.manual_seed(ctx.seed)
-        model = dense_stack(sizes, activation, dn)
+        models[name] = model = dense_stack(sizes, activation, dn)
         if name == "no activation":
             accuracies["untrained, no activation"] = accuracy(model)
         full_batch_sgd(model, moons, steps, 0.1, ctx.seed)
         accuracies[name] = accuracy(model)
-    line = LogisticRegression().fit(x_np, y_np).score(x_np, y_np)
+    # the maximum-likelihood line (no penalty: C = ∞), which the product of the trained
+    # linear maps approaches on data no line separates
+    line = LogisticRegression(C=math.inf).fit(x_np, y_np)
     ctx.claim(
         "deep-linear-is-a-line",
-        "A 4-layer network without activations, trained, does as well on two moons as "
-        "logistic regression, a single line, and no better (|its training accuracy − "
-        "logistic regression's|)",
-        abs(accuracies["no activation"] - line),
+        "A 4-layer network without activations, trained, is a single line: it classifies "
+        "the two moons as logistic regression does (share of points the two classify "
+        "differently)",
+        disagreement(models["no activation"], x, line.predict(x_np)),
         "<",
         0.01,
         control=Control(
-            "the same network untrained", abs(accuracies["untrained, no activation"] - line)
+            "the same network with ReLU, trained alike",
+            disagreement(models["ReLU"], x, line.predict(x_np)),
         ),
     )
     ctx.claim(
@@ -240,6 +262,6 @@ def linear_collapse(ctx: Context) -> None:
     ctx.table(
         "Two moons, training accuracy",
         ["model", "accuracy"],
-        [["logistic regression", f"{line:.3f}"]]
+        [["logistic regression", f"{line.score(x_np, y_np):.3f}"]]
         + [[f"4 Linear layers, {name}", f"{a:.3f}"] for name, a in accuracies.items()],
     )

@@ -13,6 +13,9 @@ explain it. The untrained networks are the controls for the accuracies.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -75,10 +78,20 @@ def run(ctx: Context) -> None:
             for m, r in runs.items()
         ],
     )
+    # one split's 359 test digits put its accuracy within about ±0.007 (one standard error)
+    # of the truth, so the claim reads the mean over five train/test splits: this run's and
+    # those of the next four seeds
+    with tempfile.TemporaryDirectory() as scratch:
+        others = TrainConfig(
+            **{**configs["lenet5_relu"].to_dict(), "seed": ctx.seed + 1, "seeds": 4}
+        )
+        other_splits = train(others, Path(scratch))["seeds"]
+    split_accuracies = [relu["test_acc"]] + [run["metrics"]["test_acc"] for run in other_splits]
     ctx.claim(
         "lenet-relu-97",
-        "LeNet with ReLU and max pooling reaches 97% test accuracy on digits",
-        relu["test_acc"],
+        "LeNet with ReLU and max pooling reaches 97% test accuracy on digits (mean over "
+        f"{len(split_accuracies)} train/test splits)",
+        float(np.mean(split_accuracies)),
         ">=",
         0.97,
         control=Control("the same LeNet untrained", untrained["lenet5_relu"]),

@@ -137,32 +137,35 @@ def polynomial_capacity(ctx: Context, rng: np.random.Generator) -> None:
 def training_too_long(ctx: Context) -> None:
     digits = digit_vectors(ctx.seed)
     x_train, y_train = digits.split("train").tensors
-    few = tensor_bundle(  # few examples: easy to memorise; the test split is watched each epoch
-        "100-digits",
-        {"train": (x_train[:100], y_train[:100]), "val": digits.split("test").tensors},
-        classes=digits.classes,
-    )
+    test = digits.split("test").tensors  # watched each epoch
+
+    def few(start: int) -> DataBundle:  # 100 examples: easy to memorise
+        train = (x_train[start : start + 100], y_train[start : start + 100])
+        return tensor_bundle("100-digits", {"train": train, "val": test}, classes=digits.classes)
+
     all_train = tensor_bundle(  # the control: every training digit, the same steps
-        "all-digits",
-        {"train": (x_train, y_train), "val": digits.split("test").tensors},
-        classes=digits.classes,
+        "all-digits", {"train": (x_train, y_train), "val": test}, classes=digits.classes
     )
     epochs = 500 if ctx.quick else 1000
-    train_loss, test_loss = full_batch_curves(few, epochs, ctx.seed)
+    # which 100 digits are drawn moves one network's ratio between 1.5 and 2.0: the claim
+    # reads the mean over five disjoint sets of 100; the figure shows the first
+    curves = [full_batch_curves(few(start), epochs, ctx.seed) for start in range(0, 500, 100)]
+    turned_up = [curve[-1] / min(curve) for _, curve in curves]
+    train_loss, test_loss = curves[0]
     best = int(np.argmin(test_loss))
     _, all_test_loss = full_batch_curves(all_train, epochs, ctx.seed)
-    all_best = int(np.argmin(all_test_loss))
     ctx.claim(
         "test-loss-turns-up",
         f"Trained on 100 digits, the test loss turns up: after {epochs} epochs it is over "
-        f"20% above its minimum (epoch {best + 1}) while the training loss kept falling "
-        "(final / minimum test loss)",
-        test_loss[-1] / test_loss[best],
+        f"20% above its minimum (epoch {best + 1} for the first 100) while the training loss "
+        f"kept falling (final / minimum test loss, mean over {len(curves)} disjoint sets of "
+        "100 digits)",
+        float(np.mean(turned_up)),
         ">",
         1.2,
         control=Control(
             f"the same network trained on all {len(x_train)} training digits",
-            all_test_loss[-1] / all_test_loss[all_best],
+            all_test_loss[-1] / min(all_test_loss),
         ),
     )
     ctx.claim(
