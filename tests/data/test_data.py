@@ -286,6 +286,17 @@ def test_mnist_files_are_read_by_torchvision(name: str, folder: str, tmp_path: P
     assert {s: len(d) for s, d in bundle.splits.items()} == {"train": 90, "val": 10, "test": 10}
 
 
+def test_mnist_files_with_fewer_labels_than_images_are_refused(tmp_path: Path) -> None:
+    arrays = write_mnist(tmp_path, "MNIST")  # 100 training images
+    labels = tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    write_idx(labels, arrays["train-labels"][:99])
+    with pytest.raises(UserError) as error:
+        build("mnist", roots=(tmp_path,))
+    message = str(error.value)
+    assert "100 images but 99 labels" in message and str(labels) in message
+    assert "\n" not in message
+
+
 def test_cifar_batches_are_verified_and_read_by_torchvision(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,6 +14,7 @@ from deepnotes.cli import main
 from deepnotes.data.base import DataRequest, load_data
 from deepnotes.data.text import SHAKESPEARE_FILE, TextBlocks, Vocabulary
 from deepnotes.errors import UserError
+from deepnotes.nn import attention as dn_attention
 from deepnotes.registry import MODELS
 from deepnotes.tasks.language import LanguageModelTask
 
@@ -97,11 +98,18 @@ def test_the_task_is_cross_entropy_per_character_and_decays_matrices_only():
     assert len(matrices["params"]) + len(others["params"]) == len(list(model.parameters()))
 
 
-@pytest.mark.parametrize("impl", ["torch", "deepnotes"])
-def test_gpt_never_looks_at_later_characters(impl):
+@pytest.mark.parametrize(
+    ("impl", "attention"),
+    [("torch", torch.nn.MultiheadAttention), ("deepnotes", dn_attention.MultiheadAttention)],
+)
+def test_gpt_never_looks_at_later_characters(impl, attention):
     torch.manual_seed(0)
-    model = MODELS.create("gpt_char", num_classes=13, input_size=(10,), n_layer=2, n_embd=16)
+    model = MODELS.create(
+        "gpt_char", num_classes=13, input_size=(10,), n_layer=2, n_embd=16, impl=impl
+    )
     model.eval()
+    # the layers really are the library asked for (one is not a subclass of the other)
+    assert all(type(block.self_attn) is attention for block in model.blocks)
     x = torch.randint(0, 13, (1, 10))
     changed = x.clone()
     changed[0, 6:] = (changed[0, 6:] + 1) % 13

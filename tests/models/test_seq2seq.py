@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nltk.translate.bleu_score import corpus_bleu as nltk_corpus_bleu
@@ -118,24 +120,71 @@ def test_padding_changes_nothing_and_gets_no_attention(cell, attention):
     torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
 
 
-def test_beam_search_scores_at_least_as_well_as_greedy():
-    """The beam keeps the greedy path among its candidates, so its best log-probability is as
-    high or higher (both finished with <eos>)."""
+SOURCE = torch.tensor([5, 9, 6, 7, 4])
+
+
+def fitted_translator(targets: list[list[int]], steps: int) -> Seq2Seq:
+    """A small translator fitted (by maximum likelihood, under a second on a CPU) to say
+    `targets`, in their proportions, for the one sentence SOURCE."""
+    torch.manual_seed(0)
+    model = Seq2Seq(num_classes=9, input_size=(10,), hidden_size=16, embedding_dim=8)
+    source, lengths, inputs, outputs = collate([(SOURCE.tolist(), t) for t in targets])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.03)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        logits = model(source, lengths, inputs).flatten(0, 1)
+        F.cross_entropy(logits, outputs.flatten(), ignore_index=PAD).backward()
+        optimizer.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def log_probability(model: Seq2Seq, words: list[int]) -> float:
+    """log p(words, <eos> | SOURCE) under teacher forcing."""
+    logits = model(SOURCE.unsqueeze(0), torch.tensor([len(SOURCE)]), torch.tensor([[BOS, *words]]))
+    log_probs = torch.log_softmax(logits[0], -1)
+    return float(sum(log_probs[t, w] for t, w in enumerate([*words, EOS])))
+
+
+def test_greedy_and_beam_search_stop_at_eos_on_the_sentence_they_learnt():
+    target = [7, 4, 8, 5]
+    model = fitted_translator([target], steps=150)
+    assert log_probability(model, target) > -0.05  # learnt: p > 0.95, <eos> included
+    greedy = model.greedy(SOURCE.unsqueeze(0), torch.tensor([len(SOURCE)]), max_length=12)
+    assert greedy[0][0].tolist() == [*target, EOS]  # stopped at <eos>, not at the limit
+    assert model.beam_search(SOURCE, len(SOURCE), beam=1, max_length=12) == target
+    steps, step = [], model.step
+    model.step = lambda *args: steps.append(1) or step(*args)  # counts the decoder's steps
+    assert model.beam_search(SOURCE, len(SOURCE), beam=4, max_length=12) == target
+    # it stopped once "… <eos>" beat every open hypothesis: at most 4 steps for each of the
+    # 5 words (<eos> included), where running on to the limit takes 1 + 4·11
+    assert len(steps) <= 4 * (len(target) + 1)
+
+
+def test_beam_search_finds_the_likelier_sentence_greedy_misses():
+    """Taught "4 x" (x one of 6, 7, 8) 60% of the time and "5" 40%: greedy takes the likelier
+    first word 4 and ends with p("4 x <eos>") ≈ 0.2; a beam of 4 keeps "5 <eos>", p ≈ 0.4."""
+    targets = [[4, x] for x in (6, 7, 8) for _ in range(4)] + [[5]] * 8
+    model = fitted_translator(targets, steps=200)
+    greedy = model.greedy(SOURCE.unsqueeze(0), torch.tensor([len(SOURCE)]), max_length=12)
+    greedy = greedy[0][0].tolist()
+    assert greedy[0] == 4 and greedy[1] in (6, 7, 8) and greedy[2:] == [EOS]
+    assert model.beam_search(SOURCE, len(SOURCE), beam=1, max_length=12) == greedy[:2]
+    beam = model.beam_search(SOURCE, len(SOURCE), beam=4, max_length=12)
+    assert beam == [5]
+    # the fitted model's ratio is about 2 (0.4 / 0.2); log 1.5 leaves room for a loose fit
+    assert log_probability(model, beam) > log_probability(model, greedy[:2]) + math.log(1.5)
+
+
+def test_a_beam_of_one_is_greedy_even_without_eos():
+    """An untrained translator never says <eos> in 12 words; a beam of 1 still takes greedy's
+    words, up to the same limit."""
     torch.manual_seed(1)
     model = Seq2Seq(num_classes=9, input_size=(10,), hidden_size=16, embedding_dim=8).eval()
-
-    def log_probability(source, words):
-        inputs = torch.tensor([[BOS, *words]])
-        logits = model(source.unsqueeze(0), torch.tensor([len(source)]), inputs)
-        log_probs = torch.log_softmax(logits[0], -1)
-        return float(sum(log_probs[t, w] for t, w in enumerate([*words, EOS])))
-
-    for seed in range(5):
+    for seed in range(3):
         source = torch.randint(4, 10, (6,), generator=torch.Generator().manual_seed(seed))
         greedy = strip(model.greedy(source.unsqueeze(0), torch.tensor([6]), max_length=12)[0][0])
-        beam = model.beam_search(source, 6, beam=4, max_length=12)
-        if len(greedy) < 11:  # greedy finished within the limit
-            assert log_probability(source, beam) >= log_probability(source, greedy) - 1e-5
+        assert model.beam_search(source, 6, beam=1, max_length=12) == greedy
 
 
 def test_the_task_scores_exact_matches_and_bleu(numbers):

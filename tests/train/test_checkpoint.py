@@ -216,6 +216,23 @@ def test_only_the_newest_checkpoints_are_kept(tmp_path: Path, keep: int):
     assert load_checkpoint(tmp_path)[1]["epoch"] == 5
 
 
+def test_pruning_orders_checkpoints_by_epoch_number_past_epoch_9999(tmp_path: Path):
+    # As text "epoch-10000" < "epoch-9999", so a text sort would prune the newest.
+    weights = make_model().state_dict()
+    for epoch in (9998, 9999, 10000, 10001):
+        save_checkpoint(tmp_path, f"epoch-{epoch:04d}", weights, {"epoch": epoch}, keep=2)
+    kept = {p.name for p in tmp_path.iterdir() if p.is_dir()}
+    assert kept == {"epoch-10000", "epoch-10001"}
+    assert load_checkpoint(tmp_path)[1]["epoch"] == 10001
+
+
+def test_checkpoints_are_ordered_by_epoch_number_not_as_text(tmp_path: Path):
+    for name in ("epoch-10000", "epoch-0002", "epoch-9999", ".epoch-10001.abc.tmp", "notes"):
+        (tmp_path / name).mkdir()
+    ordered = [p.name for p in checkpoint.checkpoints_oldest_first(tmp_path)]
+    assert ordered == ["epoch-0002", "epoch-9999", "epoch-10000"]
+
+
 # --- Damaged checkpoints -------------------------------------------------------------------
 
 

@@ -50,6 +50,8 @@ class TorchvisionSet:
         folder: where the files live under a data root.
         files: the files torchvision checks for, inside `folder`.
         classes: class names, in label order.
+        split_prefixes: how the names of the training split's files and of the test
+            split's files begin, so an error can name the files of one split.
     """
 
     name: str
@@ -57,6 +59,7 @@ class TorchvisionSet:
     folder: str
     files: tuple[str, ...]
     classes: tuple[str, ...]
+    split_prefixes: tuple[str, str]
 
     def present(self, root: Path) -> bool:
         """Whether `root` holds every file of this data set (existence only, no checksums)."""
@@ -89,7 +92,19 @@ class TorchvisionSet:
             ) from None
         pixels = torch.as_tensor(dataset.data)  # MNIST: (N, H, W); CIFAR: (N, H, W, C)
         pixels = pixels.unsqueeze(1) if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2)
-        return pixels, torch.as_tensor(dataset.targets, dtype=torch.long)
+        labels = torch.as_tensor(dataset.targets, dtype=torch.long)
+        if len(pixels) != len(labels):  # torchvision reads the two without comparing them
+            files = ", ".join(str(path) for path in self.split_files(root, train))
+            raise UserError(
+                f"data set {self.name!r} has {len(pixels)} images but {len(labels)} labels "
+                f"in {files}; delete {root / self.folder} and add --download"
+            )
+        return pixels, labels
+
+    def split_files(self, root: Path, train: bool) -> list[Path]:
+        """The files under `root` that hold the training split, or the test split."""
+        prefix = self.split_prefixes[0 if train else 1]
+        return [Path(root, self.folder, f) for f in self.files if f.startswith(prefix)]
 
     def build(self, request: DataRequest) -> DataBundle:
         """Train/val/test bundle: official test split, val carved from train with the data seed."""
@@ -121,6 +136,7 @@ MNIST = TorchvisionSet(
     folder="MNIST/raw",
     files=idx_files(datasets.MNIST),
     classes=tuple(str(d) for d in range(10)),
+    split_prefixes=("train", "t10k"),
 )
 FASHION_MNIST = TorchvisionSet(
     name="fashion-mnist",
@@ -128,6 +144,7 @@ FASHION_MNIST = TorchvisionSet(
     folder="FashionMNIST/raw",
     files=idx_files(datasets.FashionMNIST),
     classes=tuple(datasets.FashionMNIST.classes),
+    split_prefixes=("train", "t10k"),
 )
 CIFAR10 = TorchvisionSet(
     name="cifar10",
@@ -149,6 +166,7 @@ CIFAR10 = TorchvisionSet(
         "ship",
         "truck",
     ),
+    split_prefixes=("data_batch", "test_batch"),
 )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -39,6 +40,7 @@ from deepnotes.io import fsync_dir, write_atomic
 
 LATEST = "latest.json"
 FILES = ("model.safetensors", "state.safetensors", "state.json")
+CHECKPOINT_NAME = re.compile(r"epoch-(\d+)")  # "epoch-0003"; the epoch can outgrow 4 digits
 
 
 def split_tensors(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "") -> Any:
@@ -81,6 +83,22 @@ def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
+def checkpoints_oldest_first(directory: Path) -> list[Path]:
+    """The checkpoint directories `epoch-N` under `directory`, ordered by epoch, oldest first.
+
+    The order is by the epoch as a number, not by the name as text: as text,
+    "epoch-10000" sorts before "epoch-9999", and pruning by that order would
+    delete the newest checkpoints once a run passes epoch 9999. Hidden staging
+    directories and anything else not named `epoch-N` are left out.
+    """
+    epochs = {
+        path: int(match.group(1))
+        for path in Path(directory).iterdir()
+        if path.is_dir() and (match := CHECKPOINT_NAME.fullmatch(path.name))
+    }
+    return sorted(epochs, key=epochs.__getitem__)
+
+
 def save_checkpoint(
     directory: Path,
     name: str,
@@ -90,8 +108,8 @@ def save_checkpoint(
 ) -> Path:
     """Write checkpoint `name` under `directory` atomically and point `latest.json` at it.
 
-    Keeps the newest `keep` checkpoints and deletes older ones only after the new
-    one is complete.
+    Keeps the newest `keep` checkpoints, by epoch number (`checkpoints_oldest_first`),
+    and deletes older ones only after the new one is complete.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -120,9 +138,7 @@ def save_checkpoint(
     write_atomic(
         directory / LATEST, json.dumps({"name": name, "sha256": digests}, indent=1).encode()
     )
-    for old in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))[
-        :-keep
-    ]:
+    for old in checkpoints_oldest_first(directory)[:-keep]:
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
     return directory / name
