@@ -322,18 +322,19 @@ def test_counting_the_recipe_output_pixels_counts_the_inserted_zeros_too():
     s=st.integers(1, 3),
     p=st.integers(0, 4),
     output_padding=st.integers(0, 2),
+    d=st.integers(1, 3),
 )
-def test_transposed_conv_recipe_computes_what_torch_computes(i, k, s, p, output_padding):
-    expected_size = arith_shape(lambda: (transposed_output_size(i, k, s, p, 1, output_padding),))
+def test_transposed_conv_recipe_computes_what_torch_computes(i, k, s, p, output_padding, d):
+    expected_size = arith_shape(lambda: (transposed_output_size(i, k, s, p, d, output_padding),))
     assume(expected_size is not None)
-    recipe = transposed_conv_recipe(i, k, s, p, output_padding)
+    recipe = transposed_conv_recipe(i, k, s, p, output_padding, d)
     assert (recipe["output_size"],) == expected_size
 
     generator = torch.Generator().manual_seed(i * 1000 + k * 100 + s * 10 + p)
     inputs = torch.randn(1, 2, i, generator=generator, dtype=torch.float64)
     weight = torch.randn(2, 3, k, generator=generator, dtype=torch.float64)  # (c_in, c_out, k)
     expected = F.conv_transpose1d(
-        inputs, weight, stride=s, padding=p, output_padding=output_padding
+        inputs, weight, stride=s, padding=p, output_padding=output_padding, dilation=d
     )
 
     stretched = torch.zeros(1, 2, recipe["stretched_size"], dtype=torch.float64)
@@ -342,7 +343,7 @@ def test_transposed_conv_recipe_computes_what_torch_computes(i, k, s, p, output_
     padded = F.pad(stretched, (each_side, each_side + recipe["extra_padding_one_side"]))
     assert padded.shape[-1] == recipe["padded_size"]
     flipped = weight.transpose(0, 1).flip(-1)  # (c_out, c_in, k), rotated 180°
-    torch.testing.assert_close(F.conv1d(padded, flipped), expected)
+    torch.testing.assert_close(F.conv1d(padded, flipped, dilation=d), expected)
 
 
 # --- Receptive fields --------------------------------------------------------------------

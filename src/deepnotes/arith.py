@@ -206,23 +206,23 @@ def transposed_padding(k: int, p: int, d: int = 1) -> int:
 
 
 def transposed_conv_recipe(
-    i: int, k: int, s: int, p: int, output_padding: int = 0
+    i: int, k: int, s: int, p: int, output_padding: int = 0, d: int = 1
 ) -> dict[str, int]:
     """The notes' recipe for a transposed convolution as a stride-1 convolution, in numbers.
 
     1. Insert s − 1 zeros between adjacent input pixels: the input stretches to (i−1)s + 1.
-    2. Pad k − p − 1 zeros on each side (a negative number crops instead), plus
-       output_padding more on the far (right, bottom) side.
-    3. Convolve with stride 1 and the kernel flipped (rotated 180°), its input
-       and output channels swapped: the output has padded − k + 1 pixels, which
+    2. Pad d(k − 1) − p zeros on each side (k − p − 1 undilated; a negative number crops
+       instead), plus output_padding more on the far (right, bottom) side.
+    3. Convolve with stride 1 and the kernel flipped (rotated 180°), dilated by d, its
+       input and output channels swapped: the output has padded − d(k − 1) pixels, which
        is `transposed_output_size`. Example: i=2, k=3, s=1, p=0 gives 4.
 
     The recipe shows the shapes; it is not how to compute one, since most of
     the products it makes multiply inserted zeros (see `transposed_conv_macs`).
     """
-    transposed_output_size(i, k, s, p, output_padding=output_padding)  # same validity rules
+    transposed_output_size(i, k, s, p, d, output_padding)  # same validity rules
     stretched_size = (i - 1) * s + 1
-    padding_each_side = transposed_padding(k, p)
+    padding_each_side = transposed_padding(k, p, d)
     padded_size = stretched_size + 2 * padding_each_side + output_padding
     return {
         "zeros_between": s - 1,
@@ -230,7 +230,7 @@ def transposed_conv_recipe(
         "padding_each_side": padding_each_side,
         "extra_padding_one_side": output_padding,
         "padded_size": padded_size,
-        "output_size": padded_size - k + 1,
+        "output_size": padded_size - _dilated_kernel_size(k, d) + 1,
     }
 
 
@@ -427,7 +427,7 @@ def conv_answer(
         answer["bias"] = bias
     if kind == "transposed":
         answer["recipe"] = transposed_conv_recipe(
-            input_size[0], kernel, stride or 1, padding, output_padding
+            input_size[0], kernel, stride or 1, padding, output_padding, dilation
         )
     return answer
 
