@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,48 @@ PROJECT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT.parent / "shared" / "datasets"
 
 
+def in_ci() -> bool:
+    """Whether the tests run under CI (`CI=true`, as GitHub Actions, GitLab and `.ci/run` set)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def skip_unless_ci(reason: str) -> None:
+    """Skip a test that needs something this machine lacks; under CI fail instead, since CI
+    must run every test (a skip there would hide a data set or a browser gone missing)."""
+    if in_ci():
+        pytest.fail(f"{reason}; CI=true, so this is a failure, not a skip", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the `slow` reproductions out of a plain `pytest`, unless a marker expression
+    (`-m slow`, `-m "slow or not slow"`) asks for them or the run is CI's, which runs all."""
+    if in_ci() or config.option.markexpr:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    config.hook.pytest_deselected(items=slow)
+    items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 @pytest.fixture
 def shared_data() -> Path:
-    """`../shared/datasets` (or $DEEPNOTES_DATA); skips with the reason when it is absent."""
+    """`../shared/datasets` (or $DEEPNOTES_DATA); skips with the reason when it is absent
+    (fails under CI)."""
     root = Path(os.environ.get("DEEPNOTES_DATA") or SHARED_DATA)
     if not root.is_dir():
-        pytest.skip(f"shared data sets not found at {root}")
+        skip_unless_ci(f"shared data sets not found at {root}")
     return root
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The first Chromium on the PATH, for the report's browser tests; skips without one
+    (fails under CI, which installs Debian's `chromium`)."""
+    names = ("chromium", "chromium-browser", "google-chrome")
+    found = next((path for path in map(shutil.which, names) if path), None)
+    if found is None:
+        skip_unless_ci("no Chromium on the PATH")
+    return found
 
 
 @pytest.fixture(autouse=True)

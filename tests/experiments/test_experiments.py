@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from html import escape, unescape
 from html.parser import HTMLParser
@@ -121,19 +120,13 @@ window.addEventListener("load", () => {
 </script>"""
 
 
-def browser() -> str | None:
-    """The first Chromium found on the PATH."""
-    found = (shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome"))
-    return next((path for path in found if path), None)
-
-
-def load_in_browser(page: Path) -> tuple[dict, str]:
+def load_in_browser(page: Path, chromium: str) -> tuple[dict, str]:
     """Open a copy of `page` with BROWSER_CHECK in headless Chromium: (its report, stderr)."""
     checked = page.with_name("browser-check.html")
     checked.write_text(page.read_text().replace("<head>", "<head>" + BROWSER_CHECK, 1))
     run = subprocess.run(
         [
-            browser(),
+            chromium,
             "--headless",
             "--no-sandbox",  # CI runs as root
             "--disable-gpu",
@@ -151,21 +144,18 @@ def load_in_browser(page: Path) -> tuple[dict, str]:
     return json.loads(unescape(found.group(1))), run.stderr
 
 
-@pytest.mark.skipif(browser() is None, reason="no Chromium (`.ci/run` installs Debian's chromium)")
-def test_report_loads_in_a_browser_without_errors(results):
+def test_report_loads_in_a_browser_without_errors(results, chromium):
     out, by_name = results
     page = write_report(list(by_name.values()), out)
-    report, stderr = load_in_browser(page)
+    report, stderr = load_in_browser(page, chromium)
     assert report["problems"] == []
     assert report["images"] == sum(len(r.figures) for r in by_name.values())
     assert "Uncaught" not in stderr
 
 
-def test_the_browser_check_sees_a_missing_image(tmp_path):
+def test_the_browser_check_sees_a_missing_image(tmp_path, chromium):
     """The check itself can fail: a page with a missing image is caught."""
-    if browser() is None:
-        pytest.skip("no Chromium")
     page = tmp_path / "index.html"
     page.write_text('<!doctype html><html><head></head><body><img src="gone.png"></body></html>')
-    report, _ = load_in_browser(page)
+    report, _ = load_in_browser(page, chromium)
     assert any("gone.png" in problem for problem in report["problems"])

@@ -1,0 +1,60 @@
+"""What CI must catch: under `CI=true` a missing data set or browser fails instead of
+skipping, and the `slow` reproductions run; a plain `pytest` on a laptop skips and leaves
+them out. Each case runs pytest in a fresh process with the environment it describes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+BROWSER_TEST = "tests/experiments/test_experiments.py::test_the_browser_check_sees_a_missing_image"
+DATA_TEST = "tests/graph/test_graph.py::test_cora_is_read_with_the_public_split"
+
+
+def pytest_run(*args: str, ci: bool, **env: str) -> subprocess.CompletedProcess:
+    """`pytest ARGS` in the project, with CI set or unset and ENV added."""
+    environment = {k: v for k, v in os.environ.items() if k != "CI"}
+    environment |= env | ({"CI": "true"} if ci else {})
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize("ci", [False, True])
+def test_a_missing_browser_skips_on_a_laptop_and_fails_in_ci(ci):
+    run = pytest_run(BROWSER_TEST, ci=ci, PATH=str(PROJECT / "no-such-folder"))
+    if ci:
+        assert run.returncode == 1, run.stdout
+        assert "no Chromium on the PATH; CI=true" in run.stdout
+    else:
+        assert run.returncode == 0, run.stdout
+        assert "1 skipped" in run.stdout
+
+
+@pytest.mark.parametrize("ci", [False, True])
+def test_a_missing_data_set_skips_on_a_laptop_and_fails_in_ci(ci, tmp_path):
+    run = pytest_run(DATA_TEST, ci=ci, DEEPNOTES_DATA=str(tmp_path / "gone"))
+    if ci:
+        assert run.returncode == 1, run.stdout
+        assert "shared data sets not found" in run.stdout
+    else:
+        assert run.returncode == 0, run.stdout
+        assert "1 skipped" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("ci", "collected"), [(False, "8 deselected"), (True, "8 tests collected")]
+)
+def test_the_slow_reproductions_run_in_ci_only(ci, collected):
+    run = pytest_run("--collect-only", "tests/models/test_zoo_training.py", ci=ci)
+    assert collected in run.stdout, run.stdout
