@@ -18,7 +18,8 @@ by speaker (`standardize_by_speaker`; raw dB with `DataRequest(normalize=False)`
 `fsdd-strings` gives raw dB and its model standardises each string. A batch pads
 them to its longest: (frames (B, T, 40), lengths (B,), labels). Files listed in
 `fsdd/SHA256SUMS` must match it; any other well-named WAV (a new speaker) is
-read as it is, resampled to 8 kHz if needed.
+read as it is (`read_wav`: PCM or float samples, any channels, 1–384 kHz, at most
+ten minutes), mixed to mono and resampled to 8 kHz if needed.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ import functools
 import hashlib
 import math
 import re
+import stat
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io.wavfile
 import scipy.signal
 import torch
 from torch.nn.utils.rnn import pad_sequence
@@ -65,20 +67,175 @@ def fsdd_present(root: Path) -> bool:
     return folder.is_dir() and any(folder.glob("*.wav"))
 
 
-def read_wav(path: Path, sample_rate: int = audio.SAMPLE_RATE) -> torch.Tensor:
-    """A mono waveform in [−1, 1] at `sample_rate` (polyphase resampling if it differs)."""
+MIN_RATE, MAX_RATE = 1_000, 384_000  # Hz: the sample rates a recording may declare
+MAX_SECONDS = 600  # the longest recording read (ten minutes)
+PCM, IEEE_FLOAT, EXTENSIBLE = 0x0001, 0x0003, 0xFFFE  # WAV format tags
+
+
+@dataclass(frozen=True)
+class WavLayout:
+    """Where a WAV file's samples are and how they are stored, from its header."""
+
+    encoding: int  # PCM (integers) or IEEE_FLOAT
+    channels: int
+    rate: int  # frames per second
+    width: int  # bytes per sample of one channel
+    offset: int  # byte where the samples start
+    frames: int  # samples per channel
+
+
+def regular_file(path: Path) -> None:
+    """Refuse anything but a regular file before it is opened: opening a named pipe (FIFO)
+    waits for a writer forever."""
     try:
-        rate, samples = scipy.io.wavfile.read(path)
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {path} as a WAV file: {e}") from None
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1)  # stereo → mono
-    if np.issubdtype(samples.dtype, np.integer):
-        samples = samples / float(np.iinfo(samples.dtype).max + 1)
-    if rate != sample_rate:
-        common = math.gcd(rate, sample_rate)
-        samples = scipy.signal.resample_poly(samples, sample_rate // common, rate // common)
-    return torch.as_tensor(np.asarray(samples), dtype=torch.float32)
+        is_regular = stat.S_ISREG(path.stat().st_mode)
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+    if not is_regular:
+        raise UserError(f"{path} is not a regular file (a named pipe, folder or device?)")
+
+
+def wav_layout(path: Path) -> WavLayout:
+    """Read a WAV file's header and check it, before a single sample is read.
+
+    A WAV file is a RIFF container: "RIFF", a size, "WAVE", then chunks, each a 4-byte
+    name, a 4-byte little-endian length and that many bytes (plus one pad byte when the
+    length is odd). The "fmt " chunk holds the format tag (1: PCM integers, 3: IEEE
+    floats, 0xFFFE: "extensible", whose true tag starts its sub-format GUID at byte 24),
+    the channels, the sample rate, the bytes per frame (block align) and the bits per
+    sample; the "data" chunk holds the frames, each channel's sample in turn. Every other
+    chunk (LIST, fact, JUNK, …) is skipped. Refused in one line: anything that is not
+    RIFF/WAVE (RF64 and big-endian RIFX included), a header that ends early, compressed
+    formats, no channels, a rate outside MIN_RATE–MAX_RATE (a file declaring 1 Hz would
+    be resampled to 8,000 times its length), samples that do not fit their frame, a data
+    chunk longer than the file (truncated, or an absurd size in the header), no samples,
+    and more than MAX_SECONDS of sound. (The header is read here, not by scipy.io.wavfile,
+    because scipy allocates whatever size a header declares before anything is checked.)
+    """
+    regular_file(path)
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            riff = f.read(12)
+            if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:] != b"WAVE":
+                raise UserError(f"{path} is not a WAV file (it does not start RIFF….WAVE)")
+            fmt = b""
+            while True:
+                head = f.read(8)
+                if len(head) < 8:
+                    missing = "data" if fmt else "fmt"
+                    raise UserError(
+                        f"{path} is truncated: its header ends before the {missing} chunk"
+                    )
+                name, length = struct.unpack("<4sI", head)
+                if name == b"data":
+                    break
+                if name == b"fmt ":
+                    fmt = f.read(length)
+                    if len(fmt) < 16:
+                        raise UserError(
+                            f"{path} is truncated: its fmt chunk is {len(fmt)} bytes, not 16"
+                        )
+                    f.seek(length % 2, 1)
+                else:
+                    f.seek(length + length % 2, 1)
+            if not fmt:
+                raise UserError(f"{path} has its data chunk before its fmt chunk")
+            offset = f.tell()
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+    tag, channels, rate, _, block, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == EXTENSIBLE and len(fmt) >= 26:
+        (tag,) = struct.unpack("<H", fmt[24:26])
+    if tag not in (PCM, IEEE_FLOAT):
+        raise UserError(
+            f"{path} holds format {tag:#06x} (compressed?); only PCM integers and IEEE "
+            "floats are read: save it as 16-bit PCM"
+        )
+    if channels == 0:
+        raise UserError(f"{path} declares 0 channels; a recording has at least 1")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise UserError(
+            f"{path} declares a sample rate of {rate} Hz; "
+            f"recordings of {MIN_RATE}–{MAX_RATE} Hz are read"
+        )
+    width = block // channels
+    fits = block % channels == 0 and 1 <= width <= 8 and 1 <= bits <= 8 * width
+    if (
+        not fits
+        or (tag == PCM and (bits <= 8) != (width == 1))
+        or (tag == IEEE_FLOAT and (width not in (4, 8) or bits != 8 * width))
+    ):
+        raise UserError(
+            f"{path} declares {bits}-bit {'floats' if tag == IEEE_FLOAT else 'integers'} "
+            f"in frames of {block} bytes for {channels} channels, which do not fit"
+        )
+    available = size - offset
+    if length > available:
+        raise UserError(
+            f"{path} is truncated or its header is wrong: it declares {length} bytes of "
+            f"samples and holds {available}"
+        )
+    frames = length // block
+    if frames == 0:
+        raise UserError(f"{path} holds no samples")
+    if frames > MAX_SECONDS * rate:
+        raise UserError(
+            f"{path} lasts {frames / rate:.0f} s; recordings longer than {MAX_SECONDS} s "
+            "are not read"
+        )
+    return WavLayout(tag, channels, rate, width, offset, frames)
+
+
+def channel_as_float(raw: np.ndarray, layout: WavLayout) -> np.ndarray:
+    """One channel's stored bytes (frames, width) → float64 samples in [−1, 1].
+
+    8-bit (and narrower) PCM is unsigned, centred on 128: (x − 128) / 128. Wider PCM is
+    signed and left-justified in its bytes (a 20-bit sample fills the top of three), so
+    dividing by 2^(8·width − 1) scales it whatever its significant bits; 24-bit samples
+    are widened to 32 by a zero low byte first. Floats are read as they are.
+    """
+    if layout.encoding == IEEE_FLOAT:
+        return np.ascontiguousarray(raw).view(f"<f{layout.width}")[:, 0].astype(np.float64)
+    if layout.width == 1:
+        return (raw[:, 0].astype(np.float64) - 128) / 128
+    container = 1 << (layout.width - 1).bit_length()  # 2, 4 or 8 bytes
+    widened = np.zeros((len(raw), container), dtype=np.uint8)
+    widened[:, container - layout.width :] = raw  # little-endian: the low bytes first
+    return widened.view(f"<i{container}")[:, 0] / 2.0 ** (8 * container - 1)
+
+
+def read_wav(path: Path, sample_rate: int = audio.SAMPLE_RATE) -> torch.Tensor:
+    """A mono waveform at `sample_rate`: every WAV a phone or a laptop writes.
+
+    Mono or any number of channels; 8-bit unsigned, 16/24/32-bit signed PCM, 32/64-bit
+    floats. Each channel is scaled to [−1, 1] (floats as stored) and the channels are
+    averaged; a rate other than `sample_rate` is resampled by polyphase filtering
+    (`scipy.signal.resample_poly`, the same as `librosa.load(res_type="polyphase")`).
+    The header is checked first (`wav_layout`: 1–384 kHz, at most ten minutes, sizes
+    that fit the file), so a bad file ends in one line, never in a hang or a huge
+    allocation; samples that are NaN or infinite (as float32) are refused too. The file
+    is mapped into memory, not read into it, and converted one channel at a time.
+    """
+    layout = wav_layout(path)
+    frames = np.memmap(
+        path,
+        dtype=np.uint8,
+        mode="r",
+        offset=layout.offset,
+        shape=(layout.frames, layout.channels, layout.width),
+    )
+    mono = np.zeros(layout.frames)
+    for channel in range(layout.channels):
+        mono += channel_as_float(frames[:, channel], layout)
+    mono /= layout.channels
+    if layout.rate != sample_rate:
+        common = math.gcd(layout.rate, sample_rate)
+        mono = scipy.signal.resample_poly(mono, sample_rate // common, layout.rate // common)
+    waveform = torch.as_tensor(mono, dtype=torch.float32)
+    if not torch.isfinite(waveform).all():
+        raise UserError(f"{path} contains NaN or infinite samples")
+    return waveform
 
 
 def features(waveform: torch.Tensor) -> torch.Tensor:
@@ -107,6 +264,7 @@ def find_recordings(root: Path) -> list[Recording]:
         match = NAME.match(path.name)
         if match is None:
             continue  # not {digit}_{speaker}_{index}.wav
+        regular_file(path)  # before hashing: reading a named pipe would wait forever
         expected = checksums.get(path.name)
         if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
             raise UserError(f"{path} does not match its SHA-256 in fsdd/SHA256SUMS; get it again")
