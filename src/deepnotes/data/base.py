@@ -210,20 +210,24 @@ class TensorBatches:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
-        n = len(self.tensors[0])
-        # the DataLoader's draws, in its order: a base seed for workers (drawn even with
-        # none), then, to shuffle, a seed for the sampler if no generator is given
-        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
-        order = torch.arange(n)
-        if self.shuffle:
-            generator = self.generator
-            if generator is None:
-                seed = int(torch.empty((), dtype=torch.int64).random_().item())
-                generator = torch.Generator().manual_seed(seed)
-            order = torch.randperm(n, generator=generator)
+        order = loader_order(len(self.tensors[0]), self.shuffle, self.generator)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size]
             yield [t[index] for t in self.tensors]
+
+
+def loader_order(n: int, shuffle: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The order in which a torch `DataLoader(shuffle=shuffle, generator=generator)` visits
+    n examples, making its random draws in its order: a base seed for workers (drawn even
+    with none), then, to shuffle, a seed for the sampler if no generator is given, then
+    `torch.randperm(n)`. `TensorBatches` and the data-parallel sampler follow it."""
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+    if not shuffle:
+        return torch.arange(n)
+    if generator is None:
+        seed = int(torch.empty((), dtype=torch.int64).random_().item())
+        generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=generator)
 
 
 def split_indices(

@@ -8,12 +8,16 @@ environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT). Each
 process builds the same model from the same seed; `DistributedDataParallel`
 averages the gradients of all processes during `backward()` (an all-reduce,
 overlapped with the computation), so every replica takes the same step and
-the weights stay equal. A `DistributedSampler` gives each process its own
-slice of every epoch's shuffled order, so together they see the data once.
+the weights stay equal. A `GlobalBatchSampler` gives each process its own
+slice of every global batch of the epoch's shuffled order, so together they see
+the data once.
 
 `--batch-size` is the global batch: each of N processes takes batch / N
-examples per step, and a run on N processes follows the same learning-rate
-schedule as one process with the same batch. Metrics are summed over the
+examples per step. The epoch's order is the one a single process draws from
+the same seed, and process r takes the r-th slice of each global batch, so N
+processes take the very steps one process takes (up to the order of a sum:
+DDP averages N means of batch / N examples). A test checks it in float64, on
+one machine and on two launchers that meet over the loopback address. Metrics are summed over the
 processes (`all_reduce`) before they are averaged, and only rank 0 writes
 files and draws progress bars. The backend is NCCL between CUDA devices and
 gloo on CPUs.
@@ -24,13 +28,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from deepnotes.data.base import loader_order
 from deepnotes.errors import UserError
 
 
@@ -78,6 +83,35 @@ class Distributed:
 
 
 SINGLE_PROCESS = Distributed()
+
+
+class GlobalBatchSampler(torch.utils.data.Sampler[int]):
+    """The indices one process of a data-parallel job visits in an epoch: its slice of each
+    global batch of the order a single process would draw (`loader_order` seeded `seed`).
+
+    With n examples, global batch B = N·b over N processes, and order π, process r takes
+    π[tB + r·c_t : tB + (r+1)·c_t] at step t, where c_t = b except in a last, smaller
+    global batch, which is shared out evenly (c_t = its size / N). So that it divides, the
+    order is first padded to a multiple of N with its own first indices, as torch's
+    `DistributedSampler` pads. A DataLoader with batch_size b then batches the slices.
+    """
+
+    def __init__(self, n: int, job: Distributed, global_batch: int, seed: int) -> None:
+        self.n, self.job, self.global_batch, self.seed = n, job, global_batch, seed
+
+    def __iter__(self) -> Iterator[int]:
+        order = loader_order(
+            self.n, shuffle=True, generator=torch.Generator().manual_seed(self.seed)
+        )
+        padding = -self.n % self.job.world_size
+        order = torch.cat([order, order[:padding]])  # (n + padding,), a multiple of N
+        for start in range(0, len(order), self.global_batch):
+            batch = order[start : start + self.global_batch]
+            share = len(batch) // self.job.world_size
+            yield from batch[self.job.rank * share : (self.job.rank + 1) * share].tolist()
+
+    def __len__(self) -> int:
+        return -(-self.n // self.job.world_size)
 
 
 def check_task(task: Any) -> None:

@@ -47,7 +47,12 @@ from deepnotes.errors import TrainingDivergedError, UserError
 from deepnotes.tasks.base import Task
 from deepnotes.train import checkpoint
 from deepnotes.train.config import TrainConfig
-from deepnotes.train.distributed import SINGLE_PROCESS, Distributed, check_task
+from deepnotes.train.distributed import (
+    SINGLE_PROCESS,
+    Distributed,
+    GlobalBatchSampler,
+    check_task,
+)
 from deepnotes.train.optimizers import make_optimizer, make_scheduler
 
 
@@ -313,18 +318,14 @@ class Trainer:
                 "train", self.batch_size, shuffle=True, generator=generator, **options
             )
         dataset = self.bundle.split("train")
-        sampler = torch.utils.data.DistributedSampler(
-            dataset,
-            num_replicas=self.job.world_size,
-            rank=self.job.rank,
-            shuffle=True,
-            seed=seed,  # the sampler draws its order from seed + its epoch, left at 0
-            drop_last=self.task.drop_last,
-        )
+        sampler = GlobalBatchSampler(len(dataset), self.job, self.config.batch_size, seed)
         return torch.utils.data.DataLoader(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
+            # its worker-seed draw comes from here, not from the global generator, which
+            # dropout draws from: as in one process
+            generator=torch.Generator().manual_seed(seed),
             collate_fn=self.bundle.collate_fn,
             **options,
         )
