@@ -15,7 +15,9 @@ graph, (x, edge_index, y, mask), the mask picking the split's nodes.
 The Planetoid files are Python pickles, and a pickle can run any code when
 loaded. They are read with `RestrictedUnpickler`, which admits only the NumPy
 and SciPy types these files hold and refuses anything else before it is built;
-Cora's files must also match the SHA-256 sums of the shared data's README.
+each file must also match its published SHA-256 (`PLANETOID_SHA256`). What the
+pickles hold is checked before use (types, shapes, node numbers), so that a
+malformed file ends in one error naming it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import reprlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,16 +40,43 @@ from deepnotes.data.base import Batching, DataBundle, DataRequest
 from deepnotes.errors import UserError
 from deepnotes.registry import DATASETS
 
-PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph")
-CORA_SHA256 = {
-    "allx": "9419ba2f26f5c35243db64aba110e0f35a04851609e0dc5433450676ca6b8543",
-    "ally": "2b998f5cc7fedc86e7f97ca2498f47a1ffc1462c29e2d578b23bf3f62b6e7d71",
-    "graph": "58f13302f39dde8852dad6fe6d15b89b077b6d7f837626bce671ef80344b383d",
-    "test.index": "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875",
-    "tx": "b9afbaa4a400df991f6f02ef677e1e44da55ffc04801fd02f9e673987829226a",
-    "ty": "41f5ac76596a1699cc33f53084a2419e92961c42bb75f36fc38e616d348532ad",
-    "x": "23cfa55d91c6f624233f5eb7b6e3f141f1bd2b2ae39608a63cf5d084bb27baab",
-    "y": "94465c14eb53e04ca262198dcbb2521ee8af60fb3f3d546cd6ca24a511b0e7d1",
+PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
+VALIDATION_NODES = 500  # the public split's, after the training nodes
+# SHA-256 of kimiyoung/planetoid's data/ind.NAME.PART (commit af6abf4), the files tkipf/gcn
+# and PyG read. Cora's are also those of the shared data's SHA256SUMS; CiteSeer's and
+# PubMed's as skygazer42/sky-vgl records them to verify its downloads from that commit
+# (vgl/data/public.py, `_PLANETOID_RAW_SHA256`, at its commit 7cbb28d).
+PLANETOID_SHA256 = {
+    "cora": {
+        "allx": "9419ba2f26f5c35243db64aba110e0f35a04851609e0dc5433450676ca6b8543",
+        "ally": "2b998f5cc7fedc86e7f97ca2498f47a1ffc1462c29e2d578b23bf3f62b6e7d71",
+        "graph": "58f13302f39dde8852dad6fe6d15b89b077b6d7f837626bce671ef80344b383d",
+        "test.index": "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875",
+        "tx": "b9afbaa4a400df991f6f02ef677e1e44da55ffc04801fd02f9e673987829226a",
+        "ty": "41f5ac76596a1699cc33f53084a2419e92961c42bb75f36fc38e616d348532ad",
+        "x": "23cfa55d91c6f624233f5eb7b6e3f141f1bd2b2ae39608a63cf5d084bb27baab",
+        "y": "94465c14eb53e04ca262198dcbb2521ee8af60fb3f3d546cd6ca24a511b0e7d1",
+    },
+    "citeseer": {
+        "allx": "2ac30345d95c9ec933a817ee0bdd6a5f077f8c184a20e696910192d534414668",
+        "ally": "f704b2d986dde6c2669934de1f3ae5696a6cf9455c0f6b2646a2d135ea0a1c95",
+        "graph": "d79a4ef9d3e7169aee8946145f6b7306e35bc79bffad26346cfb94e10e9912a7",
+        "test.index": "2af990671580b6b2df5d158d1038f8292e30c9cd821b5453f399659b25b723d4",
+        "tx": "539a8906a2da97628d212f2fdd668c109a8b3f0d36574b59e5d3fd5b5303da21",
+        "ty": "55e5bd1ba1e733a04598753ad1a8d57957f4b8f89e74519f41f4f4938767e4ce",
+        "x": "d20de19150741e555de0ed037195630fc194114ebc7fd72ced62810148aa22f6",
+        "y": "8ba87e515d8e3ee3cf52f6d2c5b86aa73f11ecad825a808455209ec26cd54924",
+    },
+    "pubmed": {
+        "allx": "508e538e2abdccdd54c4d3e9f49d638b4af7107d85845f66ddea5a5152658b7e",
+        "ally": "0c37bbe3b5014ec365e9d393cf4791925e5ed94fb194305d74f064a8d7b50f0e",
+        "graph": "5b89f0036ca22909471f1e6558eb42fa06e0c730a577bde5b058b40638f81dc9",
+        "test.index": "b101d421688bbaecbd82e8a18f1e282378d6830f3a37666f28ebc47f844341b5",
+        "tx": "4eb5f5d0f30f26497eb0ac6ac9719d09c67e284f1ed0385c93f3ef27a671da3d",
+        "ty": "ee2e0d4819d9fbcc403689c3bf2e49face401b605932f093bc58ab6461130fdd",
+        "x": "fbe9cb5c47200d1b7769a26e579be3b7130b556831f9d850e77c4c74f2599b33",
+        "y": "e6c807633307a07ed659249006536a147c7999c797f11a2560752990181b41b3",
+    },
 }
 
 
@@ -203,18 +234,102 @@ def _numpy_reconstruct() -> Any:
     return _reconstruct
 
 
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (its type's name where it has none)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or one_line(e)}") from None
+
+
 def read_pickle(path: Path) -> Any:
     """A Planetoid pickle through `RestrictedUnpickler`; a refusal is one clear error."""
+    data = read_bytes(path)
     try:
-        return RestrictedUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as e:
-        raise UserError(f"{path} is not a Planetoid file this reader accepts: {e}") from None
+        return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except Exception as e:  # a refused global, a truncated file, or what an allowed class
+        # raises on the file's arguments (list(5): TypeError): the only code a pickle runs here
+        raise UserError(
+            f"{path} is not a Planetoid file this reader accepts: {one_line(e)}"
+        ) from None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"a {value.ndim}-D array of {value.dtype}"
+    return f"a {type(value).__name__}"
+
+
+def read_features(path: Path) -> scipy.sparse.csr_matrix:
+    """x, tx or allx: a SciPy CSR matrix of finite numbers, one row per node (float32)."""
+    matrix = read_pickle(path)
+    if not isinstance(matrix, scipy.sparse.csr_matrix):
+        raise UserError(f"{path} holds {_kind(matrix)}, not the SciPy CSR matrix of features")
+    try:  # unpickled without its constructor: the arrays may not describe a matrix
+        matrix.check_format(full_check=True)
+        numeric = matrix.dtype.kind in "biuf"
+    except Exception as e:
+        raise UserError(f"{path} holds a malformed sparse matrix: {one_line(e)}") from None
+    if not numeric or not np.isfinite(matrix.data).all():
+        raise UserError(f"{path} holds features that are not finite numbers")
+    return matrix.astype(np.float32)
+
+
+def read_labels(path: Path) -> np.ndarray:
+    """y, ty or ally: a 2-D array of finite numbers, a one-hot row per node."""
+    labels = read_pickle(path)
+    if not isinstance(labels, np.ndarray) or labels.ndim != 2 or labels.shape[1] == 0:
+        raise UserError(f"{path} holds {_kind(labels)}, not the 2-D array of one-hot labels")
+    if labels.dtype.kind not in "biuf" or not np.isfinite(labels).all():
+        raise UserError(f"{path} holds labels that are not finite numbers")
+    return labels
+
+
+def read_graph(path: Path) -> dict:
+    graph = read_pickle(path)
+    if not isinstance(graph, dict):
+        raise UserError(f"{path} holds {_kind(graph)}, not a dict of neighbour lists")
+    return graph
+
+
+def read_test_index(path: Path) -> list[int]:
+    """The test nodes, one number a line, in the order of the rows of tx and ty."""
+    words = read_bytes(path).split()
+    bad = [w for w in words if not w.isdigit()]
+    if bad:
+        word = bad[0].decode("ascii", "replace")
+        raise UserError(f"{path} must hold one node number a line, not {reprlib.repr(word)}")
+    if not words:
+        raise UserError(f"{path} lists no test nodes")
+    return [int(w) for w in words]
+
+
+def graph_edges(graph: dict, path: Path, num_nodes: int) -> np.ndarray:
+    """The edges u → v of a dict of neighbour lists, (E, 2); every node a number below
+    num_nodes."""
+
+    def is_node(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < num_nodes
+
+    edges = []
+    for u, neighbours in graph.items():
+        if not (is_node(u) and isinstance(neighbours, list) and all(map(is_node, neighbours))):
+            raise UserError(
+                f"{path} maps {reprlib.repr(u)} to {reprlib.repr(neighbours)}; its entries must "
+                f"be nodes 0–{num_nodes - 1}, each with a list of neighbours among them"
+            )
+        edges.extend((u, v) for v in neighbours)
+    return np.array(edges, dtype=np.int64).reshape(-1, 2)
 
 
 def check_sha256(folder: Path, name: str, expected: dict[str, str]) -> None:
     for part, digest in expected.items():
         path = folder / f"ind.{name}.{part}"
-        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        if hashlib.sha256(read_bytes(path)).hexdigest() != digest:
             raise UserError(f"{path} does not match its SHA-256 checksum; get the file again")
 
 
@@ -227,37 +342,76 @@ def planetoid_present(name: str) -> Any:
     return present
 
 
-def planetoid(name: str, request: DataRequest, checksums: dict[str, str] | None) -> GraphBundle:
-    """Kipf & Welling's `load_data`: features and labels of the test nodes put in their order."""
+def read_planetoid(folder: Path, name: str) -> GraphBundle:
+    """The graph of `folder`/ind.`name`.* as Kipf & Welling's `load_data` and PyG's
+    `read_planetoid_data` build it, each file checked first (one clear error, naming it).
 
-    folder = request.find(name, planetoid_present(name)) / "planetoid"
-    if checksums:
-        check_sha256(folder, name, checksums)
-    x, y, tx, ty, allx, ally, graph = (
-        read_pickle(folder / f"ind.{name}.{p}") for p in PLANETOID_PARTS
+    allx (and ally) hold the first nodes, the labelled x (y) at their start: the
+    public split trains on those len(y) nodes and validates on the 500 after them.
+    tx and ty hold the test nodes, row k for node test.index[k]; the test nodes
+    follow allx's. CiteSeer's test.index skips 15 isolated nodes, which have no
+    row: they get zero features, label 0 (class 0) and no split, as in both readers.
+    """
+
+    def file(part: str) -> Path:
+        return folder / f"ind.{name}.{part}"
+
+    x, tx, allx = (read_features(file(p)) for p in ("x", "tx", "allx"))
+    y, ty, ally = (read_labels(file(p)) for p in ("y", "ty", "ally"))
+    graph = read_graph(file("graph"))
+    order = read_test_index(file("test.index"))
+    for (f, features), (lab, labels) in zip(
+        (("x", x), ("tx", tx), ("allx", allx)), (("y", y), ("ty", ty), ("ally", ally)), strict=True
+    ):
+        if features.shape[0] != len(labels):
+            raise UserError(
+                f"{file(lab)} labels {len(labels)} nodes, {file(f)} has {features.shape[0]} rows"
+            )
+        if features.shape[1] != x.shape[1] or labels.shape[1] != y.shape[1]:
+            raise UserError(
+                f"{file(f)} and {file(lab)} have {features.shape[1]} feature and "
+                f"{labels.shape[1]} class columns, {file('x')} and {file('y')} "
+                f"{x.shape[1]} and {y.shape[1]}: they must agree"
+            )
+    first_test = allx.shape[0]  # the test nodes follow allx's
+    if len(y) == 0 or len(y) + VALIDATION_NODES > first_test:
+        raise UserError(
+            f"{file('allx')} has {first_test} nodes, too few for the public split: the "
+            f"{len(y)} training nodes of {file('y')} (at least one) and {VALIDATION_NODES} "
+            "validation nodes after them"
+        )
+    test = file("test.index")
+    if len(order) != tx.shape[0]:
+        raise UserError(f"{test} lists {len(order)} test nodes, {file('tx')} has {tx.shape[0]}")
+    if len(set(order)) != len(order):
+        twice = next(n for n, count in Counter(order).items() if count > 1)
+        raise UserError(f"{test} lists node {twice} twice")
+    if min(order) != first_test:
+        raise UserError(
+            f"{test} starts at node {min(order)}; the test nodes follow the {first_test} of "
+            f"{file('allx')}"
+        )
+    if max(order) >= len(graph):
+        raise UserError(
+            f"{test} names node {max(order)}, beyond the {len(graph)} nodes of {file('graph')}"
+        )
+    num_nodes = max(order) + 1
+    edges = graph_edges(graph, file("graph"), num_nodes)
+    rows = np.array(order) - first_test  # where each row of tx and ty goes, after allx
+    place = scipy.sparse.csr_matrix(
+        (np.ones(len(order)), (rows, np.arange(len(order)))), (num_nodes - first_test, len(order))
     )
-    test_order = np.loadtxt(folder / f"ind.{name}.test.index", dtype=np.int64)
-    test_sorted = np.sort(test_order)
-    if name == "citeseer":  # isolated test nodes have no rows: pad tx and ty with zeros
-        full = np.arange(test_sorted.min(), test_sorted.max() + 1)
-        tx_full = scipy.sparse.lil_matrix((len(full), x.shape[1]))
-        tx_full[test_sorted - test_sorted.min(), :] = tx
-        ty_full = np.zeros((len(full), y.shape[1]))
-        ty_full[test_sorted - test_sorted.min(), :] = ty
-        tx, ty = tx_full, ty_full
-    features = scipy.sparse.vstack([allx, tx]).tolil()
-    features[test_order, :] = features[test_sorted, :]
-    labels = np.vstack([ally, ty])
-    labels[test_order, :] = labels[test_sorted, :]
-    num_nodes = features.shape[0]
-    features = np.asarray(features.todense(), dtype=np.float32)
-    features /= np.maximum(features.sum(1, keepdims=True), 1e-12)  # row-normalised
-    edges = np.array([(u, v) for u, neighbours in graph.items() for v in neighbours])
+    features = scipy.sparse.vstack([allx, place @ tx], format="csr", dtype=np.float32)
+    features.sum_duplicates()
+    sums = np.maximum(np.asarray(features.sum(1)).ravel(), np.float32(1e-12))
+    features.data /= np.repeat(sums, np.diff(features.indptr))  # row-normalised
+    features.eliminate_zeros()
+    labels = np.vstack([ally, place @ ty])
     masks = {}
     for split, nodes in (
         ("train", np.arange(len(y))),
-        ("val", np.arange(len(y), len(y) + 500)),
-        ("test", test_sorted),
+        ("val", np.arange(len(y), len(y) + VALIDATION_NODES)),
+        ("test", np.array(order)),
     ):
         mask = torch.zeros(num_nodes, dtype=torch.bool)
         mask[torch.as_tensor(nodes)] = True
@@ -265,7 +419,7 @@ def planetoid(name: str, request: DataRequest, checksums: dict[str, str] | None)
     classes = [f"class {k}" for k in range(labels.shape[1])]
     return graph_bundle(
         name,
-        torch.as_tensor(features).to_sparse(),  # Cora: 1.3% non-zero
+        sparse_tensor(features),  # Cora: 1.3% non-zero
         undirected(edges),
         torch.as_tensor(labels.argmax(1)),
         masks,
@@ -273,14 +427,25 @@ def planetoid(name: str, request: DataRequest, checksums: dict[str, str] | None)
     )
 
 
-for _name, _classes, _features, _sums in (
-    ("cora", 7, 1433, CORA_SHA256),
-    ("citeseer", 6, 3703, None),
-    ("pubmed", 3, 500, None),
-):
+def sparse_tensor(matrix: scipy.sparse.csr_matrix) -> torch.Tensor:
+    """A SciPy matrix as a coalesced torch sparse COO tensor."""
+    coo = matrix.tocoo()
+    indices = torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.long)
+    values = torch.as_tensor(coo.data)
+    return torch.sparse_coo_tensor(indices, values, coo.shape, check_invariants=True).coalesce()
 
-    def _build(request: DataRequest, name: str = _name, sums: dict | None = _sums) -> GraphBundle:
-        return planetoid(name, request, sums)
+
+def planetoid(name: str, request: DataRequest) -> GraphBundle:
+    """The registered cora, citeseer and pubmed: the files found, their checksums checked."""
+    folder = request.find(name, planetoid_present(name)) / "planetoid"
+    check_sha256(folder, name, PLANETOID_SHA256[name])
+    return read_planetoid(folder, name)
+
+
+for _name, _classes, _features in (("cora", 7, 1433), ("citeseer", 6, 3703), ("pubmed", 3, 500)):
+
+    def _build(request: DataRequest, name: str = _name) -> GraphBundle:
+        return planetoid(name, request)
 
     _build.__doc__ = f"The Planetoid {_name} citation graph with its public split."
     DATASETS.register(
