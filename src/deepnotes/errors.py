@@ -26,6 +26,12 @@ class CheckpointError(UserError):
 
 
 class TrainingDivergedError(UserError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss or the weights became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = 1
+
+
+class WriteError(UserError):
+    """A file of a run could not be written: a full disk, a read-only folder, a name too long."""
 
     exit_code = 1

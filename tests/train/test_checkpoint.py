@@ -1,9 +1,11 @@
-"""Checkpoints: tensor/JSON split, verified loads, and no unpickling (atomic writes: test_io.py)."""
+"""Checkpoints: tensor/JSON split, verified loads, falling back past a damaged checkpoint, and
+no unpickling (atomic writes: test_io.py)."""
 
 from __future__ import annotations
 
 import copy
 import errno
+import hashlib
 import json
 import os
 import pickle
@@ -21,6 +23,7 @@ from deepnotes.train import checkpoint
 from deepnotes.train.checkpoint import (
     FILES,
     LATEST,
+    MANIFEST,
     join_tensors,
     load_checkpoint,
     load_weights,
@@ -102,6 +105,26 @@ def save_epoch(directory: Path, epoch: int, keep: int = 2) -> tuple[dict, dict]:
     return model.state_dict(), state
 
 
+def load_saying(directory: Path) -> tuple[tuple[dict, dict], list[str]]:
+    """`load_checkpoint`'s result, and every line it said about falling back."""
+    said: list[str] = []
+    return load_checkpoint(directory, said.append), said
+
+
+def damage(path: Path, how: str) -> None:
+    """Truncate, flip a byte of, empty or delete `path`."""
+    data = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(data[: len(data) - 7])
+    elif how == "flip":
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :])
+    elif how == "empty":
+        path.write_bytes(b"")
+    else:
+        path.unlink()
+
+
 def snapshot(directory: Path) -> dict[str, bytes]:
     """Every file under `directory` (hidden ones included) by relative path, with its bytes."""
     return {
@@ -179,14 +202,24 @@ def test_split_refuses_what_json_cannot_hold():
 def test_save_and_load_round_trip(tmp_path: Path):
     model_state, state = save_epoch(tmp_path, 3)
     assert (tmp_path / "epoch-0003").is_dir()
-    assert sorted(p.name for p in (tmp_path / "epoch-0003").iterdir()) == sorted(FILES)
-    assert json.loads((tmp_path / LATEST).read_text())["name"] == "epoch-0003"
-    loaded_model, loaded_state = load_checkpoint(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "epoch-0003").iterdir()) == sorted([*FILES, MANIFEST])
+    latest = json.loads((tmp_path / LATEST).read_text())
+    assert latest["name"] == "epoch-0003"
+    # The checkpoint carries its own digests, the same as latest.json's, and they are true.
+    manifest = json.loads((tmp_path / "epoch-0003" / MANIFEST).read_text())
+    assert manifest == latest["sha256"]
+    for filename in FILES:
+        data = (tmp_path / "epoch-0003" / filename).read_bytes()
+        assert manifest[filename] == hashlib.sha256(data).hexdigest()
+    (loaded_model, loaded_state), said = load_saying(tmp_path)
+    assert said == []
     assert_same(loaded_model, dict(model_state))
     assert_same(loaded_state, state)
     assert loaded_state["best"] == float("inf")
     # The weights file alone is plain safetensors.
-    assert_same(load_weights(tmp_path / "epoch-0003" / "model.safetensors"), dict(model_state))
+    weights = tmp_path / "epoch-0003" / "model.safetensors"
+    loaded = load_weights(weights, manifest["model.safetensors"], tmp_path / LATEST)
+    assert_same(loaded, dict(model_state))
 
 
 def test_loaded_state_resumes_a_model_and_optimizer(tmp_path: Path):
@@ -244,20 +277,11 @@ def assert_one_line_error_naming(info: pytest.ExceptionInfo, path: Path) -> None
 
 
 @pytest.mark.parametrize("filename", FILES)
-@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "delete"])
-def test_damaged_file_is_refused(tmp_path: Path, filename: str, damage: str):
+@pytest.mark.parametrize("how", ["truncate", "flip", "empty", "delete"])
+def test_damaged_file_is_refused(tmp_path: Path, filename: str, how: str):
     save_epoch(tmp_path, 1)
     path = tmp_path / "epoch-0001" / filename
-    data = path.read_bytes()
-    if damage == "truncate":
-        path.write_bytes(data[: len(data) - 7])
-    elif damage == "flip":
-        middle = len(data) // 2
-        path.write_bytes(data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :])
-    elif damage == "empty":
-        path.write_bytes(b"")
-    else:
-        path.unlink()
+    damage(path, how)
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(tmp_path)
     assert_one_line_error_naming(info, path)
@@ -278,35 +302,58 @@ def test_any_flipped_byte_is_refused(tmp_path: Path, filename: str):
     load_checkpoint(tmp_path)  # the undamaged file loads again
 
 
-def test_missing_latest_is_refused(tmp_path: Path):
+def test_missing_latest_without_checkpoints_is_refused(tmp_path: Path):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(tmp_path)
     assert_one_line_error_naming(info, tmp_path / LATEST)
-    save_epoch(tmp_path, 1)
-    (tmp_path / LATEST).unlink()
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(tmp_path)
-    assert_one_line_error_naming(info, tmp_path / LATEST)
+        load_checkpoint(tmp_path / "absent")
+    assert_one_line_error_naming(info, tmp_path / "absent" / LATEST)
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"{", b"[]", b'{"name": "epoch-0001"}', b"\xff\xfe", b"null"]
-)
-def test_unreadable_latest_is_refused(tmp_path: Path, content: bytes):
+DAMAGED_LATEST = {
+    "missing": None,
+    "empty": b"",
+    "truncated": b"{",
+    "list": b"[]",
+    "no-digests": b'{"name": "epoch-0002"}',
+    "not-utf8": b"\xff\xfe",
+    "null": b"null",
+    "name-int": json.dumps({"name": 5, "sha256": {}}).encode(),
+    "sha256-list": json.dumps({"name": "epoch-0002", "sha256": []}).encode(),
+    "sha256-str": json.dumps({"name": "epoch-0002", "sha256": "0" * 64}).encode(),
+    "name-outside": json.dumps({"name": "../epoch-0002", "sha256": {}}).encode(),
+}
+
+
+@pytest.mark.parametrize("content", DAMAGED_LATEST.values(), ids=DAMAGED_LATEST.keys())
+def test_damaged_latest_falls_back_to_the_newest_intact_checkpoint(
+    tmp_path: Path, content: bytes | None
+):
+    """latest.json missing or unreadable: each checkpoint's own sha256.json still proves it
+    intact, so the newest by epoch number is loaded, and the fallback is said in one line."""
     save_epoch(tmp_path, 1)
-    (tmp_path / LATEST).write_bytes(content)
-    with pytest.raises(CheckpointError) as info:
-        load_checkpoint(tmp_path)
-    assert_one_line_error_naming(info, tmp_path / LATEST)
+    model_state, state = save_epoch(tmp_path, 2)
+    if content is None:
+        (tmp_path / LATEST).unlink()
+    else:
+        (tmp_path / LATEST).write_bytes(content)
+    (loaded_model, loaded_state), said = load_saying(tmp_path)
+    assert_same(loaded_model, dict(model_state))
+    assert_same(loaded_state, state)
+    assert len(said) == 1 and "\n" not in said[0]
+    assert str(tmp_path / LATEST) in said[0] and str(tmp_path / "epoch-0002") in said[0]
 
 
-def test_latest_pointing_at_a_missing_checkpoint_is_refused(tmp_path: Path):
-    save_epoch(tmp_path, 1)
+def test_latest_pointing_at_a_missing_checkpoint_falls_back(tmp_path: Path):
+    model_state, state = save_epoch(tmp_path, 1)
     latest = json.loads((tmp_path / LATEST).read_text())
     latest["name"] = "epoch-0099"
     (tmp_path / LATEST).write_text(json.dumps(latest))
-    with pytest.raises(CheckpointError, match="epoch-0099"):
-        load_checkpoint(tmp_path)
+    (loaded_model, loaded_state), said = load_saying(tmp_path)
+    assert_same(loaded_model, dict(model_state))
+    assert_same(loaded_state, state)
+    assert len(said) == 1 and "epoch-0099" in said[0] and "epoch-0001" in said[0]
 
 
 def test_latest_digest_flipped_is_refused(tmp_path: Path):
@@ -320,34 +367,73 @@ def test_latest_digest_flipped_is_refused(tmp_path: Path):
     assert_one_line_error_naming(info, tmp_path / "epoch-0001" / "state.json")
 
 
-def test_latest_with_one_flipped_byte_in_a_digest_key_is_refused(tmp_path: Path):
-    """One flipped byte in a key of latest.json ('model.safetensors' → 'model.safetensorr')."""
-    save_epoch(tmp_path, 1)
-    raw = (tmp_path / LATEST).read_bytes()
-    position = raw.index(b'"model.safetensors"') + len('"model.safetensors') - 1
-    (tmp_path / LATEST).write_bytes(
-        raw[:position] + bytes([raw[position] ^ 0x01]) + raw[position + 1 :]
-    )
-    with pytest.raises(CheckpointError) as info:
-        load_checkpoint(tmp_path)
-    assert_one_line_error_naming(info, tmp_path / LATEST)
+@pytest.mark.parametrize("filename", [*FILES, MANIFEST])
+@pytest.mark.parametrize("how", ["flip", "delete"])
+def test_damaged_newest_checkpoint_falls_back_to_the_previous(
+    tmp_path: Path, filename: str, how: str
+):
+    """The newest checkpoint damaged (a file, or its own digests with latest.json gone): the
+    previous one is loaded, as it was saved, and the damage is named in one line."""
+    model_state, state = save_epoch(tmp_path, 1)
+    save_epoch(tmp_path, 2)
+    path = tmp_path / "epoch-0002" / filename
+    damage(path, how)
+    if filename == MANIFEST:  # latest.json's digests would still prove epoch 2 intact
+        (tmp_path / LATEST).unlink()
+    (loaded_model, loaded_state), said = load_saying(tmp_path)
+    assert_same(loaded_model, dict(model_state))
+    assert_same(loaded_state, state)
+    assert len(said) == 1 and "\n" not in said[0]
+    named = tmp_path / LATEST if filename == MANIFEST else path
+    assert str(named) in said[0] and str(tmp_path / "epoch-0001") in said[0]
 
 
-@pytest.mark.parametrize(
-    "latest",
-    [
-        {"name": 5, "sha256": {}},
-        {"name": "epoch-0001", "sha256": []},
-        {"name": "epoch-0001", "sha256": "0" * 64},
-    ],
-    ids=["name-int", "sha256-list", "sha256-str"],
-)
-def test_latest_with_wrong_types_is_refused(tmp_path: Path, latest: dict):
+def test_fallback_warns_by_default(tmp_path: Path):
     save_epoch(tmp_path, 1)
-    (tmp_path / LATEST).write_text(json.dumps(latest))
+    save_epoch(tmp_path, 2)
+    damage(tmp_path / "epoch-0002" / "model.safetensors", "flip")
+    with pytest.warns(RuntimeWarning, match="epoch-0001"):
+        assert load_checkpoint(tmp_path)[1]["epoch"] == 1
+
+
+def test_no_fallback_to_a_checkpoint_newer_than_latest(tmp_path: Path):
+    """A complete epoch-0003 that latest.json never pointed at (its save failed at the
+    index) is not the previous checkpoint of a damaged epoch-0002: epoch-0001 is."""
+    model_state, state = save_epoch(tmp_path, 1, keep=3)
+    save_epoch(tmp_path, 2, keep=3)
+    index = (tmp_path / LATEST).read_bytes()
+    save_epoch(tmp_path, 3, keep=3)
+    (tmp_path / LATEST).write_bytes(index)  # points at epoch-0002 again
+    damage(tmp_path / "epoch-0002" / "state.json", "flip")
+    (loaded_model, loaded_state), said = load_saying(tmp_path)
+    assert_same(loaded_model, dict(model_state))
+    assert_same(loaded_state, state)
+    assert len(said) == 1 and str(tmp_path / "epoch-0001") in said[0]
+
+
+def test_nothing_intact_is_refused_naming_the_newest_damage(tmp_path: Path):
+    save_epoch(tmp_path, 1)
+    save_epoch(tmp_path, 2)
+    damage(tmp_path / "epoch-0001" / "state.json", "flip")
+    damage(tmp_path / "epoch-0002" / "model.safetensors", "truncate")
+    said: list[str] = []
     with pytest.raises(CheckpointError) as info:
-        load_checkpoint(tmp_path)
-    assert_one_line_error_naming(info, tmp_path / LATEST)
+        load_checkpoint(tmp_path, said.append)
+    assert_one_line_error_naming(info, tmp_path / "epoch-0002" / "model.safetensors")
+    assert "2 tried" in str(info.value) and said == []
+
+
+def test_has_checkpoint(tmp_path: Path):
+    """What a run folder's checkpoints/ holds decides whether --resume can go on."""
+    assert not checkpoint.has_checkpoint(tmp_path / "absent")
+    assert not checkpoint.has_checkpoint(tmp_path)  # empty: nothing written yet
+    (tmp_path / ".epoch-0001.x.tmp").mkdir()  # what a killed save leaves
+    assert not checkpoint.has_checkpoint(tmp_path)
+    (tmp_path / "epoch-0001").mkdir()  # renamed into place, latest.json not yet written
+    assert checkpoint.has_checkpoint(tmp_path)
+    (tmp_path / "epoch-0001").rmdir()
+    (tmp_path / LATEST).write_text("{")
+    assert checkpoint.has_checkpoint(tmp_path)
 
 
 # --- Failures while saving -----------------------------------------------------------------
@@ -368,7 +454,7 @@ def failing_write_atomic(monkeypatch: pytest.MonkeyPatch, fail_on_call: int) -> 
     return calls
 
 
-@pytest.mark.parametrize("fail_on_call", [1, 2, 3])
+@pytest.mark.parametrize("fail_on_call", [1, 2, 3, 4])
 def test_failed_save_keeps_the_previous_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_on_call: int
 ):
@@ -394,10 +480,10 @@ def test_failed_save_keeps_the_previous_checkpoint(
 def test_failed_index_write_keeps_pointing_at_the_previous_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """The fourth write is latest.json: the new directory is complete but not yet current."""
+    """The fifth write is latest.json: the new directory is complete but not yet current."""
     model_state, state = save_epoch(tmp_path, 1)
     before = snapshot(tmp_path)
-    calls = failing_write_atomic(monkeypatch, 4)
+    calls = failing_write_atomic(monkeypatch, 5)
     with pytest.raises(OSError):
         save_epoch(tmp_path, 2)
     assert calls[-1] == tmp_path / LATEST
@@ -429,8 +515,13 @@ def test_marker_pickle_is_live(tmp_path: Path):
     assert marker.is_dir()
 
 
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @pytest.mark.parametrize("writer", ["pickle", "torch.save"])
 def test_load_weights_refuses_pickles_without_running_them(tmp_path: Path, writer: str):
+    """Even with its true digest recorded, a pickle is refused, never unpickled."""
     marker = tmp_path / "marker"
     path = tmp_path / "weights.pt"
     payload = {"weight": torch.zeros(2), "evil": MakesMarker(marker)}
@@ -439,7 +530,7 @@ def test_load_weights_refuses_pickles_without_running_them(tmp_path: Path, write
     else:
         torch.save(payload, path)
     with pytest.raises(CheckpointError) as info:
-        load_weights(path)
+        load_weights(path, digest(path), tmp_path / "summary.json")
     assert_one_line_error_naming(info, path)
     assert not marker.exists()
 
@@ -448,11 +539,23 @@ def test_load_weights_reads_safetensors_and_refuses_missing_files(tmp_path: Path
     weights = make_model().state_dict()
     path = tmp_path / "model.safetensors"
     save_file(dict(weights), path)
-    assert_same(load_weights(path), dict(weights))
+    record = tmp_path / "summary.json"
+    assert_same(load_weights(path, digest(path), record), dict(weights))
     with pytest.raises(CheckpointError) as info:
-        load_weights(tmp_path / "absent.safetensors")
+        load_weights(tmp_path / "absent.safetensors", digest(path), record)
     assert_one_line_error_naming(info, tmp_path / "absent.safetensors")
-    path.write_bytes(path.read_bytes()[:-5])
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip", "empty"])
+def test_load_weights_refuses_weights_that_changed(tmp_path: Path, how: str):
+    """Bytes that are not those recorded are refused before parsing: a flipped byte inside a
+    tensor is still valid safetensors, and would load as a different model."""
+    weights = make_model().state_dict()
+    path = tmp_path / "model.safetensors"
+    save_file(dict(weights), path)
+    recorded = digest(path)
+    damage(path, how)
     with pytest.raises(CheckpointError) as info:
-        load_weights(path)
+        load_weights(path, recorded, tmp_path / "summary.json")
     assert_one_line_error_naming(info, path)
+    assert str(tmp_path / "summary.json") in str(info.value)

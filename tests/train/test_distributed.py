@@ -184,20 +184,31 @@ def test_a_run_killed_in_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path)
     assert summary(killed)["metrics"] == summary(whole)["metrics"]
 
 
-def test_a_corrupted_checkpoint_is_refused_and_the_previous_one_kept(tmp_path):
+def test_a_corrupted_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    """The newest checkpoint truncated: --resume says so in one line, goes on from the one
+    before and ends with the weights the run had; with both damaged it refuses in one line
+    and leaves them as they were."""
     out = tmp_path / "run"
     assert deepnotes(*LENET, "--epochs", "2", "--out", str(out)).returncode == 0
+    finished = load_file(out / "model.safetensors")
     checkpoints = out / "checkpoints"
     newest = checkpoints / json.loads((checkpoints / LATEST).read_text())["name"]
-    previous = checkpoints / "epoch-0001"
-    kept = {p.name: p.read_bytes() for p in previous.iterdir()}
     weights = newest / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated
-    result = deepnotes(*LENET, "--epochs", "3", "--out", str(out), "--resume")
+    result = deepnotes(*LENET, "--epochs", "2", "--out", str(out), "--resume")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert str(weights) in result.stderr and "epoch-0001" in result.stderr
+    resumed = load_file(out / "model.safetensors")
+    assert all(torch.equal(resumed[k], finished[k]) for k in finished)
+    for name in ("epoch-0001", "epoch-0002"):
+        (checkpoints / name / "state.json").write_text("{}")
+    kept = {p: p.read_bytes() for p in checkpoints.rglob("*") if p.is_file()}
+    result = deepnotes(*LENET, "--epochs", "2", "--out", str(out), "--resume")
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
-    assert "corrupted or truncated" in result.stderr
-    assert {p.name: p.read_bytes() for p in previous.iterdir()} == kept
+    assert "no intact checkpoint" in result.stderr
+    assert {p: p.read_bytes() for p in checkpoints.rglob("*") if p.is_file()} == kept
 
 
 FLAG_VALUES = {

@@ -117,6 +117,7 @@ def test_seeds_report_mean_and_std(tmp_path):
     assert summary["metrics"]["test_acc_std"] == pytest.approx(std, rel=1e-12)
     on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert on_disk["metrics"] == summary["metrics"]
+    assert "weights_sha256" not in on_disk  # each seed's weights are in its own folder
     for seed in (0, 1, 2):
         assert (tmp_path / "run" / f"seed-{seed}" / "summary.json").exists()
 

@@ -2,18 +2,26 @@
 
     data_request(card, task, config)    what to ask of a data set so it fits a model
     check_compatible(...)               one clear error when model and data do not fit
-    read_summary, load_trained, evaluate_run    a run folder written by `deepnotes train`
+    read_summary, read_run, load_trained, evaluate_run    a run folder written by `deepnotes train`
     feature_classifier(bundle)          a classifier trained on a data set, for FID
     RUNS                                the `deepnotes.tasks.base.Runs` every task is given
 
 Tasks live below this layer (docs/ARCHITECTURE.md): a GAN's task that starts its
 generator from a VAE's run, or scores samples in a trained classifier's features,
 asks `RUNS`, which this module answers.
+
+A run folder is read as untrusted input: a summary.json that is not JSON, lacks a
+field, holds one of the wrong type or names a model that does not exist is refused
+in one line, and the weights are loaded only if their SHA-256 is the one the
+summary recorded when they were written (`checkpoint.load_weights`), so weights
+changed or corrupted since training are never evaluated or sampled.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +31,7 @@ from deepnotes.cards import ModelCard
 from deepnotes.data.base import DataBundle, DataRequest, data_roots, load_data
 from deepnotes.errors import UserError
 from deepnotes.generative.fid import FeatureExtractor
+from deepnotes.io import one_line
 from deepnotes.registry import DATASETS, MODELS, TASKS
 from deepnotes.tasks.base import Task
 from deepnotes.tasks.supervised import ClassificationTask
@@ -87,27 +96,73 @@ def task_data(config: TrainConfig) -> tuple[ModelCard, Task, DataBundle]:
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any]:
+    """The JSON object in `RUN_DIR/summary.json`, or one line saying why there is none."""
     path = Path(run_dir) / "summary.json"
     try:
-        return json.loads(path.read_text())
-    except OSError:
+        summary = json.loads(path.read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
         raise UserError(f"{run_dir} is not a run directory: {path} is missing") from None
-    except ValueError:
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror}") from None
+    except ValueError:  # not JSON, or not UTF-8
         raise UserError(f"{path} is not valid JSON") from None
+    if not isinstance(summary, dict):
+        raise UserError(f"{path} is not a run summary: it holds no JSON object")
+    return summary
+
+
+# What loading a trained model reads from its summary, and the type each must have.
+SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
+    "config": (dict,),
+    "model_kwargs": (dict,),
+    "input_size": (list,),
+    "num_classes": (int, type(None)),
+    "weights_sha256": (str,),
+}
+
+
+def read_run(run_dir: str | Path) -> tuple[dict[str, Any], TrainConfig]:
+    """The summary of a one-seed run folder and the config it was trained with, checked: a
+    field missing or of the wrong type, a config that is not valid, or a model or data set
+    that does not exist is refused in one line that names summary.json."""
+    path = Path(run_dir) / "summary.json"
+    summary = read_summary(run_dir)
+    if "seeds" in summary:
+        raise UserError(f"{run_dir} holds several seeds; use one of its seed-K directories")
+    for key, types in SUMMARY_FIELDS.items():
+        value = summary.get(key)
+        if key not in summary or isinstance(value, bool) or not isinstance(value, types):
+            kind = types[0].__name__
+            raise UserError(f"{path} is not a run summary: {key!r} is missing or not a {kind}")
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in summary["input_size"]):
+        raise UserError(f"{path} is not a run summary: 'input_size' is not a list of integers")
+    try:
+        config = TrainConfig(**summary["config"])
+        config.validate()
+    except (TypeError, UserError) as e:  # a setting missing, unknown, or out of range
+        raise UserError(f"{path} holds no valid training config: {e}") from None
+    for name in ("model", "data", "device"):
+        if not isinstance(getattr(config, name), str):
+            raise UserError(f"{path} holds no valid training config: {name} is not a name")
+    MODELS.card(config.model)  # an unknown model: one line, with the closest names
+    return summary, config
 
 
 def load_trained(
     run_dir: str | Path, data: str | None = None, data_dir: str | None = None
 ) -> tuple[torch.nn.Module, Task, DataBundle, torch.device]:
     """The trained model of `run_dir` in eval mode, with its task and a data set prepared as for
-    training (`data` names another compatible data set, e.g. new recordings)."""
+    training (`data` names another compatible data set, e.g. new recordings).
+
+    The weights are checked against the SHA-256 in summary.json before anything is built.
+    """
     run_dir = Path(run_dir)
-    summary = read_summary(run_dir)
-    if "seeds" in summary:
-        raise UserError(f"{run_dir} holds several seeds; use one of its seed-K directories")
-    trained = summary["config"]
-    data_dir = data_dir or trained["data_dir"]  # else where the run found its data
-    config = TrainConfig(**{**trained, "data": data or trained["data"], "data_dir": data_dir})
+    summary, trained = read_run(run_dir)
+    weights = checkpoint.load_weights(
+        run_dir / "model.safetensors", summary["weights_sha256"], run_dir / "summary.json"
+    )
+    data_dir = data_dir or trained.data_dir  # else where the run found its data
+    config = dataclasses.replace(trained, data=data or trained.data, data_dir=data_dir)
     _, task, bundle = task_data(config)
     if (
         list(bundle.input_size) != summary["input_size"]
@@ -118,8 +173,14 @@ def load_trained(
             f"{bundle.num_classes} classes; the model was trained on {summary['input_size']} "
             f"with {summary['num_classes']}"
         )
-    model = MODELS.create(config.model, **summary["model_kwargs"])
-    model.load_state_dict(checkpoint.load_weights(run_dir / "model.safetensors"))
+    try:
+        model = MODELS.create(config.model, **summary["model_kwargs"])
+        model.load_state_dict(weights)
+    except (TypeError, ValueError, RuntimeError) as e:  # arguments and weights that do not fit
+        raise UserError(
+            f"the model that {run_dir / 'summary.json'} describes ({config.model} with "
+            f"{summary['model_kwargs']}) cannot take the weights in {run_dir}: {one_line(e)}"
+        ) from None
     device = resolve_device(config.device)
     return model.to(device).eval(), task, bundle, device
 
@@ -127,10 +188,20 @@ def load_trained(
 def evaluate_run(
     run_dir: str | Path, data: str, data_dir: str | None = None, split: str = "test"
 ) -> dict[str, Any]:
-    """Evaluate the trained model of `run_dir` on a split of any compatible data set."""
+    """Evaluate the trained model of `run_dir` on a split of any compatible data set.
+
+    Every metric is a finite number (so that `--json` prints valid JSON): a NaN or an
+    infinity, from weights or data that hold them, is refused in one line.
+    """
     model, task, bundle, device = load_trained(run_dir, data, data_dir)
-    batch_size = read_summary(Path(run_dir))["config"]["eval_batch_size"]
+    batch_size = read_run(run_dir)[1].eval_batch_size
     metrics = task.evaluate(model, eval_batches(bundle, split, batch_size, device))
+    bad = [f"{split}_{k}={v}" for k, v in metrics.items() if not math.isfinite(v)]
+    if bad:
+        raise UserError(
+            f"evaluating {run_dir} on {data} ({split}) gave {', '.join(bad)}: "
+            "the data or the model hold values that are not finite numbers"
+        )
     return {
         "run": str(run_dir),
         "data": data,

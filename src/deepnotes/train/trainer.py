@@ -10,7 +10,13 @@
 `update(loss, name)` is the one place where gradients are applied: it refuses a
 NaN or infinite loss (raising `TrainingDivergedError`, so the last good checkpoint
 is kept), then runs zero_grad → backward → optional clipping → step →
-scheduler step for the optimiser called `name`.
+scheduler step for the optimiser called `name`. A step can still leave NaN in
+the weights (a NaN momentum, an overflow in the last step) with no loss left to
+show it, so at the end of each epoch, before anything is logged or saved, the
+weights and the losses of the row are checked too (`check_finite`).
+
+Files: the callbacks write the run folder's files through `writing(path)`, so a
+full disk or a read-only folder ends in one line naming the file (`WriteError`).
 
 Resuming is exact: the checkpoint holds weights, optimiser and scheduler
 state, the RNG states and the epoch; the shuffling order of an epoch depends
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import math
 import random
 import sys
@@ -43,7 +50,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from deepnotes.data.base import DataBundle
-from deepnotes.errors import TrainingDivergedError, UserError
+from deepnotes.errors import TrainingDivergedError, UserError, WriteError
+from deepnotes.io import write_atomic
 from deepnotes.tasks.base import Task
 from deepnotes.train import checkpoint
 from deepnotes.train.config import TrainConfig
@@ -145,6 +153,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn an OSError while writing `path` (a full disk, a read-only folder, a name too long)
+    into a one-line `WriteError` that names the file; the OSError stays as its cause."""
+    try:
+        yield
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise WriteError(f"{reason[0].lower()}{reason[1:]} while writing {path}") from e
+
+
 class Callback:
     """Events of a run; override the ones you need."""
 
@@ -168,7 +187,8 @@ class StepLosses(Callback):
 
 
 class CSVLogger(Callback):
-    """Appends each epoch's row to `metrics.csv` (rewritten whole, so a resumed run stays clean)."""
+    """Appends each epoch's row to `metrics.csv` (rewritten whole and atomically, so a resumed
+    run stays clean and a failed write leaves the previous file)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -176,10 +196,12 @@ class CSVLogger(Callback):
     def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
         rows = trainer.state.history
         columns = list(dict.fromkeys(key for r in rows for key in r))
-        with open(self.path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        with writing(self.path):
+            write_atomic(self.path, text.getvalue().encode())
 
 
 class EpochPrinter(Callback):
@@ -202,12 +224,11 @@ class Checkpointer(Callback):
         self.directory = Path(directory)
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
-        checkpoint.save_checkpoint(
-            self.directory,
-            f"epoch-{trainer.state.epoch:04d}",
-            trainer.model.state_dict(),
-            trainer.state_dict(),
-        )
+        name = f"epoch-{trainer.state.epoch:04d}"
+        with writing(self.directory / name):
+            checkpoint.save_checkpoint(
+                self.directory, name, trainer.model.state_dict(), trainer.state_dict()
+            )
 
 
 class EpochFigures(Callback):
@@ -226,10 +247,12 @@ class EpochFigures(Callback):
             return
         figures = trainer.task.epoch_figures(trainer.model, epoch)
         if figures:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            with writing(self.directory):
+                self.directory.mkdir(parents=True, exist_ok=True)
         for name, figure in figures.items():
-            stem = Path(name).stem
-            figure.savefig(self.directory / f"{stem}-{epoch:04d}.png", dpi=80, bbox_inches="tight")
+            path = self.directory / f"{Path(name).stem}-{epoch:04d}.png"
+            with writing(path):
+                figure.savefig(path, dpi=80, bbox_inches="tight")
 
 
 @dataclass
@@ -399,6 +422,7 @@ class Trainer:
         metrics = {k: v for k, v in last.items() if k.startswith(("train_", "val_"))}
         if "test" in self.bundle.splits:
             metrics.update({f"test_{k}": v for k, v in self.evaluate("test").items()})
+            self.check_finite(metrics)
         for callback in self.callbacks:
             callback.on_fit_end(self, metrics)
         return metrics
@@ -438,9 +462,36 @@ class Trainer:
         if "val" in self.bundle.splits:
             row.update({f"val_{k}": v for k, v in self.evaluate("val").items()})
         row["time_s"] = time.perf_counter() - start
+        self.check_finite(row)  # before the row is logged and the weights saved
         self.state.history.append(row)
         for callback in self.callbacks:
             callback.on_epoch_end(self, row)
+
+    def check_finite(self, metrics: dict[str, float]) -> None:
+        """Stop (TrainingDivergedError) if a weight or buffer of the model, or a loss among
+        `metrics`, is NaN or infinite.
+
+        The per-step check in `update` sees only the losses it is given: the step after
+        the last one (or a NaN momentum that turns the weights to NaN while the loss that
+        was just computed is still finite) shows only in the weights, and a NaN weight
+        gives a NaN validation loss but an accuracy that looks like chance, not an error.
+        """
+        tensors = self.model.state_dict()
+        bad = [
+            name
+            for name, t in tensors.items()
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())
+        ]
+        found = [f"{k} is {v}" for k, v in metrics.items() if "loss" in k and not math.isfinite(v)]
+        if bad:
+            named = ", ".join(bad[:3]) + (", …" if len(bad) > 3 else "")
+            found.append(f"{len(bad)} of {len(tensors)} weight tensors hold NaN or ∞ ({named})")
+        if found:
+            raise TrainingDivergedError(
+                f"training diverged by epoch {self.state.epoch}, step {self.state.step}: "
+                f"{'; '.join(found)}; stopped before saving this epoch "
+                "(try a lower --lr or --grad-clip)"
+            )
 
     def state_dict(self) -> dict[str, Any]:
         """Everything but the weights that a resumed run needs."""
