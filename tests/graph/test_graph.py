@@ -279,7 +279,8 @@ def test_train_a_gnn_on_karate_over_seeds(tmp_path):
     assert main([*argv, "--out", str(run), "--no-progress"]) == 0
     metrics = json.loads((run / "summary.json").read_text())["metrics"]
     assert {"test_acc_mean", "test_acc_std"} <= set(metrics)
-    assert 0 <= metrics["test_acc_mean"] <= 1
+    # seeds 0–9 reach 0.94–1.0 in 30 epochs; an untrained GCN is near chance (0.5)
+    assert metrics["test_acc_mean"] >= 0.85
 
 
 @pytest.mark.slow

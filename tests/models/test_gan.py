@@ -282,13 +282,19 @@ def read(run) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
-def test_train_gan_on_the_ring_scores_modes_and_draws_samples(tmp_path):
+def test_train_gan_on_the_ring_scores_modes_and_draws_samples(tmp_path, capsys):
     run = tmp_path / "ring"
     argv = ["train", "gan_mlp", "--data", "ring8", "--epochs", "3", "--out", str(run)]
     assert main([*argv, "--no-progress"]) == 0
     metrics = read(run)["metrics"]
-    assert 0 <= metrics["test_modes"] <= 8 and 0 <= metrics["test_high_quality"] <= 1
-    assert metrics["test_frechet"] >= 0
+    # Three epochs leave the ring's modes to chance (0 on seeds 0–3; the gan-tricks
+    # experiment measures collapse and its cures): what the run must get right is that
+    # its test scores are the saved generator's, as `eval` recomputes them from the file.
+    capsys.readouterr()  # the training's own report
+    assert main(["eval", str(run), "--data", "ring8", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)["metrics"]
+    assert evaluated == {k: v for k, v in metrics.items() if k.startswith("test_")}
+    assert set(evaluated) == {"test_modes", "test_high_quality", "test_frechet"}
     assert (run / "samples.png").exists()
     assert sorted(p.name for p in (run / "epochs").iterdir()) == [
         "samples-0001.png",

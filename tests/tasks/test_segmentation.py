@@ -197,13 +197,14 @@ def test_training_reports_test_miou(tmp_path, monkeypatch):
     config = TrainConfig(
         model="unet_padded_tiny",
         data="shapes-seg",
-        max_steps=2,
+        max_steps=30,
         progress=False,
     )
     summary = train(config, tmp_path / "run")
     assert summary["task"] == "segmentation"
     assert {"train_pixel_acc", "val_miou", "test_miou", "test_pixel_acc"} <= set(summary["metrics"])
-    assert 0 <= summary["metrics"]["test_miou"] <= 1
+    # 30 steps reach 0.17–0.29 on seeds 0–2, where 2 steps leave 0.019 (every seed)
+    assert summary["metrics"]["test_miou"] >= 0.1
     assert summary["figures"] == ["predictions.png"]  # the overlays, saved beside the summary
     assert (tmp_path / "run" / "predictions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
