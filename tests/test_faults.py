@@ -46,7 +46,9 @@ def test_a_fault_turns_the_claims_it_targets_red(fault, quick_tour, tmp_path):
     card = FAULTS.card(fault)
     assert card.targets, f"{fault} targets no claim"
     for experiment in card.experiments:
-        faulted = run_experiment(experiment, tmp_path, quick=True, seed=0, fault=fault)
+        faulted = run_experiment(
+            experiment, tmp_path, quick=True, seed=0, fault=fault, stop_after_targets=True
+        )
         assert faulted.error is None, faulted.error
         red = {c.id for c in faulted.claims if not c.passed}
         green = {c.id for c in clean[experiment].claims if c.passed}
@@ -103,3 +105,17 @@ def test_faults_are_listed_and_planted_from_the_command_line(capsys, tmp_path):
     assert main(["run", "activations", "--fault", "attention-without-scale", "--out", str(out)])
     assert main(["run", "activations", "--fault", "no-such-fault"]) == 2
     assert "unknown fault 'no-such-fault'" in capsys.readouterr().err
+
+
+def test_a_faulted_run_may_stop_once_its_targets_are_measured(tmp_path):
+    """The faults' test ends a faulted run after its targeted claims: the claims it keeps are
+    the whole run's first ones, with the same verdicts, ending at a target, and it says so."""
+    fault, experiment = "laplacian-unnormalised", "graph-networks"
+    whole = run_experiment(experiment, tmp_path / "whole", fault=fault)
+    stopped = run_experiment(experiment, tmp_path / "stopped", fault=fault, stop_after_targets=True)
+    verdicts = [(c.id, c.passed) for c in stopped.claims]
+    assert verdicts == [(c.id, c.passed) for c in whole.claims][: len(verdicts)]
+    assert len(verdicts) < len(whole.claims)  # the karate, block-model and Cora parts skipped
+    assert set(targeted(stopped)) <= {c.id for c in stopped.claims}
+    assert stopped.claims[-1].id in targeted(stopped)
+    assert stopped.error is None and "Stopped once" in stopped.notes[-1]

@@ -148,8 +148,18 @@ def format_value(value: Any) -> str:
     return f"{value:.4f}"
 
 
+class TargetsMeasured(BaseException):
+    """Raised by `Context.claim` once every claim in `Context.stop_after` is recorded, to end
+    a faulted run early. A BaseException, so that an experiment's own `except Exception`
+    (one that turns a crash under a fault into a red claim) does not swallow it."""
+
+
 class Context:
-    """What an experiment is given (mode, seed, output folder) and what it records."""
+    """What an experiment is given (mode, seed, output folder) and what it records.
+
+    `stop_after`: claim ids after which the run may end (the claims a planted fault
+    targets, when only they are wanted); None runs the experiment to its end.
+    """
 
     def __init__(
         self,
@@ -159,6 +169,7 @@ class Context:
         quick: bool = True,
         seed: int = 0,
         data_dir: str | None = None,
+        stop_after: frozenset[str] | None = None,
     ) -> None:
         self.name = name
         self.out_dir = Path(out_dir)  # this experiment's own folder
@@ -171,6 +182,7 @@ class Context:
         self.claims: list[Claim] = []
         self.derived_values: list[Derived] = []
         self.notes: list[str] = []
+        self.stop_after = stop_after
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
     def figure(self, fig: plt.Figure, filename: str, caption: str) -> Path:
@@ -211,6 +223,8 @@ class Context:
         passed = passed and control_failed is not False
         claim = Claim(id, statement, measured, op, target, passed, control, control_failed)
         self.claims.append(claim)
+        if self.stop_after is not None and self.stop_after <= {c.id for c in self.claims}:
+            raise TargetsMeasured
         return claim
 
     def derived(self, id: str, statement: str, value: float | int | str, how: str) -> None:
@@ -234,18 +248,28 @@ def run_experiment(
     seed: int = 0,
     data_dir: str | None = None,
     fault: str | None = None,
+    stop_after_targets: bool = False,
 ) -> Result:
     """Run one registered experiment into `out/<name>/`, with the registered `fault` planted
-    if one is named; an exception becomes a failed Result."""
+    if one is named; an exception becomes a failed Result. With `stop_after_targets`, a
+    faulted run ends as soon as every claim the fault targets here is recorded (the faults'
+    tests need only those), and says so in a note."""
     entry = EXPERIMENTS.get(name)
     planted = FAULTS.create(fault) if fault is not None else contextlib.nullcontext()
+    stop_after = None
+    if fault is not None and stop_after_targets:
+        prefix = f"{name}/"
+        wanted = [t for t in FAULTS.card(fault).targets if t.startswith(prefix)]
+        stop_after = frozenset(t.removeprefix(prefix) for t in wanted)
     root = Path(out)
-    ctx = Context(name, root / name, root, quick=quick, seed=seed, data_dir=data_dir)
+    ctx = Context(name, root / name, root, quick, seed, data_dir, stop_after)
     start = time.perf_counter()
     error = None
     try:
         with planted:
             entry.builder(ctx)
+    except TargetsMeasured:
+        ctx.note("Stopped once the claims the planted fault targets were measured.")
     except Exception:  # one experiment failing must not take the report down
         error = traceback.format_exc(limit=8)
     result = Result(
