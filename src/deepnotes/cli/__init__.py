@@ -13,7 +13,10 @@ Each command's parser sits beside its handler, in the module of its group
 from the argparse parents in `common.py`; the train flags are built from
 `TrainConfig`'s fields. A mistake a user can make (an unknown name, a missing
 file, an impossible setting) ends in one line on stderr and a non-zero exit,
-never a traceback. Nothing here imports torch until a command needs it.
+never a traceback: the argument types (`common.py`) and `TrainConfig.validate` refuse
+bad values before any work, and a file system that refuses a read or a write later (a
+full disk, a folder made read-only meanwhile) is one line too. Nothing here imports
+torch until a command needs it.
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"deepnotes {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # the file system refused, after the arguments were checked
+        where = f": {e.filename}" if e.filename is not None else ""
+        print(f"deepnotes {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("deepnotes: interrupted", file=sys.stderr)
         return 130

@@ -1,10 +1,31 @@
-"""What the commands share: a parser that errs in one line, argument types, common flags."""
+"""What the commands share: a parser that errs in one line, argument types, common flags.
+
+The argument types check what can be checked before any work: a number in its range
+(a seed NumPy takes, a positive finite temperature, a count of samples that fits in
+memory), a folder where a folder belongs and a file where a file belongs, a name the
+file system takes, a folder that can be read or written. argparse reports a refused
+value as one line naming the flag.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-from typing import Any
+import math
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from deepnotes.errors import UserError
+from deepnotes.train.config import COUNT_MAX, SEED_MAX
+
+T = TypeVar("T")
+MAX_SAMPLES = 10_000  # `sample --n`: a grid or a text this long draws in seconds, not hours
+FIGURE_FORMATS = ("png", "jpg", "jpeg", "pdf", "svg")  # what matplotlib writes without extras
+EFFECTIVE = os.access in os.supports_effective_ids  # ask as the process acts (not on Windows)
 
 
 class Parser(argparse.ArgumentParser):
@@ -12,6 +33,20 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def argument(check: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type made of a check that raises `UserError`, which argparse then reports
+    as a bad value of its flag; the check also serves values that come from elsewhere."""
+
+    @functools.wraps(check)
+    def parse(text: str) -> T:
+        try:
+            return check(text)
+        except UserError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
 
 
 def int_tuple(text: str) -> tuple[int, ...]:
@@ -26,14 +61,131 @@ def int_tuple(text: str) -> tuple[int, ...]:
 
 
 def positive_int(text: str) -> int:
-    """A whole number of at least 1 (a count of samples, classes, ...)."""
+    """A whole number of at least 1 (a count of samples, classes, ...) that torch can hold."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
+    if not 1 <= value <= COUNT_MAX:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def sizes(text: str) -> tuple[int, ...]:
+    """`1,28,28` → (1, 28, 28): an input shape, each size a positive integer (--input-size)."""
+    try:
+        return tuple(positive_int(v) for v in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected positive integers separated by commas, got {text!r}"
+        ) from None
+
+
+def sample_count(text: str) -> int:
+    """A positive number of samples up to `MAX_SAMPLES`."""
+    value = positive_int(text)
+    if value > MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_SAMPLES:,} samples, got {value:,}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0 (a temperature): not 0, not negative, not nan or inf."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+def seed(text: str) -> int:
+    """A random seed, 0 to `SEED_MAX`, the seeds every generator here takes."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {SEED_MAX}, got {value}")
+    return value
+
+
+def status(path: str) -> os.stat_result | None:
+    """What is at a path a user named: its `os.stat`, or None where nothing is yet. A name
+    the file system refuses (too long, a NUL), a file on the way (`FILE/x`), a loop of
+    links or a folder that cannot be searched ends in one `UserError`."""
+    if not path:
+        raise UserError("expected a path, got an empty name")
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except ValueError:  # an embedded NUL
+        raise UserError(f"{path!r} is not a name the file system takes") from None
+    except OSError as e:
+        raise UserError(f"{path}: {e.strerror}") from None
+
+
+def check_writable(folder: Path) -> None:
+    """`folder`, or the nearest folder above it that exists (where it will be made), takes
+    new files."""
+    while status(str(folder)) is None:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK, effective_ids=EFFECTIVE):
+        raise UserError(f"cannot write in folder {folder}: permission denied")
+
+
+@argument
+def out_folder(text: str) -> str:
+    """A folder to write into (`--out DIR`): a folder or nothing yet, not a file."""
+    found = status(text)
+    if found is not None and not stat.S_ISDIR(found.st_mode):
+        raise UserError(f"{text} is a file, not a folder")
+    check_writable(Path(text))
+    return text
+
+
+def check_out_file(text: str) -> str:
+    """A file to write (`--out FILE`): not a folder, in a folder that exists and takes it."""
+    found = status(text)
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        raise UserError(f"{text} is a folder; give a file name, e.g. {Path(text) / 'out.png'}")
+    folder = Path(text).parent
+    if status(str(folder)) is None:
+        raise UserError(f"folder {folder} does not exist")
+    if found is not None and not os.access(text, os.W_OK, effective_ids=EFFECTIVE):
+        raise UserError(f"cannot write {text}: permission denied")
+    check_writable(folder)
+    return text
+
+
+def check_figure_file(text: str) -> str:
+    """A file to draw a figure in: `check_out_file`, with a format matplotlib writes."""
+    check_out_file(text)
+    suffix = Path(text).suffix.lower().removeprefix(".")
+    if suffix not in FIGURE_FORMATS:
+        raise UserError(
+            f"{text}: a figure is written as {', '.join('.' + f for f in FIGURE_FORMATS)}"
+        )
+    return text
+
+
+@argument
+def data_folder(text: str) -> str:
+    """A data root (`--data-dir`): a folder that can be read, or nothing yet (`--download`
+    fills it; a data set missing there is reported by name)."""
+    found = status(text)
+    if found is None:
+        return text
+    if not stat.S_ISDIR(found.st_mode):
+        raise UserError(f"{text} is a file, not a folder")
+    try:
+        with os.scandir(text):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot read folder {text}: {e.strerror}") from None
+    return text
 
 
 def print_json(obj: Any) -> None:
@@ -48,7 +200,9 @@ class Parents:
         self.json.add_argument("--json", action="store_true", help="machine-readable output")
 
         self.data_dir = argparse.ArgumentParser(add_help=False)
-        self.data_dir.add_argument("--data-dir", metavar="ROOT", help="data root to look in first")
+        self.data_dir.add_argument(
+            "--data-dir", type=data_folder, metavar="ROOT", help="data root to look in first"
+        )
 
         self.experiment = argparse.ArgumentParser(add_help=False, parents=[self.data_dir])
         mode = self.experiment.add_mutually_exclusive_group()
@@ -60,6 +214,11 @@ class Parents:
         )
         mode.add_argument("--full", action="store_true", help="the long version for the report")
         self.experiment.add_argument(
-            "--out", default="deepnotes-report", help="report folder (default: deepnotes-report)"
+            "--out",
+            type=out_folder,
+            default="deepnotes-report",
+            help="report folder (default: deepnotes-report)",
         )
-        self.experiment.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        self.experiment.add_argument(
+            "--seed", type=seed, default=0, help="random seed (default: 0)"
+        )

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deepnotes.cli.common import Parents, int_tuple, positive_int, print_json
+from deepnotes.cli.common import (
+    Parents,
+    check_figure_file,
+    int_tuple,
+    positive_int,
+    print_json,
+    sizes,
+)
 from deepnotes.errors import UserError
 
 
@@ -13,6 +20,8 @@ def cmd_models(args: argparse.Namespace) -> None:
     from deepnotes.models.catalog import model_rows
 
     rows = model_rows(args.pattern)
+    if not rows:  # a typo, or a malformed glob such as '[' (which matches a literal '[')
+        raise UserError(f"no model matches {args.pattern!r} (`deepnotes models` lists them all)")
     if args.json:
         print_json(rows)
         return
@@ -92,9 +101,7 @@ PLOTS = ("activations",)
 def cmd_plot(args: argparse.Namespace) -> None:
     from deepnotes.figures import activation_gallery
 
-    out = Path(args.out or f"{args.figure}.png")
-    if out.parent and not out.parent.exists():
-        raise UserError(f"folder {out.parent} does not exist")
+    out = Path(check_figure_file(args.out or f"{args.figure}.png"))
     activation_gallery().savefig(out, dpi=110, bbox_inches="tight")
     print(f"figure written to {out}")
 
@@ -134,7 +141,7 @@ def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None
     p.add_argument("model")
     p.add_argument(
         "--input-size",
-        type=int_tuple,
+        type=sizes,
         metavar="C,H,W",
         help="input shape (default: the model's registered input size)",
     )

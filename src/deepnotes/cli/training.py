@@ -14,10 +14,23 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from deepnotes.cli.common import Parents, positive_int, print_json
+from deepnotes.cli.common import (
+    MAX_SAMPLES,
+    Parents,
+    check_figure_file,
+    check_out_file,
+    data_folder,
+    out_folder,
+    positive_float,
+    positive_int,
+    print_json,
+    sample_count,
+    seed,
+)
 from deepnotes.train.config import TrainConfig
 
 RUN_FLAGS = ("config", "out", "resume")  # train flags that are not settings of the run
+PATH_TYPES = {"data_dir": data_folder}  # fields whose flag names a path, checked as it is read
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +50,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             )
         else:
             shown = "" if f.default in (None, dataclasses.MISSING) else f" (default: {f.default})"
-            parser.add_argument(f.flag, dest=f.field, type=f.kind, help=f.help + shown, **f.extras)
+            kind = PATH_TYPES.get(f.field, f.kind)
+            parser.add_argument(f.flag, dest=f.field, type=kind, help=f.help + shown, **f.extras)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -82,23 +96,21 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    from deepnotes.errors import UserError
     from deepnotes.io import write_atomic
     from deepnotes.tasks.base import SampleRequest
     from deepnotes.train.runs import load_trained
 
-    out = Path(args.out) if args.out else None
-    if out is not None and not out.parent.exists():
-        raise UserError(f"folder {out.parent} does not exist")
+    if args.out is not None:  # before any work; a figure's format once the run says it draws one
+        check_out_file(args.out)
     model, task, bundle, _ = load_trained(args.run_dir, data_dir=args.data_dir)
     request = SampleRequest(args.n, args.seed, args.prompt, args.temperature, args.top_k)
     samples = task.sample(model, bundle, request)
     if samples.text is not None:
         print(samples.text)
-        if out is not None:
-            write_atomic(out, (samples.text + "\n").encode())
+        if args.out is not None:
+            write_atomic(Path(args.out), (samples.text + "\n").encode())
         return
-    out = out or Path("samples.png")
+    out = Path(check_figure_file(args.out or "samples.png"))
     samples.figure.savefig(out, dpi=110, bbox_inches="tight")
     print(f"{samples.count} samples written to {out}")
 
@@ -113,7 +125,9 @@ def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None
     )
     add_config_flags(p)
     p.add_argument("--config", metavar="FILE", help="the same settings from a TOML file")
-    p.add_argument("--out", metavar="DIR", help="run folder (default: runs/MODEL-DATA-TIME)")
+    p.add_argument(
+        "--out", type=out_folder, metavar="DIR", help="run folder (default: runs/MODEL-DATA-TIME)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.set_defaults(func=cmd_train)
 
@@ -138,15 +152,24 @@ def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None
     )
     p.add_argument("run_dir")
     p.add_argument(
-        "--n", type=positive_int, help="samples to draw (default: 64), or characters of text (500)"
+        "--n",
+        type=sample_count,
+        help=f"samples to draw (default: 64), or characters of text (500); at most {MAX_SAMPLES:,}",
     )
     p.add_argument(
-        "--out", help="PNG file (default: samples.png); for text, a file to write besides printing"
+        "--out",
+        help="PNG, JPEG, PDF or SVG file (default: samples.png); for text, a file to write "
+        "besides printing",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed (default: 0)")
     p.add_argument("--prompt", help='text to continue, e.g. "ROMEO:" (language models)')
     p.add_argument(
-        "--temperature", type=float, default=1.0, help="divide logits by this (default: 1.0)"
+        "--temperature",
+        type=positive_float,
+        default=1.0,
+        help="divide logits by this (default: 1.0)",
     )
-    p.add_argument("--top-k", type=int, help="sample among the k likeliest characters only")
+    p.add_argument(
+        "--top-k", type=positive_int, help="sample among the k likeliest characters only"
+    )
     p.set_defaults(func=cmd_sample)
