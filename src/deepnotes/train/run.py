@@ -102,7 +102,10 @@ def prepare(config: TrainConfig) -> tuple[torch.nn.Module, Task, DataBundle, dic
     model_kwargs = {**task.model_kwargs(bundle), **config.model_args}
     try:
         model = MODELS.create(config.model, **model_kwargs)
-    except TypeError as e:  # a --model-arg the constructor does not take
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:
+        if not config.model_args:
+            raise  # the model's own defaults failed: a bug to report, with its traceback
+        # a --model-arg the constructor does not take, or a value it cannot build with
         raise UserError(f"cannot build {config.model} with {model_kwargs}: {e}") from None
     task.initialize(model)
     return model, task, bundle, model_kwargs
@@ -240,6 +243,10 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False) -> dict[st
     --resume once a checkpoint is on disk, else the same command again.
     """
     out = Path(out)
+    try:
+        made_here = not out.exists()
+    except OSError:  # a name the file system refuses: check_out_dir says so in one line
+        made_here = False
     job = distributed.initialize(resolve_device(config.device))
     try:
         return train_seeds(config, out, resume, job)
@@ -247,8 +254,24 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False) -> dict[st
         fix = "free space" if getattr(e.__cause__, "errno", None) == errno.ENOSPC else "fix that"
         again = "run again with --resume" if resumable(out) else "run the same command again"
         raise WriteError(f"{e}; {fix} and {again}") from None
+    except UserError:
+        if made_here and job.is_main:
+            remove_empty_folders(out)  # a refused run leaves nothing behind
+        raise
     finally:
         distributed.shutdown()
+
+
+def remove_empty_folders(top: Path) -> None:
+    """Remove `top` and the folders under it that hold no file, deepest first; a file
+    anywhere keeps it and the folders above it."""
+    if not top.is_dir():
+        return
+    for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    if not any(top.iterdir()):
+        top.rmdir()
 
 
 def train_seeds(
