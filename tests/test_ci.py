@@ -5,6 +5,7 @@ them out. Each case runs pytest in a fresh process with the environment it descr
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,9 +53,11 @@ def test_a_missing_data_set_skips_on_a_laptop_and_fails_in_ci(ci, tmp_path):
         assert "1 skipped" in run.stdout
 
 
-@pytest.mark.parametrize(
-    ("ci", "collected"), [(False, "8 deselected"), (True, "8 tests collected")]
-)
-def test_the_slow_reproductions_run_in_ci_only(ci, collected):
-    run = pytest_run("--collect-only", "tests/models/test_zoo_training.py", ci=ci)
-    assert collected in run.stdout, run.stdout
+def test_the_slow_reproductions_run_in_ci_only():
+    """Every test of the zoo's training file is `slow`: CI collects them all, a laptop's
+    plain `pytest` deselects the same number."""
+    in_ci = pytest_run("--collect-only", "tests/models/test_zoo_training.py", ci=True)
+    collected = re.search(r"(\d+) tests? collected", in_ci.stdout)
+    assert collected and int(collected[1]) > 0, in_ci.stdout
+    on_a_laptop = pytest_run("--collect-only", "tests/models/test_zoo_training.py", ci=False)
+    assert f"{collected[1]} deselected" in on_a_laptop.stdout, on_a_laptop.stdout

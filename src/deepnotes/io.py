@@ -56,5 +56,6 @@ def fsync_dir(directory: str | os.PathLike) -> None:
 
 
 def one_line(error: BaseException) -> str:
-    """An exception's message on one line (torchvision's download errors span several)."""
+    """An exception's message on one line (a library's errors may span several; its type's
+    name where it has none)."""
     return " ".join(str(error).split()) or type(error).__name__

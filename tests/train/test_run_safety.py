@@ -244,7 +244,6 @@ EDITS = {
     "not-json": lambda s, c: "{",
     "list": lambda s, c: [],
     "no-config": lambda s, c: without(s, "config"),
-    "no-digest": lambda s, c: without(s, "weights_sha256"),
     "digest-int": lambda s, c: {**s, "weights_sha256": 5},
     "kwargs-str": lambda s, c: {**s, "model_kwargs": "x"},
     "input-size-str": lambda s, c: {**s, "input_size": ["a", 8]},
@@ -477,3 +476,51 @@ def test_a_run_folder_name_longer_than_the_file_system_allows_is_refused(tmp_pat
     code, _, err = cli(capsys, "train", "mlp", "--data", "digits", "--out", str(out))
     assert_refused(code, err)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_older_than_the_digests_loads_with_a_warning(tmp_path, trained_run, capsys):
+    """A summary.json without `weights_sha256` (written before runs recorded it) still
+    evaluates, to the same metrics, and says in one line that the weights went unchecked."""
+    run_dir = copy_run(trained_run, tmp_path / "run")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps(without(summary, "weights_sha256")))
+    code, out, err = cli(capsys, "eval", str(run_dir), "--data", "digits", "--json")
+    assert code == 0
+    assert err.strip().splitlines() == [err.strip()] and "loaded unchecked" in err
+    assert json.loads(out)["metrics"]["test_acc"] == summary["metrics"]["test_acc"]
+
+
+def test_resume_compares_numbers_by_value(tmp_path):
+    """A run whose TOML said `weight_decay = 0` (an int in config.json) resumes with the
+    flag's 0.0: the same setting, not another."""
+    config = TrainConfig(model="mlp", data="digits", weight_decay=0.0, progress=False)
+    stored = {**config.to_dict(), "weight_decay": 0, "lr": 1}
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    run.check_resume(TrainConfig(**{**config.to_dict(), "lr": 1.0}), tmp_path)
+    with pytest.raises(UserError, match=r"weight_decay 0 → 0\.5"):
+        run.check_resume(
+            TrainConfig(**{**config.to_dict(), "lr": 1.0, "weight_decay": 0.5}), tmp_path
+        )
+
+
+def test_a_refused_run_removes_only_the_empty_folders_it_made(tmp_path, capsys):
+    """`--out a/b/c` refused after its folder was made: a, b and c go, since the run made
+    them and they hold nothing; a folder that already existed, or holds a file, stays."""
+    argv = ["train", "mlp", "--data", "digits", "--model-arg", "hidden=[-1]", "--no-progress"]
+    code, _, err = cli(capsys, *argv, "--out", str(tmp_path / "a" / "b" / "c"))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    code, _, _ = cli(capsys, *argv, "--out", str(tmp_path / "kept" / "new"))
+    assert code == 2 and [p.name for p in tmp_path.iterdir()] == ["kept"]
+    assert list((tmp_path / "kept").iterdir()) == []
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "mine.txt").write_text("a file of the user's")
+    (tmp_path / "a" / "empty").mkdir()
+    run.remove_empty_folders(tmp_path / "a")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "a",
+        "a/b",
+        "a/b/mine.txt",
+        "kept",
+    ]

@@ -38,6 +38,7 @@ import torch
 from deepnotes.cards import DataCard
 from deepnotes.data.base import Batching, DataBundle, DataRequest
 from deepnotes.errors import UserError
+from deepnotes.io import one_line
 from deepnotes.registry import DATASETS
 
 PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
@@ -232,11 +233,6 @@ def _numpy_reconstruct() -> Any:
     except ImportError:  # pragma: no cover - NumPy 1
         from numpy.core.multiarray import _reconstruct
     return _reconstruct
-
-
-def one_line(error: BaseException) -> str:
-    """An exception's message on one line (its type's name where it has none)."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def read_bytes(path: Path) -> bytes:

@@ -131,12 +131,12 @@ def wav_layout(path: Path) -> WavLayout:
                 if name == b"data":
                     break
                 if name == b"fmt ":
-                    fmt = f.read(length)
+                    fmt = f.read(min(length, 40))  # 40: the extensible format's; no more
                     if len(fmt) < 16:
                         raise UserError(
                             f"{path} is truncated: its fmt chunk is {len(fmt)} bytes, not 16"
                         )
-                    f.seek(length % 2, 1)
+                    f.seek(length - len(fmt) + length % 2, 1)
                 else:
                     f.seek(length + length % 2, 1)
             if not fmt:

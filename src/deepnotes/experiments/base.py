@@ -260,7 +260,7 @@ def run_experiment(
     if fault is not None and stop_after_targets:
         prefix = f"{name}/"
         wanted = [t for t in FAULTS.card(fault).targets if t.startswith(prefix)]
-        stop_after = frozenset(t.removeprefix(prefix) for t in wanted)
+        stop_after = frozenset(t.removeprefix(prefix) for t in wanted) or None
     root = Path(out)
     ctx = Context(name, root / name, root, quick, seed, data_dir, stop_after)
     start = time.perf_counter()

@@ -40,6 +40,7 @@ is left resumable, or, if no checkpoint was written yet, ready to start over.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -196,7 +197,9 @@ def check_resume(config: TrainConfig, out: Path) -> None:
     changed = [
         f"{name} {before.get(name, '(absent)')} → {after.get(name, '(absent)')}"
         for name in sorted(before.keys() | after.keys())
-        if name not in may_change and before.get(name) != after.get(name)
+        if name not in may_change
+        and as_number(stored.get(name, before.get(name)))
+        != as_number(config.to_dict().get(name, after.get(name)))
     ]
     if changed:
         raise UserError(
@@ -208,6 +211,14 @@ def check_resume(config: TrainConfig, out: Path) -> None:
 def as_json(value: Any) -> str:
     """A setting as JSON text, the form config.json holds it in (a tuple as a list)."""
     return json.dumps(value, sort_keys=True)
+
+
+def as_number(value: Any) -> Any:
+    """A setting as resume compares it: numbers by value, so that a TOML's `weight_decay = 0`
+    equals the flag's 0.0 (True is no number); anything else as its JSON text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return as_json(value)
 
 
 def default_out(config: TrainConfig) -> Path:
@@ -243,10 +254,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False) -> dict[st
     --resume once a checkpoint is on disk, else the same command again.
     """
     out = Path(out)
-    try:
-        made_here = not out.exists()
-    except OSError:  # a name the file system refuses: check_out_dir says so in one line
-        made_here = False
+    made_here = first_missing(out)
     job = distributed.initialize(resolve_device(config.device))
     try:
         return train_seeds(config, out, resume, job)
@@ -255,11 +263,26 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False) -> dict[st
         again = "run again with --resume" if resumable(out) else "run the same command again"
         raise WriteError(f"{e}; {fix} and {again}") from None
     except UserError:
-        if made_here and job.is_main:
-            remove_empty_folders(out)  # a refused run leaves nothing behind
+        if made_here is not None and job.is_main:
+            with contextlib.suppress(OSError):  # the error to report is the one above
+                remove_empty_folders(made_here)  # a refused run leaves nothing behind
         raise
     finally:
         distributed.shutdown()
+
+
+def first_missing(out: Path) -> Path | None:
+    """The outermost folder of `out` that does not exist yet (`out` itself, or a parent that
+    `mkdir(parents=True)` would make), None if `out` exists or cannot be looked at."""
+    try:
+        if out.exists():
+            return None
+        missing = out
+        while missing.parent != missing and not missing.parent.exists():
+            missing = missing.parent
+        return missing
+    except OSError:  # a name the file system refuses: check_out_dir says so in one line
+        return None
 
 
 def remove_empty_folders(top: Path) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,6 @@ SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "model_kwargs": (dict,),
     "input_size": (list,),
     "num_classes": (int, type(None)),
-    "weights_sha256": (str,),
 }
 
 
@@ -134,6 +134,8 @@ def read_run(run_dir: str | Path) -> tuple[dict[str, Any], TrainConfig]:
         if key not in summary or isinstance(value, bool) or not isinstance(value, types):
             kind = types[0].__name__
             raise UserError(f"{path} is not a run summary: {key!r} is missing or not a {kind}")
+    if "weights_sha256" in summary and not isinstance(summary["weights_sha256"], str):
+        raise UserError(f"{path} is not a run summary: 'weights_sha256' is not a str")
     if not all(isinstance(n, int) and not isinstance(n, bool) for n in summary["input_size"]):
         raise UserError(f"{path} is not a run summary: 'input_size' is not a list of integers")
     try:
@@ -154,13 +156,23 @@ def load_trained(
     """The trained model of `run_dir` in eval mode, with its task and a data set prepared as for
     training (`data` names another compatible data set, e.g. new recordings).
 
-    The weights are checked against the SHA-256 in summary.json before anything is built.
+    The weights are checked against the SHA-256 in summary.json before anything is built;
+    a run written before runs recorded it loads unchecked, with a warning that says so.
     """
     run_dir = Path(run_dir)
     summary, trained = read_run(run_dir)
-    weights = checkpoint.load_weights(
-        run_dir / "model.safetensors", summary["weights_sha256"], run_dir / "summary.json"
-    )
+    weights_file = run_dir / "model.safetensors"
+    if "weights_sha256" in summary:
+        weights = checkpoint.load_weights(
+            weights_file, summary["weights_sha256"], run_dir / "summary.json"
+        )
+    else:
+        print(
+            f"warning: {run_dir / 'summary.json'} records no SHA-256 of its weights (a run "
+            "from an older deepnotes): they are loaded unchecked",
+            file=sys.stderr,
+        )
+        weights = checkpoint.load_weights(weights_file)
     data_dir = data_dir or trained.data_dir  # else where the run found its data
     config = dataclasses.replace(trained, data=data or trained.data, data_dir=data_dir)
     _, task, bundle = task_data(config)
