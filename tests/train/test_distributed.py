@@ -126,7 +126,7 @@ def test_two_launchers_meeting_over_loopback_train_like_one_process(
 def test_tasks_that_cannot_be_sharded_are_refused_before_launch(tmp_path):
     for args, expected in (
         (("train", "gcn", "--data", "karate", "--devices", "2"), "cannot train on several"),
-        ((*LENET, "--devices", "3", "--batch-size", "32"), "divide evenly among 3"),
+        ((*LENET, "--devices", "2", "--batch-size", "33"), "divide evenly among 2"),
     ):
         result = deepnotes(*args, "--out", str(tmp_path / "never"))
         assert result.returncode == 2
