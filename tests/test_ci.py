@@ -1,6 +1,7 @@
 """What CI must catch: under `CI=true` a missing data set or browser fails instead of
-skipping, and the `slow` reproductions run; a plain `pytest` on a laptop skips and leaves
-them out. Each case runs pytest in a fresh process with the environment it describes."""
+skipping; a plain `pytest` on a laptop skips. The `slow` reproductions run when asked for
+(`-m slow`), in CI as on a laptop. Each case runs pytest in a fresh process with the
+environment it describes."""
 
 from __future__ import annotations
 
@@ -53,11 +54,14 @@ def test_a_missing_data_set_skips_on_a_laptop_and_fails_in_ci(ci, tmp_path):
         assert "1 skipped" in run.stdout
 
 
-def test_the_slow_reproductions_run_in_ci_only():
-    """Every test of the zoo's training file is `slow`: CI collects them all, a laptop's
-    plain `pytest` deselects the same number."""
-    in_ci = pytest_run("--collect-only", "tests/models/test_zoo_training.py", ci=True)
-    collected = re.search(r"(\d+) tests? collected", in_ci.stdout)
-    assert collected and int(collected[1]) > 0, in_ci.stdout
-    on_a_laptop = pytest_run("--collect-only", "tests/models/test_zoo_training.py", ci=False)
-    assert f"{collected[1]} deselected" in on_a_laptop.stdout, on_a_laptop.stdout
+def test_the_slow_reproductions_run_when_asked_for():
+    """Every test of the zoo's training file is `slow`: `-m slow` collects them all; a plain
+    `pytest`, on a laptop or in CI, deselects the same number."""
+    asked = pytest_run(
+        "--collect-only", "-m", "slow", "tests/models/test_zoo_training.py", ci=False
+    )
+    collected = re.search(r"(\d+) tests? collected", asked.stdout)
+    assert collected and int(collected[1]) > 0, asked.stdout
+    for ci in (False, True):
+        plain = pytest_run("--collect-only", "tests/models/test_zoo_training.py", ci=ci)
+        assert f"{collected[1]} deselected" in plain.stdout, plain.stdout
