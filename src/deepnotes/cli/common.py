@@ -111,6 +111,20 @@ def seed(text: str) -> int:
     return value
 
 
+EXPERIMENT_SEEDS = 1000  # an experiment draws seeds S, S + 1, ... (up to S + 20 today)
+
+
+def experiment_seed(text: str) -> int:
+    """An experiment's seed: a `seed` that leaves room for the `EXPERIMENT_SEEDS` after it."""
+    value = seed(text)
+    if value > SEED_MAX - EXPERIMENT_SEEDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a seed from 0 to {SEED_MAX - EXPERIMENT_SEEDS} (an experiment also "
+            f"draws the seeds after it), got {value}"
+        )
+    return value
+
+
 def status(path: str) -> os.stat_result | None:
     """What is at a path a user named: its `os.stat`, or None where nothing is yet. A name
     the file system refuses (too long, a NUL), a file on the way (`FILE/x`), a loop of
@@ -220,5 +234,5 @@ class Parents:
             help="report folder (default: deepnotes-report)",
         )
         self.experiment.add_argument(
-            "--seed", type=seed, default=0, help="random seed (default: 0)"
+            "--seed", type=experiment_seed, default=0, help="random seed (default: 0)"
         )
