@@ -33,22 +33,21 @@ def pytest_run(*args: str, ci: bool, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("ci", [False, True])
-def test_a_missing_browser_skips_on_a_laptop_and_fails_in_ci(ci):
-    run = pytest_run(BROWSER_TEST, ci=ci, PATH=str(PROJECT / "no-such-folder"))
+@pytest.mark.parametrize(
+    ("test", "missing", "reason"),
+    [
+        (BROWSER_TEST, "PATH", "no Chromium on the PATH"),
+        (DATA_TEST, "DEEPNOTES_DATA", "shared data sets not found"),
+    ],
+    ids=["browser", "data"],
+)
+def test_what_is_missing_skips_on_a_laptop_and_fails_in_ci(ci, test, missing, reason, tmp_path):
+    """With the browser or the data set gone (a PATH or a data root that leads nowhere), the
+    test that needs it skips on a laptop, and fails, saying why, under CI=true."""
+    run = pytest_run(test, ci=ci, **{missing: str(tmp_path / "gone")})
     if ci:
         assert run.returncode == 1, run.stdout
-        assert "no Chromium on the PATH; CI=true" in run.stdout
-    else:
-        assert run.returncode == 0, run.stdout
-        assert "1 skipped" in run.stdout
-
-
-@pytest.mark.parametrize("ci", [False, True])
-def test_a_missing_data_set_skips_on_a_laptop_and_fails_in_ci(ci, tmp_path):
-    run = pytest_run(DATA_TEST, ci=ci, DEEPNOTES_DATA=str(tmp_path / "gone"))
-    if ci:
-        assert run.returncode == 1, run.stdout
-        assert "shared data sets not found" in run.stdout
+        assert f"{reason}" in run.stdout and "CI=true" in run.stdout
     else:
         assert run.returncode == 0, run.stdout
         assert "1 skipped" in run.stdout

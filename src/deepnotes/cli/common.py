@@ -60,15 +60,21 @@ def int_tuple(text: str) -> tuple[int, ...]:
     return values
 
 
-def positive_int(text: str) -> int:
-    """A whole number of at least 1 (a count of samples, classes, ...) that torch can hold."""
+def integer_in(text: str, low: int, high: int, wanted: str) -> int:
+    """`text` as an integer from `low` to `high`; else argparse's one-line refusal, which
+    says what was `wanted`."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if not 1 <= value <= COUNT_MAX:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (a count of samples, classes, ...) that torch can hold."""
+    return integer_in(text, 1, COUNT_MAX, "a positive integer")
 
 
 def sizes(text: str) -> tuple[int, ...]:
@@ -102,13 +108,7 @@ def positive_float(text: str) -> float:
 
 def seed(text: str) -> int:
     """A random seed, 0 to `SEED_MAX`, the seeds every generator here takes."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {SEED_MAX}, got {value}")
-    return value
+    return integer_in(text, 0, SEED_MAX, f"an integer seed from 0 to {SEED_MAX}")
 
 
 EXPERIMENT_SEEDS = 1000  # an experiment draws seeds S, S + 1, ... (up to S + 20 today)
@@ -116,13 +116,9 @@ EXPERIMENT_SEEDS = 1000  # an experiment draws seeds S, S + 1, ... (up to S + 20
 
 def experiment_seed(text: str) -> int:
     """An experiment's seed: a `seed` that leaves room for the `EXPERIMENT_SEEDS` after it."""
-    value = seed(text)
-    if value > SEED_MAX - EXPERIMENT_SEEDS:
-        raise argparse.ArgumentTypeError(
-            f"expected a seed from 0 to {SEED_MAX - EXPERIMENT_SEEDS} (an experiment also "
-            f"draws the seeds after it), got {value}"
-        )
-    return value
+    last = SEED_MAX - EXPERIMENT_SEEDS
+    wanted = f"a seed from 0 to {last} (an experiment also draws the seeds after it)"
+    return integer_in(text, 0, last, wanted)
 
 
 def status(path: str) -> os.stat_result | None:
