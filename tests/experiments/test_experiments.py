@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from deepnotes.cards import ExperimentCard
-from deepnotes.experiments.base import Context, run_experiment
+from deepnotes.experiments.base import Context, Quote, run_experiment
 from deepnotes.registry import EXPERIMENTS
 from deepnotes.report import write_report
 
@@ -70,6 +70,40 @@ def test_report_page_and_summary(results):
     assert summary["claims_passed"] == summary["claims_total"]
     measured = {c["id"]: c["measured"] for e in summary["experiments"] for c in e["claims"]}
     assert measured["conv-i5-k4-p2"] == 6
+    quotes = [q for r in by_name.values() for q in r.quotes]
+    assert quotes, "the sections name the notes' sentences they test"
+    for quote in quotes:
+        assert f"“{escape(quote.text, quote=False)}”" in html
+        assert f"the notes, line {quote.line}" in html
+
+
+NOTES = Path(__file__).resolve().parents[2] / "docs" / "course-notes.txt"
+
+
+def stands_on_its_line(quote: Quote, notes: list[str]) -> bool:
+    """Whether the quote's text (spaces aside) is part of line `quote.line` of the notes."""
+    words = " ".join(quote.text.split())
+    return 1 <= quote.line <= len(notes) and words in " ".join(notes[quote.line - 1].split())
+
+
+def test_a_quote_must_stand_on_its_line():
+    notes = NOTES.read_text(encoding="utf-8").splitlines()
+    sentence = "it does not really reduce covariate shift"
+    assert stands_on_its_line(Quote(168, sentence), notes)
+    assert not stands_on_its_line(Quote(167, sentence), notes)
+    assert not stands_on_its_line(Quote(len(notes) + 1, sentence), notes)
+
+
+def test_every_quote_stands_on_its_line_of_the_notes(results):
+    _, by_name = results
+    notes = NOTES.read_text(encoding="utf-8").splitlines()
+    misplaced = [
+        (name, quote.line, quote.text)
+        for name, result in by_name.items()
+        for quote in result.quotes
+        if not stands_on_its_line(quote, notes)
+    ]
+    assert not misplaced
 
 
 def test_a_claim_is_judged_not_declared(tmp_path):

@@ -96,6 +96,17 @@ class Derived:
 
 
 @dataclass
+class Quote:
+    """A sentence of the course notes (`docs/course-notes.txt`) that a section measures, as
+    written there, with its line number; `english` renders a passage the notes wrote in
+    Chinese. `tests/experiments` checks that the text stands on that line."""
+
+    line: int
+    text: str
+    english: str | None = None
+
+
+@dataclass
 class Figure:
     path: str  # relative to the report's root
     caption: str
@@ -122,6 +133,7 @@ class Result:
     claims: list[Claim] = field(default_factory=list)
     derived: list[Derived] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    quotes: list[Quote] = field(default_factory=list)
     error: str | None = None
     fault: str | None = None  # the fault planted for this run, if any
 
@@ -182,6 +194,7 @@ class Context:
         self.claims: list[Claim] = []
         self.derived_values: list[Derived] = []
         self.notes: list[str] = []
+        self.quotes: list[Quote] = []
         self.stop_after = stop_after
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -199,6 +212,11 @@ class Context:
     def note(self, text: str) -> None:
         """A visible remark in the report (e.g. "Cora not found: table skipped")."""
         self.notes.append(text)
+
+    def quote(self, line: int, text: str, english: str | None = None) -> None:
+        """Name the sentence of the notes that the measurements after it test: `text` as it
+        stands on `line` of `docs/course-notes.txt` (a part of the line will do)."""
+        self.quotes.append(Quote(line, text, english))
 
     def claim(
         self,
@@ -283,6 +301,7 @@ def run_experiment(
         claims=ctx.claims,
         derived=ctx.derived_values,
         notes=ctx.notes,
+        quotes=ctx.quotes,
         error=error,
         fault=fault,
     )

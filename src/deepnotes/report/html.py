@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from deepnotes import __version__
-from deepnotes.experiments.base import Claim, Result, format_value, targeted
+from deepnotes.experiments.base import Claim, Quote, Result, format_value, targeted
 from deepnotes.io import write_atomic, write_json
 from deepnotes.registry import FAULTS
 
@@ -33,6 +33,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .pass { color: #0a6b2d; font-weight: 600; } .fail { color: #b00020; font-weight: 600; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #555; }
+.notes { border-left: 4px solid #7a8ca8; margin: 0.6em 0; padding: 0.2em 0.8em; color: #333; }
+.notes cite { display: block; font-size: 0.85em; color: #666; }
+.notes .english { display: block; font-style: italic; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: 0.4em 0.8em; }
 pre.error { background: #fdecea; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
 .meta { color: #666; font-size: 0.9em; }
@@ -50,6 +53,16 @@ def topic_key(topic: str) -> tuple[float, str]:
     return (float(match.group(1)) if match else 99.0, topic)
 
 
+def render_quote(quote: Quote) -> str:
+    """The notes' sentence a section tests, with its line (and an English rendering)."""
+    e = html.escape
+    english = f'<span class="english">{e(quote.english)}</span>' if quote.english else ""
+    return (
+        f'<blockquote class="notes"><p>“{e(quote.text)}”</p>{english}'
+        f"<cite>the notes, line {quote.line}</cite></blockquote>"
+    )
+
+
 def render_section(result: Result) -> str:
     e = html.escape
     verdict = (
@@ -63,6 +76,7 @@ def render_section(result: Result) -> str:
     ]
     if result.fault is not None:
         parts.append(fault_banner(result))
+    parts += [render_quote(quote) for quote in result.quotes]
     parts += [f'<p class="note">{e(note)}</p>' for note in result.notes]
     if result.error:
         parts.append(f'<pre class="error">{e(result.error)}</pre>')
