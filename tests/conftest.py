@@ -26,11 +26,30 @@ def skip_unless_ci(reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`-n auto`) give each worker its share of the cores for torch's
+    threads: two torch processes each spinning on every core run 5–10× slower than one."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # for the subprocesses the tests start
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave the `slow` reproductions out unless a marker expression asks for them (`-m slow`,
-    `-m "slow or not slow"`). CI leaves them out too: with them `.ci/run` would take about
-    an hour on two cores, past its 45 minutes (see the README's Development section)."""
-    if config.option.markexpr:
+    """Leave the `slow` reproductions out of a plain `pytest` on a laptop unless a marker
+    expression asks for them (`-m slow`, `-m "slow or not slow"`); CI (`CI=true`) runs them.
+
+    Under pytest-xdist (`--dist loadgroup`, set in pyproject.toml) every test of the quick
+    tour is one group, so one worker runs the session's tour once while the others take the
+    rest (before xdist reads the groups: hence `tryfirst`)."""
+    for item in items:
+        if "quick_tour" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("quick-tour"))
+    if config.option.markexpr or in_ci():
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
     config.hook.pytest_deselected(items=slow)

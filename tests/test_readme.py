@@ -17,10 +17,11 @@ def test_quick_start_is_exactly_the_two_commands():
     commands = [line for block in blocks for line in block.splitlines() if line.strip()]
     assert commands == [
         "pip install -e . && deepnotes tour",
-        'pip install -e ".[test]" && pytest',
+        'pip install -e ".[test]" && pytest -n auto',
     ]
+    # CI runs the README's test command (with --durations added)
     ci = (ROOT / ".ci" / "run").read_text()
-    assert 'pip install -e ".[test]"' in ci and "\npytest" in ci
+    assert 'pip install -e ".[test]"' in ci and "\npytest -n auto" in ci
 
 
 def test_every_experiment_is_on_the_map():
