@@ -3,6 +3,7 @@
 from deepnotes.experiments import (
     activations,
     activations_training,
+    architecture_search,
     architectures,
     attention,
     augmentation,
@@ -28,6 +29,7 @@ from deepnotes.experiments import (
 __all__ = [
     "activations",
     "activations_training",
+    "architecture_search",
     "architectures",
     "attention",
     "augmentation",

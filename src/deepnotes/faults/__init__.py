@@ -25,6 +25,8 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
     normalization BatchNorm's unbiased variance, running statistics with autograd history,
                   γ and β not learned (the notes' three); dropout without 1/(1 − p)
     optimisers    Adam without bias correction, SGD's momentum applied twice
+    search        regularised evolution's ageing removing the newest, the tournament won by
+                  the worst
 """
 
 from deepnotes.faults import (
@@ -37,6 +39,7 @@ from deepnotes.faults import (
     normalization,
     optimisers,
     recurrent,
+    search,
     speech,
 )
 
@@ -50,5 +53,6 @@ __all__ = [
     "normalization",
     "optimisers",
     "recurrent",
+    "search",
     "speech",
 ]
