@@ -18,6 +18,7 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
     recurrent     the LSTM's forget gate without its bias
     graphs        GCN without self-loops or normalised by rows, the Laplacian unnormalised,
                   the graph Fourier transform without the transpose
+    lipschitz     power iteration that never updates its right vector v
     generative    KL's log-determinant upside down, PPCA's N and N − 1, PPCA's ELBO taken
                   at q's mean, the E-step unnormalised, the VAE's KL added, the generator on
                   the minimax loss
@@ -36,6 +37,7 @@ from deepnotes.faults import (
     convolution,
     generative,
     graphs,
+    lipschitz,
     normalization,
     optimisers,
     recurrent,
@@ -50,6 +52,7 @@ __all__ = [
     "convolution",
     "generative",
     "graphs",
+    "lipschitz",
     "normalization",
     "optimisers",
     "recurrent",

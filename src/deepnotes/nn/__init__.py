@@ -18,6 +18,8 @@ and compare outputs, gradients and buffers. Read them as the lesson:
     activations.py   Sigmoid … LogSoftmax, and the ACTIVATIONS table for the gallery
     losses.py        L1Loss … TripletMarginLoss
     ctc.py           CTCLoss by the forward algorithm; greedy and prefix-beam decoding
+    spectral.py      the spectral norm by power iteration; spectral_norm (W/σ(W)), torch's
+                     parametrization
     functional.py    the functional forms the layers use
 """
 
