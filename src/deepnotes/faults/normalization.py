@@ -1,4 +1,5 @@
-"""Faults in normalisation: the notes' three BatchNorm mistakes, and dropout's missing scale."""
+"""Faults in normalisation: the notes' three BatchNorm mistakes, ghost batches that ignore
+their groups, and dropout's missing scale."""
 
 from __future__ import annotations
 
@@ -106,6 +107,25 @@ def affine_tensors(
 )
 def batchnorm_affine_not_learned() -> AbstractContextManager[None]:
     return replaced(batchnorm, "affine_parameters", affine_tensors)
+
+
+@FAULTS.register(
+    "ghost-batchnorm-whole-batch",
+    FaultCard(
+        mistake="Ghost BatchNorm normalises with the statistics of the whole batch, not of "
+        "each group of G examples",
+        consequence="every group size gives the same network, plain BatchNorm at the batch's "
+        "size: G no longer sets the noise, so neither the non-convergence of tiny groups nor "
+        "the wider generalisation gap of the whole batch appears",
+        replaces="deepnotes.nn.batchnorm.GhostBatchNorm1d.forward",
+        targets=(
+            "batchnorm/ghost-bn-tiny-groups-do-not-converge",
+            "batchnorm/ghost-bn-whole-batch-regularises-less",
+        ),
+    ),
+)
+def ghost_batchnorm_whole_batch() -> AbstractContextManager[None]:
+    return replaced(batchnorm.GhostBatchNorm1d, "forward", batchnorm.BatchNorm1d.forward)
 
 
 def dropout_mask_unscaled(like: Tensor, p: float) -> Tensor:

@@ -22,7 +22,8 @@ regularise by noise injection: each sample is normalised with a noisy empirical
 mean and standard deviation of its mini-batch. Hence its sensitivity to batch
 size: too large, too little noise and too little regularisation; too small, too
 much noise and poor convergence. γ and β give back whatever scale and offset the
-next layer needs.
+next layer needs. `GhostBatchNorm1d` sets that noise apart from the batch size: it
+normalises each group of G examples of a batch with the group's own statistics.
 
 The notes' from-scratch version had three faults, each fixed here:
 
@@ -61,6 +62,8 @@ Shape:
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -235,3 +238,53 @@ class BatchNorm2d(_BatchNorm):
     """
 
     _input_ranks = (4,)
+
+
+class GhostBatchNorm1d(BatchNorm1d):
+    """Ghost batch normalisation (Hoffer, Hubara & Soudry, "Train longer, generalize better",
+    NeurIPS 2017): in training, each group of `group_size` consecutive examples of a batch
+    (N, C) is normalised with its own statistics, as if it were a batch of its own.
+
+    For the batch viewed as k = N/G groups of G examples, group j and channel c:
+
+        μ_jc = (1/G) Σ_{i∈j} x_ic,   σ²_jc = (1/G) Σ_{i∈j} (x_ic − μ_jc)²,
+        y_ic = γ_c · (x_ic − μ_jc)/√(σ²_jc + ε) + β_c.
+
+    The statistics of G examples are noisier the smaller G is (the mean's standard error
+    is σ/√G), so G sets BatchNorm's noise at a fixed batch size, learning rate and number
+    of steps. G = N is `BatchNorm1d`. The running estimates are updated with the mean of
+    the groups' μ and σ² (each group holds G values per channel); evaluation uses them,
+    as `BatchNorm1d` does. N must be a multiple of G in training.
+
+    Args:
+        num_features: C.
+        group_size: G, the examples per ghost batch.
+        The other arguments as `BatchNorm1d`.
+
+    Shape:
+        - Input: (N, C), N a multiple of `group_size` in training.
+        - Output: (N, C).
+    """
+
+    _input_ranks = (2,)
+
+    def __init__(self, num_features: int, group_size: int, **kwargs: Any) -> None:
+        super().__init__(num_features, **kwargs)
+        self.group_size = group_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training and self.running_mean is not None:
+            return super().forward(x)  # evaluation: the running estimates, as BatchNorm1d
+        self._check_input_dim(x)
+        (n, c), g = x.shape, self.group_size
+        if n % g or g == 1:
+            raise ValueError(f"a batch of {n} does not split into groups of {g} > 1")
+        y, mean, var = NormalizationWithStatistics.apply(
+            x, self.weight, self.bias, (n // g, g, c), (1,), (c,), self.eps
+        )  # x viewed as (groups, G, C), statistics over G: mean, var (groups, 1, C)
+        if self.track_running_stats:
+            self._update_running_stats(mean.mean((0, 1)), var.mean((0, 1)), g)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, group_size={self.group_size}"
