@@ -7,11 +7,33 @@ gates and U-Net's valid-convolution arithmetic: each claim of the notes is
 measured on the very modules the registered models are built from, not
 asserted. Figures: parameters against multiply-adds for the zoo, and how the
 receptive field grows with depth, pooling and dilation.
+
+Three sections train small networks on the digits:
+
+- AlexNet's ensembling (Krizhevsky et al. 2012): k networks from different seeds,
+  their softmax outputs averaged, p̄(y|x) = (1/k) Σ_m p_m(y|x); the ensemble's
+  accuracy against its members' as k grows. Members that err on different digits
+  outvote each other's mistakes; k copies of one network gain nothing.
+- Inception's savings (Szegedy et al. 2015; v3: Szegedy et al. 2016): a conv of
+  k_h × k_w from c_in to c_out channels holds c_in·c_out·k_h·k_w weights and does
+  that many multiply-adds per output pixel (`deepnotes.arith`), so a 1×1
+  reduction to r channels before a k×k costs c_in·r + r·c·k² instead of c_in·c·k²,
+  two 3×3 cost 18 per channel pair instead of a 5×5's 25, and a 1×n then an n×1
+  2n instead of n². The formulas are checked against the built modules (their
+  parameters, `deepnotes.summary`'s multiply-adds), the saving is trained against
+  the block without reductions, and the stem's fast downsampling (224 → 28 before
+  the first module) is counted as multiply-adds per stage.
+- Squeeze-and-excitation's gate: the paper (Hu et al. 2018) scales channel c by
+  s_c = σ(e_c), each gate in (0, 1) on its own; the notes write a softmax,
+  s_c = exp(e_c) / Σ_j exp(e_j), whose gates sum to 1 (mean 1/C), so raising one
+  lowers the others. Both gates in the same network, trained alike: the gate
+  values, the channels left open (s > ½), the accuracy.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import torch
@@ -20,14 +42,19 @@ from torch import Tensor, nn
 import deepnotes.nn as dn
 from deepnotes import arith
 from deepnotes.cards import ExperimentCard
+from deepnotes.data.base import DataBundle
+from deepnotes.data.embedded import digit_images, digit_vectors
 from deepnotes.errors import UserError
 from deepnotes.experiments.base import Context, Control
-from deepnotes.models import densenet, shufflenet, unet
+from deepnotes.models import densenet, inception, shufflenet, unet
+from deepnotes.models.mlp import dense_stack
 from deepnotes.models.resnet import BasicBlock, Bottleneck
 from deepnotes.models.senet import SqueezeExcitation
 from deepnotes.models.unet import UNet, unet_input_side
 from deepnotes.registry import EXPERIMENTS, MODELS
 from deepnotes.summary import summarize
+from deepnotes.tasks.supervised import ClassificationTask
+from deepnotes.train.fit import fit_in_memory
 
 
 def measured_receptive_field(stack: nn.Module, side: int) -> int:
@@ -98,7 +125,13 @@ def zoo_costs() -> list[tuple[str, str, int, int]]:
             "residual block",
             "dense block",
             "squeeze-and-excitation",
+            "sigmoid vs softmax gate",
             "U-Net",
+            "ensembling",
+            "Inception module",
+            "1×1 reductions",
+            "factorised convolutions",
+            "stem downsampling",
         ],
     ),
 )
@@ -110,6 +143,10 @@ def run(ctx: Context) -> None:
     residual_dense_and_gates(ctx)
     unet_sizes(ctx)
     zoo_figure(ctx)
+    ensembles(ctx)
+    inception_stem(ctx)
+    inception_savings(ctx)
+    se_gate_softmax_or_sigmoid(ctx)
 
 
 def stacked_3x3(ctx: Context) -> None:
@@ -422,4 +459,538 @@ def zoo_figure(ctx: Context) -> None:
         "The zoo at 3×224×224",
         ["model", "parameters", "GMACs"],
         [[name, f"{params:,}", f"{macs / 1e9:.3f}"] for name, _, params, macs in rows],
+    )
+
+
+def fit_digits(model: nn.Module, digits: DataBundle, seed: int, **settings: float) -> nn.Module:
+    """Train on the digits with the package's trainer (Adam), seeded: the same seed gives the
+    same batches, so two models of one seed differ only in what they are. Returns it in eval."""
+    settings = {"batch_size": 64, "epochs": 6, "lr": 3e-3, **settings}
+    fit_in_memory(model, ClassificationTask(), digits, seed=seed, **settings)
+    return model.eval()
+
+
+@torch.no_grad()
+def test_accuracy(model: nn.Module, digits: DataBundle) -> float:
+    """Share of the test digits classified right."""
+    return ClassificationTask().evaluate(model.eval(), [digits.splits["test"].tensors])["acc"]
+
+
+MEMBER = {"epochs": 5, "batch_size": 128, "lr": 1e-2}  # a few seconds for all the members
+
+
+@torch.no_grad()
+def ensemble_accuracy(probabilities: Tensor, labels: Tensor) -> float:
+    """Accuracy of the ensemble that averages its members' softmax outputs.
+
+    probabilities: (members, N, classes), each member's p_m(y | x); the ensemble
+    predicts argmax_y (1/k) Σ_m p_m(y | x).
+    """
+    return float((probabilities.mean(dim=0).argmax(dim=1) == labels).float().mean())
+
+
+def mean_ensemble_accuracy(probabilities: Tensor, labels: Tensor, k: int) -> float:
+    """The ensemble's accuracy averaged over every choice of k of the members."""
+    subsets = itertools.combinations(range(len(probabilities)), k)
+    scores = [ensemble_accuracy(probabilities[list(subset)], labels) for subset in subsets]
+    return sum(scores) / len(scores)
+
+
+def ensembles(ctx: Context) -> None:
+    """AlexNet's ensembling: small networks of different seeds, their softmax outputs averaged."""
+    ctx.quote(81, "Model ensembling")
+    digits = digit_vectors(ctx.seed)
+    x, labels = digits.splits["test"].tensors
+    count, hidden = (8 if ctx.quick else 12), 8
+    outputs = []
+    for member in range(count):
+        seed = 1000 * ctx.seed + member  # another initialisation and another batch order
+        torch.manual_seed(seed)
+        net = fit_digits(dense_stack([64, hidden, 10], dn.ReLU, dn), digits, seed, **MEMBER)
+        with torch.no_grad():
+            outputs.append(net(x).softmax(dim=1))  # (N, 10)
+    probabilities = torch.stack(outputs)  # (members, N, 10)
+    members = [ensemble_accuracy(p[None], labels) for p in probabilities]
+    mean_member = sum(members) / count
+    sizes = range(1, count + 1)
+    ensemble = [mean_ensemble_accuracy(probabilities, labels, k) for k in sizes]
+    k = 5
+    copies = probabilities[[0] * k]  # the control: one network k times
+    copies_gain = ensemble_accuracy(copies, labels) - members[0]
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(sizes, ensemble, marker="o", label="ensemble of k (mean over every k of the members)")
+    ax.axhline(mean_member, color="grey", ls="--", label="the mean member")
+    ax.scatter([1] * count, members, color="grey", s=12, label="each member")
+    ax.plot(sizes, [members[0]] * count, color="C3", ls=":", label="k copies of member 0")
+    ax.set(xlabel="networks averaged k", ylabel="test accuracy")
+    ax.set_title(f"Ensembles of {count} MLPs 64 → {hidden} → 10 on the digits")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ctx.figure(
+        fig,
+        "ensemble-accuracy.png",
+        "Averaging the softmax outputs of small networks trained from different seeds "
+        "(initialisation and batch order): the members err on different digits, and the "
+        "average outvotes each one's mistakes. Copies of one network agree on every mistake.",
+    )
+    ctx.claim(
+        "ensemble-beats-members",
+        f"An ensemble of {k} small networks (different seeds, softmax outputs averaged) is more "
+        f"accurate than its mean member: gain in test accuracy, averaged over every {k} of "
+        f"{count} members",
+        ensemble[k - 1] - mean_member,
+        ">",
+        0.02,
+        control=Control(f"{k} copies of the same network", copies_gain),
+    )
+    ctx.table(
+        "Ensembles on the digits (test accuracy)",
+        ["k", "ensemble", "mean member", "gain"],
+        [
+            [n, f"{a:.4f}", f"{mean_member:.4f}", f"{a - mean_member:+.4f}"]
+            for n, a in zip(sizes, ensemble, strict=True)
+        ],
+    )
+
+
+Conv = tuple[int, int, int | tuple[int, int]]  # (c_in, c_out, kernel)
+
+
+def basic_convs_cost(convs: list[Conv], side: int) -> tuple[int, int]:
+    """Parameters and multiply-adds of conv → BatchNorm → ReLU layers (`BasicConv2d`) on
+    side × side maps that their padding keeps, by `arith`'s formulas:
+
+        params = Σ c_in·c_out·k_h·k_w + 2·c_out      (no bias; BatchNorm's γ and β)
+        MACs   = Σ c_in·c_out·k_h·k_w · side²
+    """
+    params = sum(
+        arith.conv_params(c_in, c_out, k, bias=False) + 2 * c_out for c_in, c_out, k in convs
+    )
+    macs = sum(arith.conv_macs(c_in, c_out, k, (side, side)) for c_in, c_out, k in convs)
+    return params, macs
+
+
+def built_cost(build: Callable[[], nn.Module], channels: int, side: int) -> tuple[int, int]:
+    """(parameters, multiply-adds) of the module `build()` makes, counted by `deepnotes.summary`
+    on a (channels, side, side) input; built on the meta device (shapes, no arithmetic)."""
+    with torch.device("meta"):
+        summary = summarize(build(), (channels, side, side))
+    return summary.total_params, summary.total_macs
+
+
+def inception_structures(c: int) -> dict[str, tuple[Callable[[], nn.Module], list[Conv]]]:
+    """Inception 3a (c input channels) with and without its 1×1 reductions, one 3×3 conv with
+    the same outputs, and v3's factorisations on c → c channels: each as (builder, its convs)."""
+    c1, r3, c3, r5, c5, pool = inception.INCEPTION_TABLE["3a"]
+    out = c1 + c3 + c5 + pool
+    return {
+        "Inception 3a, 1×1 reductions": (
+            lambda: inception.Inception(c, c1, r3, c3, r5, c5, pool),
+            [(c, c1, 1), (c, r3, 1), (r3, c3, 3), (c, r5, 1), (r5, c5, 3), (c, pool, 1)],
+        ),
+        "Inception 3a, no reductions": (
+            lambda: inception.InceptionWithoutReductions(c, c1, c3, c5, pool),
+            [(c, c1, 1), (c, c3, 3), (c, c5, 3), (c, pool, 1)],
+        ),
+        f"one 3×3 conv {c} → {out}": (
+            lambda: inception.BasicConv2d(c, out, 3, padding=1),
+            [(c, out, 3)],
+        ),
+        "v3 block n = 7 (3a's widths)": (
+            lambda: inception.InceptionV3Block(c, c1, r3, c3, r5, c5, pool, n=7),
+            [
+                (c, c1, 1),
+                (c, r3, 1),
+                (r3, r3, (1, 7)),
+                (r3, c3, (7, 1)),
+                (c, r5, 1),
+                (r5, c5, 3),
+                (c5, c5, 3),
+                (c, pool, 1),
+            ],
+        ),
+        "5×5 conv": (lambda: inception.BasicConv2d(c, c, 5, padding=2), [(c, c, 5)]),
+        "two 3×3 convs": (
+            lambda: nn.Sequential(
+                inception.BasicConv2d(c, c, 3, padding=1), inception.BasicConv2d(c, c, 3, padding=1)
+            ),
+            [(c, c, 3), (c, c, 3)],
+        ),
+        "7×7 conv": (lambda: inception.BasicConv2d(c, c, 7, padding=3), [(c, c, 7)]),
+        "1×7 then 7×1": (
+            lambda: inception.factorized_conv(c, c, c, 7),
+            [(c, c, (1, 7)), (c, c, (7, 1))],
+        ),
+    }
+
+
+def tiny_inception_net(reductions: bool) -> nn.Sequential:
+    """For 8×8 digits: a 3×3 conv 1 → 16, one Inception block 16 → 40 (with its reductions to
+    4 and 2 channels, or without them), a 2×2 max pool and a dense layer."""
+    block = (
+        inception.Inception(16, 8, 4, 16, 2, 8, 8)
+        if reductions
+        else inception.InceptionWithoutReductions(16, 8, 16, 8, 8)
+    )
+    return nn.Sequential(
+        inception.BasicConv2d(1, 16, 3, padding=1),
+        block,
+        nn.MaxPool2d(2),
+        nn.Flatten(),  # (B, 40, 4, 4) → (B, 640)
+        nn.Linear(40 * 4 * 4, 10),
+    )
+
+
+def inception_savings(ctx: Context) -> None:
+    """Inception's 1×1 reductions and v3's factorisations: counted, checked, trained."""
+    ctx.quote(
+        110,
+        "由于是不同类型的卷积核concat, 能够大大减少由单一卷积核生成导致的大量参数问题",
+        english="because kernels of different kinds are concatenated, the many parameters "
+        "that a single kind of kernel would need are greatly reduced",
+    )
+    ctx.quote(
+        115,
+        "用两个33conv代替55可以减少参数量, 但是具有相同的感受野",
+        english="two 3×3 convs instead of a 5×5 have fewer parameters and the same receptive field",
+    )
+    ctx.quote(116, "V3版本中还用了17 71 conv", english="v3 also uses 1×7 and 7×1 convs")
+    channels, side = 192, 28  # module 3a's input: 192 × 28 × 28
+    rows, counts = [], {}
+    for name, (build, convs) in inception_structures(channels).items():
+        formula, measured = basic_convs_cost(convs, side), built_cost(build, channels, side)
+        counts[name] = formula
+        rows.append([name, *(f"{n:,}" for n in (formula[0], measured[0], formula[1], measured[1]))])
+        counts[name, "mismatch"] = formula != measured
+    ctx.table(
+        f"Parameters and multiply-adds on {channels} × {side} × {side}: arith's formula against "
+        'the built module (conv → BatchNorm → ReLU; the "5×5" branch is a 3×3, as in '
+        "torchvision)",
+        ["structure", "params (formula)", "params (module)", "MACs (formula)", "MACs (summary)"],
+        rows,
+    )
+    names = list(inception_structures(channels))
+    ctx.claim(
+        "inception-reductions-counted",
+        "Inception 3a with and without its 1×1 reductions, and one 3×3 conv with its outputs: "
+        "structures whose parameters (built module) or multiply-adds (deepnotes summary) differ "
+        "from arith's formula",
+        sum(counts[n, "mismatch"] for n in names[:3]),
+        "==",
+        0,
+    )
+    ctx.claim(
+        "v3-factorisations-counted",
+        "v3's factorisations (5×5 → two 3×3, 7×7 → 1×7 + 7×1, the v3 block): structures whose "
+        "parameters or multiply-adds differ from arith's formula",
+        sum(counts[n, "mismatch"] for n in names[3:]),
+        "==",
+        0,
+    )
+    reduced, naive, single = (counts[n] for n in names[:3])
+    ctx.derived(
+        "reductions-save-parameters",
+        "Inception 3a's 1×1 reductions: its parameters without them ÷ with them",
+        naive[0] / reduced[0],
+        "Σ c_in·c·k² ÷ Σ (c_in·r + r·c·k²), with BatchNorm (arith)",
+    )
+    ctx.derived(
+        "reductions-save-macs",
+        "…and its multiply-adds without them ÷ with them",
+        naive[1] / reduced[1],
+        "the same ratio of weights: every conv runs on 28 × 28 (arith)",
+    )
+    ctx.derived(
+        "module-vs-one-kernel",
+        "Inception 3a's parameters ÷ those of one 3×3 conv with its 256 outputs",
+        reduced[0] / single[0],
+        "(arith)",
+    )
+    ctx.derived(
+        "two-3x3-vs-5x5",
+        "Two 3×3 convs' weights ÷ one 5×5's, c → c channels",
+        (counts["two 3×3 convs"][1]) / counts["5×5 conv"][1],
+        "2 · 3² / 5² = 18/25 (arith's MACs, proportional to the weights)",
+    )
+    ctx.derived(
+        "1x7-7x1-vs-7x7",
+        "1×7 then 7×1 convs' weights ÷ one 7×7's, c → c channels",
+        counts["1×7 then 7×1"][1] / counts["7×7 conv"][1],
+        "2n / n² = 14/49 for n = 7 (arith)",
+    )
+
+    # What the saving costs: the same small network with and without the reductions, in pairs
+    # that share their seed (the stem's initial weights, the batches)
+    digits = digit_images(ctx.seed, side=8)
+    pairs = 2
+    accuracy: dict[bool, list[float]] = {True: [], False: []}
+    for pair in range(pairs):
+        seed = 1000 * ctx.seed + pair
+        for reductions in (True, False):
+            torch.manual_seed(seed)
+            net = tiny_inception_net(reductions)
+            if reductions and pair == 0:
+                untrained = test_accuracy(net, digits)
+            trained = fit_digits(net, digits, seed, epochs=5)
+            accuracy[reductions].append(test_accuracy(trained, digits))
+    mean = {reductions: sum(a) / pairs for reductions, a in accuracy.items()}
+    ctx.claim(
+        "reductions-cost-little",
+        "On the digits the 1×1 reductions cost almost nothing: test accuracy of a small "
+        f"network with one Inception block without them minus with them (mean of {pairs} "
+        "pairs, each of one seed: same stem weights, same batches; the block with reductions "
+        f"has {built_cost(lambda: tiny_inception_net(True)[1], 16, 8)[0]:,} parameters, "
+        f"without {built_cost(lambda: tiny_inception_net(False)[1], 16, 8)[0]:,})",
+        mean[False] - mean[True],
+        "<",
+        0.015,
+        control=Control(
+            "the same difference against the network with reductions untrained (a cost the "
+            "comparison can see)",
+            accuracy[False][0] - untrained,
+        ),
+    )
+    ctx.note(
+        f"Inception on the digits: {mean[True]:.4f} with the 1×1 reductions, "
+        f"{mean[False]:.4f} without them (mean of {pairs} seeds); on so easy a task the saving "
+        "costs no accuracy that shows."
+    )
+
+
+STAGES = {
+    "conv1": "stem",
+    "maxpool1": "stem",
+    "conv2": "stem",
+    "conv3": "stem",
+    "maxpool2": "stem",
+    "maxpool3": "stage 4",
+    "maxpool4": "stage 5",
+}
+
+
+def stage_of(layer: str) -> str:
+    """GoogLeNet's stage of a summary row: stem, stage 3/4/5 (Inception modules), head."""
+    top = layer.split(".")[0]
+    if top.startswith("inception"):
+        return f"stage {top[len('inception')]}"
+    return STAGES.get(top, "head")
+
+
+def stem_side(side: int, fast: bool) -> int:
+    """The side of the map GoogLeNet's stem hands to Inception 3a, by `arith`'s output sizes:
+    the fast stem's 7×7/2 conv and 3×3/2 pool (or, without them, a 3×3 stride-1 conv), then
+    1×1 and 3×3 convs that keep the side and a 3×3/2 pool; the pools round up (ceil_mode)."""
+    if fast:
+        side = arith.conv_output_size(side, 7, s=2, p=3)
+        side = arith.pool_output_size(side, 3, 2, ceil_mode=True)
+    return arith.pool_output_size(side, 3, 2, ceil_mode=True)
+
+
+def inception_stem(ctx: Context) -> None:
+    """GoogLeNet's stem shrinks 224 × 224 to 28 × 28 before the first Inception module."""
+    ctx.quote(
+        112,
+        "reduce the dimensionality reasonably quickly",
+    )
+    side = 224
+    summaries = {}
+    for stem in ("imagenet", "small"):
+        with torch.device("meta"):
+            net = inception.GoogLeNet(num_classes=1000, stem=stem)
+            summaries[stem] = summarize(net, (3, side, side))
+    stages = ["stem", "stage 3", "stage 4", "stage 5", "head"]
+    macs = {
+        stem: [sum(r.macs for r in s.rows if stage_of(r.name) == g) for g in stages]
+        for stem, s in summaries.items()
+    }
+    entering = {
+        stem: next(r.output_shape[-1] for r in s.rows if r.name == "maxpool2")
+        for stem, s in summaries.items()
+    }
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.4
+    for offset, (stem, label) in zip(
+        (-width / 2, width / 2),
+        (
+            ("imagenet", "7×7/2 conv + 3×3/2 pool first (GoogLeNet)"),
+            ("small", "3×3 stride-1 conv, no first pool"),
+        ),
+        strict=True,
+    ):
+        ax.bar(
+            [i + offset for i in range(len(stages))],
+            [m / 1e9 for m in macs[stem]],
+            width,
+            label=f"{label}: {entering[stem]}×{entering[stem]} into 3a",
+        )
+    ax.set_xticks(range(len(stages)), stages)
+    ax.set(ylabel="GMACs", yscale="log")
+    ax.set_title(f"GoogLeNet at {side}×{side}: multiply-adds per stage")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    ctx.figure(
+        fig,
+        "googlenet-macs-per-stage.png",
+        "Counted by `deepnotes summary`. The fast stem divides the side by 8 before the first "
+        "Inception module, so every module runs on 64× fewer pixels than the input; without "
+        "its stride and first pool the modules run on 4× the side, 16× the pixels and the "
+        "multiply-adds. Each later stage halves the side and about doubles the channels, so "
+        "the stages cost about alike.",
+    )
+    inception_macs = {stem: sum(m[1:4]) for stem, m in macs.items()}
+    ctx.claim(
+        "stem-hands-28x28",
+        f"GoogLeNet's stem turns {side}×{side} into {stem_side(side, True)}×"
+        f"{stem_side(side, True)} (arith) before Inception 3a: the side measured on the built "
+        "network",
+        entering["imagenet"],
+        "==",
+        stem_side(side, fast=True),
+        control=Control("the stem without its stride and first pool", entering["small"]),
+    )
+    slow, fast = stem_side(side, fast=False), stem_side(side, fast=True)
+    ctx.claim(
+        "stem-saves-module-macs",
+        f"…so the Inception modules cost (side {slow} ÷ side {fast})² = "
+        f"{(slow / fast) ** 2:g}× less than without the stem's fast downsampling (ratio of "
+        "stage 3–5 multiply-adds, summary)",
+        inception_macs["small"] / inception_macs["imagenet"],
+        "==",
+        (slow / fast) ** 2,
+    )
+    ctx.derived(
+        "stem-share-of-macs",
+        "The fast stem's share of GoogLeNet's multiply-adds at 224×224",
+        macs["imagenet"][0] / sum(macs["imagenet"]),
+        "the stem rows of the summary ÷ all of them",
+    )
+    ctx.table(
+        f"GoogLeNet's multiply-adds per stage at {side}×{side} (GMACs)",
+        ["stem", *stages],
+        [[stem, *(f"{m / 1e9:.3f}" for m in macs[stem])] for stem in macs],
+    )
+
+
+class ChannelSoftmax(nn.Module):
+    """The notes' gate: s_c = scale · exp(e_c) / Σ_j exp(e_j) over the channels of (B, C, 1, 1)
+    logits; the gates sum to `scale` (1: mean 1/C; C: mean 1)."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        super().__init__()
+        self.scale = scale
+        self.softmax = dn.Softmax(dim=1)
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return self.scale * self.softmax(logits)
+
+
+def se_digit_net(gate: nn.Module, channels: int = 16) -> nn.Sequential:
+    """For 8×8 digits: a 3×3 conv 1 → C, ReLU, squeeze-and-excitation (r = 4) with `gate` as
+    its scale activation, a 2×2 max pool and a dense layer."""
+    se = SqueezeExcitation(channels, reduction=4, impl="deepnotes")
+    se.scale_activation = gate
+    return nn.Sequential(
+        dn.Conv2d(1, channels, 3, padding=1),
+        dn.ReLU(),
+        se,
+        dn.MaxPool2d(2),
+        dn.Flatten(),  # (B, C, 4, 4) → (B, 16·C)
+        dn.Linear(channels * 16, 10),
+    )
+
+
+def se_gate_softmax_or_sigmoid(ctx: Context) -> None:
+    """SE's gate: the paper's sigmoid against the notes' softmax, in the same network."""
+    ctx.quote(
+        190, "Finally you use those numbers and the softmax over them to rewrite your channels."
+    )
+    channels = 16
+    digits = digit_images(ctx.seed, side=8)
+    x = digits.splits["test"].tensors[0]
+    gates_of = {
+        "sigmoid (the paper)": dn.Sigmoid(),
+        "softmax (the notes)": ChannelSoftmax(),
+        f"{channels} × softmax": ChannelSoftmax(channels),
+    }
+    gates, accuracy = {}, {}
+    for name, gate in gates_of.items():
+        torch.manual_seed(ctx.seed)  # the same initial weights for every gate
+        net = fit_digits(se_digit_net(gate, channels), digits, ctx.seed)
+        accuracy[name] = test_accuracy(net, digits)
+        with torch.no_grad():
+            gates[name] = net[2].channel_weights(net[1](net[0](x))).flatten(1)  # (N, C)
+    sigmoid, softmax, scaled = gates_of
+    open_channels = {name: float((g > 0.5).sum(dim=1).float().mean()) for name, g in gates.items()}
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for name in (sigmoid, softmax):
+        left.hist(gates[name].flatten().numpy(), bins=50, range=(0, 1), alpha=0.6, label=name)
+    left.axvline(1 / channels, color="k", ls=":", label=f"1/C = 1/{channels}")
+    left.set(xlabel="gate s_c", ylabel="(image, channel) pairs", yscale="log")
+    left.set_title("Gate values on the test digits")
+    left.legend(fontsize=8)
+    for name, g in gates.items():
+        mean_gate = g.mean(dim=0).sort(descending=True).values / (channels if name == scaled else 1)
+        right.plot(
+            range(channels),
+            mean_gate.numpy(),
+            marker=".",
+            label=f"{name}" + (" (÷ C)" if name == scaled else ""),
+        )
+    right.axhline(0.5, color="grey", ls="--", lw=0.8)
+    right.set(
+        xlabel="channel (by mean gate)", ylabel="mean gate over the test digits", yscale="log"
+    )
+    right.set_title("Each channel's mean gate")
+    right.legend(fontsize=8)
+    ctx.figure(
+        fig,
+        "se-gates.png",
+        "The same network trained with each gate (same initial weights, same batches). The "
+        "sigmoid gates each channel on its own and leaves most of them open; the softmax "
+        "makes them share one unit, so at most one channel can pass more than half of itself "
+        "and the mean gate is 1/C.",
+    )
+    ctx.derived(
+        "softmax-gates-sum-to-1",
+        "The softmax gates of each test digit sum to (mean measured)",
+        float(gates[softmax].sum(dim=1).mean()),
+        "Σ_c exp(e_c) / Σ_j exp(e_j) = 1: the mean gate is 1/C, so raising one lowers others",
+    )
+    ctx.claim(
+        "sigmoid-gates-leave-channels-open",
+        f"The paper's sigmoid leaves most channels open: channels per test digit with a gate "
+        f"above ½, of {channels} (trained network)",
+        open_channels[sigmoid],
+        ">",
+        channels / 2,
+        control=Control("the notes' softmax gate, trained alike", open_channels[softmax]),
+    )
+    ctx.claim(
+        "softmax-gate-costs-accuracy",
+        "The notes say softmax; measured: trained alike, the softmax gate loses accuracy "
+        "against the paper's sigmoid (test accuracy, sigmoid minus softmax, paired)",
+        accuracy[sigmoid] - accuracy[softmax],
+        ">",
+        0.03,
+        control=Control(
+            f"sigmoid minus {channels} × softmax (still competing, mean gate 1): the loss is "
+            "the 1/C scale",
+            accuracy[sigmoid] - accuracy[scaled],
+        ),
+    )
+    ctx.table(
+        "Squeeze-and-excitation's gate on the digits",
+        ["gate", "test accuracy", "mean gate", "channels with gate > ½", "largest gate"],
+        [
+            [
+                name,
+                f"{accuracy[name]:.4f}",
+                f"{float(g.mean()):.4f}",
+                f"{open_channels[name]:.2f}",
+                f"{float(g.max()):.3f}",
+            ]
+            for name, g in gates.items()
+        ],
     )

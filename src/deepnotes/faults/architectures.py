@@ -1,5 +1,6 @@
 """Faults in the zoo's building blocks: the residual shortcut, dense connections, the channel
-shuffle, the squeeze-and-excitation gate, the U-Net's valid convolutions."""
+shuffle, the squeeze-and-excitation gate, the U-Net's valid convolutions, Inception's
+convolutions and factorised kernels, and the size GoogLeNet's stem hands on."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from contextlib import AbstractContextManager
 
 from torch import Tensor, nn
 
+from deepnotes import arith
 from deepnotes.cards import FaultCard
 from deepnotes.faults.base import replaced
-from deepnotes.models import densenet, resnet, senet, shufflenet, unet
+from deepnotes.models import densenet, inception, resnet, senet, shufflenet, unet
+from deepnotes.models.common import layers
 from deepnotes.registry import FAULTS
 
 
@@ -133,3 +136,85 @@ def same_convolutions(side: int, padding: int) -> int:
 )
 def unet_convolutions_keep_the_size() -> AbstractContextManager[None]:
     return replaced(unet, "double_conv_side", same_convolutions)
+
+
+class BiasedBasicConv2d(inception.BasicConv2d):
+    """Conv → BatchNorm → ReLU whose convolution keeps its bias: c_out parameters that
+    BatchNorm's mean subtraction cancels and its shift β already provides."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: inception.IntOrPair,
+        stride: int = 1,
+        padding: inception.IntOrPair = 0,
+        impl: str = "torch",
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, impl)
+        self.conv = layers(impl).Conv2d(in_channels, out_channels, kernel_size, stride, padding)
+
+
+@FAULTS.register(
+    "inception-conv-bias-before-batchnorm",
+    FaultCard(
+        mistake="Every convolution of GoogLeNet's blocks keeps its bias before BatchNorm",
+        consequence="c_out useless parameters per convolution (BatchNorm subtracts the mean, "
+        "bias included): the built blocks no longer hold what the formula (and torchvision) "
+        "counts",
+        replaces="deepnotes.models.inception.BasicConv2d",
+        targets=("architectures/inception-reductions-counted",),
+    ),
+)
+def inception_conv_bias_before_batchnorm() -> AbstractContextManager[None]:
+    return replaced(inception, "BasicConv2d", BiasedBasicConv2d)
+
+
+def factorized_conv_square(
+    in_channels: int, mid_channels: int, out_channels: int, n: int, impl: str = "torch"
+) -> nn.Sequential:
+    """A 1×n then an n×n (its kernel written square): not a factorisation at all."""
+    return nn.Sequential(
+        inception.BasicConv2d(in_channels, mid_channels, (1, n), padding=(0, n // 2), impl=impl),
+        inception.BasicConv2d(mid_channels, out_channels, n, padding=n // 2, impl=impl),
+    )
+
+
+@FAULTS.register(
+    "factorized-conv-second-kernel-square",
+    FaultCard(
+        mistake="v3's factorised n×n convolution builds its second kernel n×n instead of n×1",
+        consequence="it costs n + n² weights per channel pair instead of 2n (56 instead of 14 "
+        "for n = 7): the saving the factorisation is for is gone, and the modules disagree "
+        "with the formula",
+        replaces="deepnotes.models.inception.factorized_conv",
+        targets=("architectures/v3-factorisations-counted",),
+    ),
+)
+def factorized_conv_second_kernel_square() -> AbstractContextManager[None]:
+    return replaced(inception, "factorized_conv", factorized_conv_square)
+
+
+ROUNDING_UP = arith.pool_output_size
+
+
+def pool_output_size_rounding_down(
+    i: int, k: int, s: int | None = None, p: int = 0, d: int = 1, ceil_mode: bool = False
+) -> int:
+    """The pooling output size always rounded down, `ceil_mode` ignored."""
+    return ROUNDING_UP(i, k, s, p, d, ceil_mode=False)
+
+
+@FAULTS.register(
+    "pool-size-ignores-ceil-mode",
+    FaultCard(
+        mistake="The pooling output size is always rounded down, ceil_mode ignored",
+        consequence="GoogLeNet's pools round up: by hand its stem hands 27 × 27 maps to the "
+        "first Inception module, the network 28 × 28, and the costs worked out from the "
+        "sizes are off",
+        replaces="deepnotes.arith.pool_output_size",
+        targets=("architectures/stem-hands-28x28", "architectures/stem-saves-module-macs"),
+    ),
+)
+def pool_size_ignores_ceil_mode() -> AbstractContextManager[None]:
+    return replaced(arith, "pool_output_size", pool_output_size_rounding_down)

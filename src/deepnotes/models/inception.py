@@ -195,6 +195,53 @@ class Inception(_ParallelBranches):
         return f"{pairs}, out_channels={self.out_channels}"
 
 
+class InceptionWithoutReductions(_ParallelBranches):
+    r"""`Inception` without the 1×1 reductions in front of its 3×3 and "5×5" convolutions.
+
+    .. math::
+        b_1 = 1{\times}1, \quad b_2 = 3{\times}3, \quad b_3 = \text{"}5{\times}5\text{"}, \quad
+        b_4 = \text{max pool } 3{\times}3 \to 1{\times}1
+
+    The paper's naïve module (Szegedy et al. 2015, Fig. 2a), kept beside `Inception`
+    so that what the reductions save can be counted and trained against: the large
+    kernels read all `in_channels`, c_in·c·k² weights instead of c_in·r + r·c·k².
+    Unlike the paper's Fig. 2a the pooling branch keeps its 1×1 projection, so the
+    output channels equal `Inception`'s with the same widths; the "5×5" is a 3×3,
+    as in `Inception`.
+
+    Args:
+        in_channels: input channels.
+        ch1x1: output channels of the 1×1 branch.
+        ch3x3: output channels of the 3×3 branch.
+        ch5x5: output channels of the "5×5" branch.
+        pool_proj: output channels of the 1×1 after the max pool.
+        impl: layer library, "torch" or "deepnotes". Default: "torch".
+
+    Shape:
+        (B, in_channels, H, W) → (B, ch1x1 + ch3x3 + ch5x5 + pool_proj, H, W).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        ch1x1: int,
+        ch3x3: int,
+        ch5x5: int,
+        pool_proj: int,
+        impl: str = "torch",
+    ) -> None:
+        super().__init__()
+        L = layers(impl)
+        self.branch1 = BasicConv2d(in_channels, ch1x1, 1, impl=impl)
+        self.branch2 = BasicConv2d(in_channels, ch3x3, 3, padding=1, impl=impl)
+        self.branch3 = BasicConv2d(in_channels, ch5x5, 3, padding=1, impl=impl)
+        self.branch4 = nn.Sequential(
+            L.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
+            BasicConv2d(in_channels, pool_proj, 1, impl=impl),
+        )
+        self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
+
+
 def factorized_conv(
     in_channels: int, mid_channels: int, out_channels: int, n: int, impl: str = "torch"
 ) -> nn.Sequential:
