@@ -48,7 +48,10 @@ def leaky_relu_without_slope(self: object, x: Tensor) -> tuple[Tensor, tuple[Ten
         consequence="it is ReLU again: units pushed into the negative region get no gradient "
         "and die at high learning rates, the very problem LeakyReLU is for",
         replaces="deepnotes.nn.activations._LeakyReLURule.value",
-        targets=("activations-training/leaky-relu-never-stuck",),
+        targets=(
+            "activations-training/leaky-relu-never-stuck",
+            "activations-training/leakyrelu-unstalls",
+        ),
     ),
 )
 def leaky_relu_slope() -> AbstractContextManager[None]:
