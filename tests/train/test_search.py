@@ -20,7 +20,7 @@ class BitStrings:
 
     def mutate(self, genome: tuple[int, ...], rng: random.Random) -> tuple[int, ...]:
         i = rng.randrange(BITS)
-        return (*genome[:i], 1 - genome[i], *genome[i + 1:])
+        return (*genome[:i], 1 - genome[i], *genome[i + 1 :])
 
 
 def ones(genome: tuple[int, ...]) -> float:
