@@ -14,7 +14,9 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
     activations   σ′ without (1 − σ), LeakyReLU without its slope, softplus's β outside
     attention     the scores without 1/√d, the causal mask one diagonal too wide
     architectures the residual shortcut, dense connections, the shuffle's transpose, the SE
-                  gate's sigmoid, the U-Net's shrinking convolutions
+                  gate's sigmoid, the U-Net's shrinking convolutions, Inception's convolutions
+                  biased before BatchNorm, the factorised n×1 built n×n, pooling sizes that
+                  ignore ceil_mode
     recurrent     the LSTM's forget gate without its bias
     graphs        GCN without self-loops or normalised by rows, the Laplacian unnormalised,
                   the graph Fourier transform without the transpose
@@ -24,7 +26,8 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
                   the minimax loss
     speech        the MFCC's DCT without orthonormal scaling, CTC's blank kept
     normalization BatchNorm's unbiased variance, running statistics with autograd history,
-                  γ and β not learned (the notes' three); dropout without 1/(1 − p)
+                  γ and β not learned (the notes' three); dropout without 1/(1 − p); ghost
+                  BatchNorm normalising with the whole batch
     optimisers    Adam without bias correction, SGD's momentum applied twice
     search        regularised evolution's ageing removing the newest, the tournament won by
                   the worst

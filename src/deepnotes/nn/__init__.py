@@ -9,7 +9,9 @@ and compare outputs, gradients and buffers. Read them as the lesson:
                      recipe, and the fast path: the gradient of convolution, col2im)
     pooling.py       MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BlurPool2d
     dropout.py       Dropout (inverted)
-    batchnorm.py     BatchNorm1d, BatchNorm2d (the notes' three faults, fixed)
+    batchnorm.py     BatchNorm1d, BatchNorm2d (the notes' three faults, fixed);
+                     GhostBatchNorm1d (no torch.nn namesake: each group of G examples
+                     normalised alone, tested group by group against BatchNorm1d)
     norm.py          LayerNorm, GroupNorm
     attention.py     scaled dot-product attention (readable beside torch's fused one),
                      MultiheadAttention
