@@ -38,18 +38,11 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(threads)
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave the `slow` reproductions out of a plain `pytest` on a laptop unless a marker
-    expression asks for them (`-m slow`, `-m "slow or not slow"`); CI (`CI=true`) runs them.
-
-    Under pytest-xdist (`--dist loadgroup`, set in pyproject.toml) every test of the quick
-    tour is one group, so one worker runs the session's tour once while the others take the
-    rest (before xdist reads the groups: hence `tryfirst`)."""
-    for item in items:
-        if "quick_tour" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("quick-tour"))
-    if config.option.markexpr or in_ci():
+    """Leave the `slow` reproductions out unless a marker expression asks for them (`-m slow`,
+    `-m "slow or not slow"`). CI leaves them out too: with them `.ci/run` took 46 minutes on
+    two cores, past its 45 (see the README's Development section)."""
+    if config.option.markexpr:
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
     config.hook.pytest_deselected(items=slow)

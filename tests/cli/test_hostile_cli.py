@@ -540,7 +540,7 @@ def generated(user: User, count: int, seed: int = 19) -> list[Case]:
                         [a_folder, too_long, user["nowhere/s.png"], user["notes.txt/s.png"]])),
                     ("sample", runs["gan"], "--out", user["s." + rng.choice(["txt", "xyz", ""])]),
                     ("plot", "activations", "--out", rng.choice(
-                        [a_folder, too_long + ".png", user["act.gif2"], user["nowhere/a.png"]])),
+                        [a_folder, too_long + "/a.png", user["act.gif2"], user["nowhere/a.png"]])),
                     ("train", "--config", rng.choice([a_folder, too_long, user["none.toml"],
                      "/dev/null"]), "--out", user.new),
                     ("eval", rng.choice([a_file, a_folder, too_long]), "--data", "digits"),

@@ -73,7 +73,7 @@ def test_report_page_and_summary(results):
     quotes = [q for r in by_name.values() for q in r.quotes]
     assert quotes, "the sections name the notes' sentences they test"
     for quote in quotes:
-        assert f"“{escape(quote.text, quote=False)}”" in html
+        assert f"“{escape(quote.text)}”" in html
         assert f"the notes, line {quote.line}" in html
 
 
