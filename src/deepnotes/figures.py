@@ -1,11 +1,14 @@
 """Figures shared by several tasks, experiments and commands: grids of images, clouds of
-points, segmentation masks over their images, and the gallery of activations."""
+points, segmentation masks over their images, the gallery of activations, and curves
+smoothed by a running mean."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -123,3 +126,11 @@ def activation_gallery() -> Any:
     axes.flat[0].legend(loc="upper left", fontsize=8)
     fig.suptitle("Activations (solid) and their derivatives (dashed), drawn from deepnotes.nn")
     return fig
+
+
+def running_mean(values: Sequence[float], window: int) -> tuple[np.ndarray, np.ndarray]:
+    """A noisy curve (a loss per step) smoothed for a plot: the mean of every `window`
+    consecutive values, m_t = (v_{t−window+1} + … + v_t)/window, placed at the 1-based step
+    t of its last value. Returns (steps, means), each (len(values) − window + 1,)."""
+    means = np.convolve(values, np.ones(window) / window, mode="valid")
+    return np.arange(window, len(values) + 1), means

@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import gmean
 from sklearn.datasets import make_moons
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor, nn
@@ -47,7 +48,8 @@ from deepnotes.data.base import DataBundle, tensor_bundle
 from deepnotes.data.embedded import digit_vectors
 from deepnotes.errors import TrainingDivergedError
 from deepnotes.experiments.base import Context, Control
-from deepnotes.models.mlp import dense_stack
+from deepnotes.figures import running_mean
+from deepnotes.models.mlp import dense_stack, glorot, he, initialize_linears
 from deepnotes.registry import EXPERIMENTS
 from deepnotes.tasks.base import Task
 from deepnotes.tasks.supervised import ClassificationTask, RegressionTask
@@ -118,22 +120,6 @@ def full_batch_sgd(model: nn.Module, bundle: DataBundle, steps: int, lr: float, 
     fit_in_memory(model, ClassificationTask(), bundle, batch_size=batch, epochs=steps, **settings)
 
 
-def glorot(weight: Tensor) -> None:
-    """W ~ N(0, 2/(n_in + n_out)): Glorot & Bengio's, for tanh and sigmoid."""
-    nn.init.xavier_normal_(weight)
-
-
-def he(weight: Tensor) -> None:
-    """W ~ N(0, 2/n_in): He et al.'s, for ReLU."""
-    nn.init.kaiming_normal_(weight, nonlinearity="relu")
-
-
-def geometric_mean(values: list[float]) -> float:
-    """(Π v)^(1/n); 0 if a value is 0 (a gradient that underflowed)."""
-    with np.errstate(divide="ignore"):
-        return float(np.exp(np.mean(np.log(values))))
-
-
 def initialized_stack(
     sizes: list[int],
     activation: Callable[[], nn.Module] | None,
@@ -144,12 +130,7 @@ def initialized_stack(
     drawn by `initialize` and its biases 0 (None keeps torch's default, U(±1/√n_in) for both)."""
     torch.manual_seed(seed)
     model = dense_stack(sizes, activation, dn)
-    if initialize is not None:
-        for layer in model:
-            if isinstance(layer, dn.Linear):
-                initialize(layer.weight)
-                nn.init.zeros_(layer.bias)
-    return model
+    return model if initialize is None else initialize_linears(model, initialize)
 
 
 def vanishing_gradients(ctx: Context, x: Tensor, y: Tensor) -> None:
@@ -165,7 +146,7 @@ def vanishing_gradients(ctx: Context, x: Tensor, y: Tensor) -> None:
             model = initialized_stack(sizes, activation, initialize, seed)
             norms[name].append(layer_gradient_norms(model, x, y))
     shrink = {  # first layer / last layer, geometric mean over the initialisations
-        name: geometric_mean([n[0] / n[-1] for n in per_seed]) for name, per_seed in norms.items()
+        name: float(gmean([n[0] / n[-1] for n in per_seed])) for name, per_seed in norms.items()
     }
     ctx.claim(
         "sigmoid-gradient-vanishes",
@@ -335,18 +316,22 @@ def stacking_depth(ctx: Context, x: Tensor, y: Tensor) -> None:
         "ReLU, He": (dn.ReLU, he),
         "no activation, Glorot": (None, glorot),
     }
-    first = {  # ‖∂L/∂W₁‖ by depth (hidden layers), geometric mean over the initialisations
-        label: [
-            geometric_mean(
-                [
-                    layer_gradient_norms(
-                        initialized_stack([64] + [64] * depth + [10], activation, init, s), x, y
-                    )[0]
-                    for s in seeds
-                ]
-            )
-            for depth in depths
+
+    def first_layer_gradient(
+        activation: Callable[[], nn.Module] | None,
+        init: Callable[[Tensor], None] | None,
+        depth: int,
+    ) -> float:
+        """‖∂L/∂W₁‖ with `depth` hidden layers, geometric mean over the initialisations."""
+        sizes = [64] + [64] * depth + [10]
+        norms = [
+            layer_gradient_norms(initialized_stack(sizes, activation, init, s), x, y)[0]
+            for s in seeds
         ]
+        return float(gmean(norms))
+
+    first = {  # ‖∂L/∂W₁‖ by depth (hidden layers)
+        label: [first_layer_gradient(activation, init, depth) for depth in depths]
         for label, (activation, init) in kinds.items()
     }
 
@@ -452,7 +437,7 @@ def centred_outputs(ctx: Context, digits: DataBundle) -> None:
 
     def relative(name: str, reference: str) -> float:
         """`name`'s area over `reference`'s, same weights and batches, geometric mean over seeds."""
-        return geometric_mean([a / b for a, b in zip(area[name], area[reference], strict=True)])
+        return float(gmean([a / b for a, b in zip(area[name], area[reference], strict=True)]))
 
     sigmoid, centred, off_centre, tanh = variants
     runs = f"{len(seeds)} initialisations × {len(curves[tanh][0])} SGD steps"
@@ -492,8 +477,7 @@ def centred_outputs(ctx: Context, digits: DataBundle) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     window = 10
     for name, runs in curves.items():
-        smooth = np.convolve(runs[0], np.ones(window) / window, mode="valid")
-        ax.plot(np.arange(window, len(runs[0]) + 1), smooth, label=name)
+        ax.plot(*running_mean(runs[0], window), label=name)
     ax.set(yscale="log", xlabel="SGD step", ylabel=f"training loss (mean of {window} steps)")
     ax.set_title("Same weights, same batches, four activations (digits, 2 hidden layers)")
     ax.legend(fontsize=8)

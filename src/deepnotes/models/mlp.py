@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.models.common import register_model
+from deepnotes.nn.linear import Linear
 
 
 def dense_stack(
@@ -35,6 +36,28 @@ def dense_stack(
         if activation is not None and i < len(sizes) - 2:
             modules.append(activation())
     return nn.Sequential(*modules)
+
+
+def glorot(weight: Tensor) -> None:
+    """W ~ N(0, 2/(n_in + n_out)) (Glorot & Bengio, AISTATS 2010): for tanh and sigmoid."""
+    nn.init.xavier_normal_(weight)
+
+
+def he(weight: Tensor) -> None:
+    """W ~ N(0, 2/n_in) (He, Zhang, Ren & Sun, ICCV 2015): the scale at which a deep ReLU
+    stack passes its signal on undiminished, E[ReLU(z)²] = Var(z)/2."""
+    nn.init.kaiming_normal_(weight, nonlinearity="relu")
+
+
+def initialize_linears(model: nn.Module, init: Callable[[Tensor], None]) -> nn.Module:
+    """`model` with the weights of every Linear layer in it (torch's or deepnotes.nn's),
+    in the order of `model.modules()`, drawn by `init` (`glorot`, `he`), and its bias 0."""
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, Linear)):
+            init(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
 
 
 class MLP(nn.Module):
