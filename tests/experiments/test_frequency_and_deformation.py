@@ -9,6 +9,7 @@ import torch
 
 from deepnotes.experiments.frequency_and_deformation import (
     band_energies,
+    deform,
     difference_gain,
     elastic_field,
     gradient_energy,
@@ -59,6 +60,14 @@ def test_a_90_degree_rotation_is_rot90_and_a_shift_moves_by_its_length():
     lengths = theta[:, :, 2].norm(dim=1) * 6 / 2  # normalised → pixels
     torch.testing.assert_close(lengths, torch.full((8,), 2.0))
     torch.testing.assert_close(theta[:, :, :2], torch.eye(2).expand(8, 2, 2))
+
+
+def test_deform_refuses_a_kind_it_does_not_know():
+    images = torch.zeros(2, 1, 8, 8)
+    for kind in ("elastic", "rotation", "shift"):
+        assert deform(kind, images, 1.0, torch.Generator().manual_seed(0)).shape == images.shape
+    with pytest.raises(ValueError, match="no deformation 'shear'"):
+        deform("shear", images, 1.0, torch.Generator().manual_seed(0))
 
 
 def test_elastic_field_has_no_mean_and_the_rms_asked_for():

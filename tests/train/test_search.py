@@ -58,10 +58,13 @@ def test_the_parent_is_the_tournaments_best() -> None:
 
 @pytest.mark.parametrize("seed", range(5))
 def test_evolution_beats_random_search_on_onemax(seed: int) -> None:
-    # OneMax is smooth (a mutation moves the fitness by one), where selection must pay
+    # OneMax is smooth (a mutation moves the fitness by one), where selection must pay. A random
+    # string has ≥ 19 ones with probability 21/2²⁰, so 200 of them reach 19 with probability
+    # 0.4% (and 18 with 4%): evolution reaching 19 in the same 200 candidates is selection's
+    # work, and random search, drawn alongside, stays below it
     evolved = evolve(seed).best().fitness
     drawn = search.random_search(BitStrings(), ones, 200, random.Random(seed)).best().fitness
-    assert evolved >= drawn + 2
+    assert evolved >= 19 > drawn
 
 
 def test_best_so_far_is_the_running_maximum() -> None:

@@ -24,9 +24,11 @@ random member) is drawn beside them.
 
 Measured: the ageing machinery (the population stays at P, the oldest dies), that
 selection pays (evolution's children score well above random cells), and the
-best-so-far curves. At this budget (20 candidates in quick mode) evolution's final
-best is not clearly above random search's — the literature finds random search a
-strong baseline for small budgets — and the claim says so.
+best-so-far curves. At this budget (20 candidates in quick mode) the best cell
+evolution finds after the shared founders is not clearly above the best random
+search finds after them — the literature finds random search a strong baseline for
+small budgets — and the claim says so (the final bests themselves are often a
+founder, tied).
 """
 
 from __future__ import annotations
@@ -289,17 +291,17 @@ def selection(ctx: Context, runs: list[dict[str, search.Search[Cell]]], budget: 
         f"Without selection (S = 1) the children score {np.mean(without):+.3f} against random "
         "search's cells (mean over seeds). It is drawn, not judged: with no tournament the "
         f"population is a random walk from its {budget.population} founders, so its children "
-        "score like those founders, above or below random by ±0.1 from seed to seed at this "
-        "budget. The fault tournament-picks-the-worst is the check that selection is what "
-        "the claim measures."
+        f"score like those founders, from {min(without):+.3f} to {max(without):+.3f} against "
+        "random from seed to seed. The fault tournament-picks-the-worst is the check that "
+        "selection is what the claim measures."
     )
 
 
 def progress(
     ctx: Context, runs: list[dict[str, search.Search[Cell]]], budget: Budget, seeds: range
 ) -> None:
-    """The best-so-far curves of the three searches, and evolution's final best against
-    random search's, paired by seed."""
+    """The best-so-far curves of the three searches, and what evolution found after the
+    founders against what random search found, paired by seed."""
     curves = {m: np.array([r[m].best_so_far() for r in runs]) for m in METHODS.values()}
     trained = np.arange(1, budget.candidates + 1)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -329,13 +331,25 @@ def progress(
         "random search and the loop without selection (S = 1) stay spread over the space.",
     )
     final = {m: curves[m][:, -1] for m in curves}
-    difference = final["evolution"] - final["random"]  # (seeds,), paired by seed
+    # The final bests share the P founders, and at this budget the best is often a founder
+    # (a search that adds nothing after them would tie): compare what each search found itself,
+    # the best of the candidates it trained after the founders, paired by seed
+    own = {
+        m: np.array([max(c.fitness for c in r[m].history[budget.population :]) for r in runs])
+        for m in curves
+    }
+    difference = own["evolution"] - own["random"]  # (seeds,)
+    # Over quick seeds 0–6 these paired differences spread with a standard deviation of about
+    # 0.045, so the mean of three seeds has a standard error of about 0.026: under 0.05 (two of
+    # them) is no difference the seeds resolve. Evolution that breeds from the worst
+    # (tournament-picks-the-worst) finds 0.06 to 0.16 less than random search, mean of three.
     ctx.claim(
         "evolution-vs-random-search",
-        f"The notes' trial and error, at {budget.candidates} candidates: evolution's final best "
-        "is neither clearly better nor clearly worse than random search's, as the literature "
-        "finds random search a strong baseline at small budgets (|mean over seeds of the "
-        "paired difference of final bests|; evolution ahead on "
+        f"The notes' trial and error, at {budget.candidates} candidates: what evolution finds "
+        "is neither clearly better nor clearly worse than what random search finds, as the "
+        "literature finds random search a strong baseline at small budgets (|mean over seeds "
+        f"of the paired difference of the best of the {budget.candidates - budget.population} "
+        f"candidates each trained after the shared founders|; evolution ahead on "
         f"{int((difference > 0).sum())}, tied on {int((difference == 0).sum())} of "
         f"{len(difference)} seeds)",
         float(abs(difference.mean())),
@@ -344,7 +358,7 @@ def progress(
     )
     ctx.table(
         f"Final best validation accuracy after {budget.candidates} candidates, by seed",
-        ["seed", *METHODS, "evolution − random", "evolution's best cell"],
+        ["seed", *METHODS, "evolution − random, after the founders", "evolution's best cell"],
         [
             [
                 seed,

@@ -45,6 +45,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import gmean
 from torch import Tensor, nn
 
 import deepnotes.nn as dn
@@ -377,7 +378,7 @@ def noise_at_equal_steps(ctx: Context, digits: DataBundle) -> None:
     def loss_ratio(name: str, key: str) -> float:
         """`name`'s final `key` over the noiseless large batch's, geometric mean over starts."""
         pairs = zip(runs[name], runs[f"batches of {large}"], strict=True)
-        return float(np.exp(np.mean([np.log(a[key] / b[key]) for a, b in pairs])))
+        return float(gmean([a[key] / b[key] for a, b in pairs]))
 
     steps = EQUAL_STEPS["max_steps"]
     ctx.claim(

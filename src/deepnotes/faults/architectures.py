@@ -1,6 +1,7 @@
 """Faults in the zoo's building blocks: the residual shortcut, dense connections, the channel
 shuffle, the squeeze-and-excitation gate, the U-Net's valid convolutions, Inception's
-convolutions and factorised kernels, and the size GoogLeNet's stem hands on."""
+convolutions and factorised kernels (the size GoogLeNet's stem hands on is arithmetic's:
+`pool-size-ignores-ceil-mode` stands in `faults/convolution.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from contextlib import AbstractContextManager
 
 from torch import Tensor, nn
 
-from deepnotes import arith
 from deepnotes.cards import FaultCard
 from deepnotes.faults.base import replaced
 from deepnotes.models import densenet, inception, resnet, senet, shufflenet, unet
@@ -193,28 +193,3 @@ def factorized_conv_square(
 )
 def factorized_conv_second_kernel_square() -> AbstractContextManager[None]:
     return replaced(inception, "factorized_conv", factorized_conv_square)
-
-
-ROUNDING_UP = arith.pool_output_size
-
-
-def pool_output_size_rounding_down(
-    i: int, k: int, s: int | None = None, p: int = 0, d: int = 1, ceil_mode: bool = False
-) -> int:
-    """The pooling output size always rounded down, `ceil_mode` ignored."""
-    return ROUNDING_UP(i, k, s, p, d, ceil_mode=False)
-
-
-@FAULTS.register(
-    "pool-size-ignores-ceil-mode",
-    FaultCard(
-        mistake="The pooling output size is always rounded down, ceil_mode ignored",
-        consequence="GoogLeNet's pools round up: by hand its stem hands 27 × 27 maps to the "
-        "first Inception module, the network 28 × 28, and the costs worked out from the "
-        "sizes are off",
-        replaces="deepnotes.arith.pool_output_size",
-        targets=("architectures/stem-hands-28x28", "architectures/stem-saves-module-macs"),
-    ),
-)
-def pool_size_ignores_ceil_mode() -> AbstractContextManager[None]:
-    return replaced(arith, "pool_output_size", pool_output_size_rounding_down)

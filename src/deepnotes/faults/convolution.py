@@ -229,6 +229,31 @@ def pool_size_rounded_up() -> AbstractContextManager[None]:
     return replaced(arith, "pool_output_size", pool_output_size_rounded_up)
 
 
+POOL_OUTPUT_SIZE = arith.pool_output_size  # the true one, kept before any fault replaces it
+
+
+def pool_output_size_rounding_down(
+    i: int, k: int, s: int | None = None, p: int = 0, d: int = 1, ceil_mode: bool = False
+) -> int:
+    """The pooling output size always rounded down, `ceil_mode` ignored."""
+    return POOL_OUTPUT_SIZE(i, k, s, p, d, ceil_mode=False)
+
+
+@FAULTS.register(
+    "pool-size-ignores-ceil-mode",
+    FaultCard(
+        mistake="The pooling output size is always rounded down, ceil_mode ignored",
+        consequence="GoogLeNet's pools round up: by hand its stem hands 27 × 27 maps to the "
+        "first Inception module, the network 28 × 28, and the costs worked out from the "
+        "sizes are off",
+        replaces="deepnotes.arith.pool_output_size",
+        targets=("architectures/stem-hands-28x28", "architectures/stem-saves-module-macs"),
+    ),
+)
+def pool_size_ignores_ceil_mode() -> AbstractContextManager[None]:
+    return replaced(arith, "pool_output_size", pool_output_size_rounding_down)
+
+
 def transposed_output_size_shrinking(
     i: int, k: int, s: int = 1, p: int = 0, d: int = 1, output_padding: int = 0
 ) -> int:
