@@ -135,6 +135,15 @@ class _ParallelBranches(nn.Module):
         return torch.cat(branches, dim=1)  # 4 × (B, c_i, H, W) → (B, Σ c_i, H, W)
 
 
+def pool_projection(in_channels: int, pool_proj: int, impl: str = "torch") -> nn.Sequential:
+    """Inception's fourth branch: a 3×3 max pool of stride 1 (the size kept), then a 1×1
+    convolution projecting `in_channels` to `pool_proj`."""
+    return nn.Sequential(
+        layers(impl).MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
+        BasicConv2d(in_channels, pool_proj, 1, impl=impl),
+    )
+
+
 class Inception(_ParallelBranches):
     r"""GoogLeNet's Inception module: 1×1, 1×1 → 3×3, 1×1 → "5×5", pool → 1×1, concatenated.
 
@@ -172,7 +181,6 @@ class Inception(_ParallelBranches):
         impl: str = "torch",
     ) -> None:
         super().__init__()
-        L = layers(impl)
         self.branch1 = BasicConv2d(in_channels, ch1x1, 1, impl=impl)
         self.branch2 = nn.Sequential(
             BasicConv2d(in_channels, ch3x3red, 1, impl=impl),
@@ -182,10 +190,7 @@ class Inception(_ParallelBranches):
             BasicConv2d(in_channels, ch5x5red, 1, impl=impl),
             BasicConv2d(ch5x5red, ch5x5, 3, padding=1, impl=impl),  # 3×3: torchvision's "5×5"
         )
-        self.branch4 = nn.Sequential(
-            L.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
-            BasicConv2d(in_channels, pool_proj, 1, impl=impl),
-        )
+        self.branch4 = pool_projection(in_channels, pool_proj, impl)
         self.widths = (in_channels, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj)
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
 
@@ -231,14 +236,10 @@ class InceptionWithoutReductions(_ParallelBranches):
         impl: str = "torch",
     ) -> None:
         super().__init__()
-        L = layers(impl)
         self.branch1 = BasicConv2d(in_channels, ch1x1, 1, impl=impl)
         self.branch2 = BasicConv2d(in_channels, ch3x3, 3, padding=1, impl=impl)
         self.branch3 = BasicConv2d(in_channels, ch5x5, 3, padding=1, impl=impl)
-        self.branch4 = nn.Sequential(
-            L.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
-            BasicConv2d(in_channels, pool_proj, 1, impl=impl),
-        )
+        self.branch4 = pool_projection(in_channels, pool_proj, impl)
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
 
 
