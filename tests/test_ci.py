@@ -1,12 +1,11 @@
 """What CI must catch: under `CI=true` a missing data set or browser fails instead of
 skipping; a plain `pytest` on a laptop skips. The `slow` reproductions run when asked for
-(`-m slow`), in CI as on a laptop. Each case runs pytest in a fresh process with the
-environment it describes."""
+(`-m slow`) on a laptop, and always under CI=true, first. Each case runs pytest in a fresh
+process with the environment it describes."""
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,14 +52,27 @@ def test_what_is_missing_skips_on_a_laptop_and_fails_in_ci(ci, test, missing, re
         assert "1 skipped" in run.stdout
 
 
-def test_the_slow_reproductions_run_when_asked_for():
+def collected(run: subprocess.CompletedProcess) -> list[str]:
+    """The test ids that `pytest --collect-only -q` printed, in the order it would run them."""
+    return [line for line in run.stdout.splitlines() if "::" in line]
+
+
+def test_the_slow_reproductions_run_when_asked_for_and_always_in_ci():
     """Every test of the zoo's training file is `slow`: `-m slow` collects them all; a plain
-    `pytest`, on a laptop or in CI, deselects the same number."""
-    asked = pytest_run(
-        "--collect-only", "-m", "slow", "tests/models/test_zoo_training.py", ci=False
-    )
-    collected = re.search(r"(\d+) tests? collected", asked.stdout)
-    assert collected and int(collected[1]) > 0, asked.stdout
-    for ci in (False, True):
-        plain = pytest_run("--collect-only", "tests/models/test_zoo_training.py", ci=ci)
-        assert f"{collected[1]} deselected" in plain.stdout, plain.stdout
+    `pytest` on a laptop deselects the same number, and under CI=true collects them all."""
+    zoo = "tests/models/test_zoo_training.py"
+    asked = collected(pytest_run("--collect-only", "-m", "slow", zoo, ci=False))
+    assert asked
+    laptop = pytest_run("--collect-only", zoo, ci=False)
+    assert f"{len(asked)} deselected" in laptop.stdout, laptop.stdout
+    assert collected(pytest_run("--collect-only", zoo, ci=True)) == asked
+
+
+def test_the_slow_tests_run_first_so_the_workers_share_them():
+    """A file with slow and fast tests: under CI=true every slow one comes before every fast
+    one (xdist then hands them out one at a time: tests/conftest.py)."""
+    speech = "tests/models/test_speech.py"
+    slow = collected(pytest_run("--collect-only", "-m", "slow", speech, ci=False))
+    everything = collected(pytest_run("--collect-only", speech, ci=True))
+    assert slow and len(everything) > len(slow)
+    assert everything[: len(slow)] == slow

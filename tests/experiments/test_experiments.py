@@ -130,6 +130,36 @@ def test_a_failing_experiment_is_reported_not_raised(tmp_path):
     assert "FAIL" in page and "boom" in page
 
 
+def test_a_result_reads_back_from_its_json(tmp_path):
+    """The quick tour's workers share results through `result.json` (tests/conftest.py): every
+    part of a Result must come back equal, numpy numbers included."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from deepnotes.experiments.base import Control, Result
+
+    @EXPERIMENTS.register("every-part-for-test", ExperimentCard("parts", "99. test"))
+    def every_part(ctx):
+        ctx.figure(plt.figure(), "f.png", "a figure")
+        ctx.table("t", ["a", "b"], [[np.float32(0.25), "x"], [np.int64(3), None]])
+        ctx.quote(1, "a sentence", "in English")
+        ctx.claim("kept", "s", np.float64(0.75), ">", 0.5, Control("shuffled", np.float32(0.5)))
+        ctx.claim("nan", "s", float("inf"), "<", 1)
+        ctx.derived("d", "s", np.int64(6), "1 + 5")
+        ctx.note("a note")
+
+    try:
+        result = run_experiment("every-part-for-test", tmp_path)
+    finally:
+        EXPERIMENTS._entries.pop("every-part-for-test")
+    read = Result.from_dict(
+        json.loads((tmp_path / "every-part-for-test" / "result.json").read_text())
+    )
+    assert read == result
+    assert isinstance(read.claims[0].control, Control)
+    assert type(read.tables[0].rows[0][0]) is float  # a number, not its text
+
+
 # --- The page in a real browser ----------------------------------------------------------
 
 # Injected at the top of a copy of the page: records every resource that fails to load

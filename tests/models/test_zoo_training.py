@@ -1,7 +1,7 @@
 """The zoo learns: each small classifier reaches 95% on digits, U-Net 0.9 mean IoU on shapes.
 
 Long reproductions (a few minutes each on two cores), so `slow`: run them with
-`pytest -m slow tests/test_zoo_training.py`. Each goes through the command
+`pytest -m slow tests/models/test_zoo_training.py`. Each goes through the command
 line exactly as the README shows, and reads the test-split metrics from the
 run's summary.
 """
@@ -36,9 +36,14 @@ def train(tmp_path, *args: str) -> dict:
     ],
 )
 def test_small_classifier_learns_digits(tmp_path, model, image_size):
+    """Ten epochs with a cosine schedule. At a constant rate the last epoch's weights, and
+    the BatchNorm statistics gathered under them, still swing: googlenet_small's validation
+    accuracy went 0.97, 0.91, 0.90 over its last epochs on one thread (test 0.886), and 0.99
+    to the end with the rate decayed to zero."""
     summary = train(
-        tmp_path, model, "--data", "digits", "--image-size", str(image_size), "--epochs", "10"
-    )
+        tmp_path, model, "--data", "digits", "--image-size", str(image_size),
+        "--epochs", "10", "--scheduler", "cosine",
+    )  # fmt: skip
     assert summary["metrics"]["test_acc"] >= 0.95
 
 

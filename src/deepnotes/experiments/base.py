@@ -146,6 +146,31 @@ class Result:
         data["passed"] = self.passed
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        """The Result that `to_dict` (and `result.json`) describes; `passed` is recomputed."""
+        fields = {key: value for key, value in data.items() if key != "passed"}
+        claims = [
+            Claim(**{**claim, "control": claim["control"] and Control(**claim["control"])})
+            for claim in fields.pop("claims")
+        ]
+        return cls(
+            **fields
+            | {
+                "claims": claims,
+                "figures": [Figure(**figure) for figure in fields["figures"]],
+                "tables": [Table(**table) for table in fields["tables"]],
+                "derived": [Derived(**value) for value in fields["derived"]],
+                "quotes": [Quote(**quote) for quote in fields["quotes"]],
+            }
+        )
+
+
+def json_value(value: Any) -> Any:
+    """What JSON lacks, as JSON: numpy and torch numbers and arrays as numbers and lists, any
+    other object as its text."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
 
 def format_value(value: Any) -> str:
     """A number as a person would write it: 6, 0.9731, 1.2e-07."""
@@ -305,7 +330,7 @@ def run_experiment(
         error=error,
         fault=fault,
     )
-    write_json(root / name / "result.json", result.to_dict(), default=str)
+    write_json(root / name / "result.json", result.to_dict(), default=json_value)
     return result
 
 

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from deepnotes import __version__
-from deepnotes.experiments.base import Claim, Quote, Result, format_value, targeted
+from deepnotes.experiments.base import Claim, Quote, Result, format_value, json_value, targeted
 from deepnotes.io import write_atomic, write_json
 from deepnotes.registry import FAULTS
 
@@ -200,5 +200,5 @@ def write_report(results: list[Result], out: str | Path) -> Path:
         "seconds": sum(r.seconds for r in results),
         "experiments": [r.to_dict() for r in results],
     }
-    write_json(out / "summary.json", summary, default=str)
+    write_json(out / "summary.json", summary, default=json_value)
     return page
