@@ -2,7 +2,13 @@
 
 First, the notes' reason for the non-saturating loss: early on the discriminator
 rejects the fakes easily, and the gradient reaching G under −log D(G(z)) is then
-many times that under the game's own log(1 − D(G(z))), which saturates.
+many times that under the game's own log(1 − D(G(z))), which saturates. On D's
+logit l = σ⁻¹(D), the slope of log(1 − D) is −D and that of −log D is −(1 − D)
+(Goodfellow et al., "Generative adversarial nets", NeurIPS 2014, §3): equal
+while D is undecided, and as D grows confident (D(G(z)) → 0) the first vanishes
+with D(G(z)) and the second does not. Measured on D trained alone against an
+untrained G, at checkpoints of up to 1,000 steps: both norms of G's parameter
+gradient against D(G(z)).
 
 Two test beds, both trained by the package's trainer and GAN task:
 - the ring of 8 Gaussians (radius 2, σ = 0.02) of the Unrolled-GAN and VEEGAN
@@ -26,6 +32,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from torch import Tensor
 
 from deepnotes.cards import ExperimentCard
 from deepnotes.data.base import DataBundle, DataRequest, load_data
@@ -45,6 +52,9 @@ RING_STEPS = 2000
 RING_LR = 1e-3
 TTUR_D_LR = 4 * RING_LR  # Heusel et al.: the discriminator learns faster
 SATURATION_STEPS = 100  # D's steps alone before the generator's gradients are compared
+SATURATION_CHECKPOINTS = (0, 1, 2, 5, 10, 20, 50, SATURATION_STEPS, 200, 500, 1000)
+VANISHED = 0.1  # "vanishes": the minimax gradient's norm below a tenth of its largest
+CONFIDENT = 0.01  # D(G(z)) below this: D rejects the samples confidently
 MINIMAX_MODES = 6  # "collapses": 3.6–5.0 on seeds 0–4 (3 runs each); WGAN-GP: 8
 DIGITS_LR = 2e-4
 DIGITS_HIDDEN = (128, 256)  # G: 8 → 128 → 256 → 64 pixels; the VAE's decoder has these widths
@@ -100,6 +110,7 @@ RING_SETTINGS = [
         concepts=[
             "mode collapse",
             "non-saturating loss",
+            "saturating generator gradient",
             "WGAN-GP",
             "label smoothing",
             "TTUR",
@@ -217,40 +228,121 @@ def ring(ctx: Context) -> None:
 
 
 def saturation(ctx: Context, bundle: DataBundle) -> None:
-    """The notes: early on D rejects the fakes easily and the minimax generator stalls. D is
-    trained alone for `SATURATION_STEPS` steps against an untrained G, then the gradient
-    reaching G's parameters is measured under both generator losses, on the same z."""
+    """The notes: early on D rejects the fakes easily and the minimax generator stalls.
+
+    D is trained alone against an untrained G, and at each of `SATURATION_CHECKPOINTS` of its
+    steps the gradient reaching G's parameters is measured under both generator losses, on
+    the same z and the same two networks. On D's logit l the minimax loss log(1 − D(G(z)))
+    has the slope −D(G(z)) and −log D(G(z)) has −(1 − D(G(z))) (Goodfellow et al. 2014, §3):
+    both ½ at the start, the first vanishing with D(G(z)), the second tending to 1.
+    """
+    ctx.quote(
+        193,
+        "At the beginning, generated image quality is bad, Generator 可以很轻易的识别出来, "
+        "难以继续训练了",
+        english="At the beginning the generated images are bad; they are easily recognised "
+        "(by the discriminator — the notes write Generator), and training can hardly go on",
+    )
     torch.manual_seed(ctx.seed)
     model = GAN(input_size=bundle.input_size)  # the non-saturating loss
+    minimax = GAN(input_size=bundle.input_size, loss="minimax")
+    minimax.generator, minimax.discriminator = model.generator, model.discriminator  # shared
     real = bundle.split("train")[:][0]
     optimizer = torch.optim.Adam(model.discriminator.parameters(), lr=RING_LR, betas=model.betas)
-    for _ in range(SATURATION_STEPS):
-        batch = real[torch.randint(len(real), (128,))]
-        with torch.no_grad():
-            fake = model.generator(model.noise(128))
-        loss, _ = model.discriminator_loss(batch, fake)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    minimax = GAN(input_size=bundle.input_size, loss="minimax")
-    minimax.load_state_dict(model.state_dict())
     z = model.noise(512)
-    with torch.no_grad():
-        rejected = float(torch.sigmoid(model.discriminate(model.generator(z))).mean())
-    norms = {}
-    for name, gan in (("non-saturating", model), ("minimax", minimax)):
-        gan.generator_loss(gan.generator(z)).backward()
-        gradient = torch.cat([p.grad.flatten() for p in gan.generator.parameters()])
-        norms[name] = float(gradient.norm())
+    confidence, norms = [], {"non-saturating": [], "minimax": []}  # one entry per checkpoint
+    done = 0
+    for checkpoint in SATURATION_CHECKPOINTS:
+        for _ in range(checkpoint - done):
+            batch = real[torch.randint(len(real), (128,))]
+            with torch.no_grad():
+                fake = model.generator(model.noise(128))
+            loss, _ = model.discriminator_loss(batch, fake)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        done = checkpoint
+        with torch.no_grad():
+            confidence.append(float(torch.sigmoid(model.discriminate(model.generator(z))).mean()))
+        norms["non-saturating"].append(generator_gradient_norm(model, z))
+        norms["minimax"].append(generator_gradient_norm(minimax, z))
+    at = SATURATION_CHECKPOINTS.index(SATURATION_STEPS)
     ctx.claim(
         "non-saturating-gradient",
         f"at the start D rejects the fakes easily (after {SATURATION_STEPS} steps against an "
-        f"untrained G, D(G(z)) = {rejected:.4f} on average) and the minimax generator stalls: "
-        "the gradient reaching G under −log D(G(z)) is many times that under "
+        f"untrained G, D(G(z)) = {confidence[at]:.4f} on average) and the minimax generator "
+        "stalls: the gradient reaching G under −log D(G(z)) is many times that under "
         "log(1 − D(G(z))) (ratio of the norms of G's parameter gradients, same z)",
-        measured=norms["non-saturating"] / norms["minimax"],
+        measured=norms["non-saturating"][at] / norms["minimax"][at],
         op=">=",
         target=20,
+    )
+
+    def fall(loss: str) -> float:
+        """The gradient's norm at D's last checkpoint over its largest at any checkpoint."""
+        return norms[loss][-1] / max(norms[loss])
+
+    def slope(loss: str) -> float:
+        """d log‖∇‖ / d log D(G(z)) over the checkpoints where D(G(z)) < `CONFIDENT`."""
+        confident = [k for k, d in enumerate(confidence) if d < CONFIDENT]
+        log_d = np.log([confidence[k] for k in confident])
+        return float(np.polyfit(log_d, np.log([norms[loss][k] for k in confident]), 1)[0])
+
+    ctx.claim(
+        "minimax-gradient-vanishes",
+        f"as D grows confident (D(G(z)) from {confidence[0]:.2f} untrained to "
+        f"{confidence[-1]:.1e} after {SATURATION_CHECKPOINTS[-1]} steps alone) the gradient "
+        f"reaching G under log(1 − D(G(z))) vanishes: its norm falls below {VANISHED} of its "
+        "largest (norm at the last checkpoint / largest norm at any, same G and z; log–log "
+        f"slope against D(G(z)) where D(G(z)) < {CONFIDENT}: {slope('minimax'):.2f}, under "
+        f"−log D(G(z)) {slope('non-saturating'):.2f})",
+        measured=fall("minimax"),
+        op="<",
+        target=VANISHED,
+        control=Control(
+            "the same ratio under −log D(G(z)), which does not saturate", fall("non-saturating")
+        ),
+    )
+    saturation_figure(ctx, confidence, norms)
+
+
+def generator_gradient_norm(model: GAN, z: Tensor) -> float:
+    """‖∇_θ L_G‖₂: the norm of the gradient that `model`'s generator loss on G(z) sends to all
+    of G's parameters θ (through D, which is not stepped)."""
+    model.zero_grad()
+    model.generator_loss(model.generator(z)).backward()
+    return float(torch.cat([p.grad.flatten() for p in model.generator.parameters()]).norm())
+
+
+def saturation_figure(ctx: Context, confidence: list[float], norms: dict[str, list[float]]) -> None:
+    """Both gradient norms against D(G(z)), log–log, D growing more confident to the right."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for loss, label in (
+        ("non-saturating", "−log D(G(z)) (non-saturating)"),
+        ("minimax", "log(1 − D(G(z))) (minimax)"),
+    ):
+        ax.plot(confidence, norms[loss], "o-", ms=4, label=label)
+    for steps, x, y in zip(SATURATION_CHECKPOINTS, confidence, norms["minimax"], strict=True):
+        if 0 < steps < 20:  # bunched together near D(G(z)) = ½
+            continue
+        ax.annotate(str(steps), (x, y), textcoords="offset points", xytext=(3, -10), fontsize=7)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="D(G(z)), mean over 512 z",
+        ylabel="‖∇ of G's loss w.r.t. G's parameters‖",
+    )
+    ax.invert_xaxis()  # training D moves D(G(z)) towards 0: left to right
+    ax.set_title("The gradient reaching G as D learns to reject its samples")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    ctx.figure(
+        fig,
+        "generator-gradient.png",
+        "D trained alone against an untrained G on the ring (numbers: D's steps): the two "
+        "generator losses send the same gradient while D is undecided (D(G(z)) = ½); both grow "
+        "while D sharpens, then, as D learns to reject the samples, the minimax gradient "
+        "shrinks with D(G(z)) and the non-saturating one keeps growing",
     )
 
 

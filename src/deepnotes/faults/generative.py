@@ -184,9 +184,10 @@ def minimax_as_non_saturating(l_fake: Tensor) -> Tensor:
         "non-saturating −log D(G(z)) is meant",
         consequence="its slope in D's logit is −D(G(z)), which vanishes when D rejects the "
         "samples confidently — at the start of training: G gets almost no gradient and "
-        "stalls, as the notes warn",
+        "stalls, as the notes warn; the 'non-saturating' gradient then vanishes as D grows "
+        "confident like the minimax one",
         replaces="deepnotes.models.gan.non_saturating_generator_loss",
-        targets=("gan-tricks/non-saturating-gradient",),
+        targets=("gan-tricks/non-saturating-gradient", "gan-tricks/minimax-gradient-vanishes"),
         slow=True,
     ),
 )
