@@ -9,12 +9,14 @@ plain sight (no `import *`); `DATASETS` imports it on its first lookup.
     segmentation       shapes-seg (touching, overlapping shapes with per-pixel masks)
     text               tinyshakespeare (under a data root), pydoc-topics (ships with Python)
     graphs             karate, sbm, cora / citeseer / pubmed (Planetoid, restricted unpickler)
+    graph_sets         regular-graphs, macrocycles (sets of small graphs to classify whole)
     translation        numbers-en-fr (numbers in English → French words, generated)
     speech             fsdd, fsdd-strings (spoken digits under a data root, log-mel frames)
 """
 
 from deepnotes.data import (
     embedded,
+    graph_sets,
     graphs,
     segmentation,
     speech,
@@ -26,6 +28,7 @@ from deepnotes.data import (
 
 __all__ = [
     "embedded",
+    "graph_sets",
     "graphs",
     "segmentation",
     "speech",

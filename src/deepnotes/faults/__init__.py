@@ -20,6 +20,7 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
     recurrent     the LSTM's forget gate without its bias
     graphs        GCN without self-loops or normalised by rows, the Laplacian unnormalised,
                   the graph Fourier transform without the transpose
+    graph_classification  GIN's sum aggregation taken as a mean, the sum readout as a mean
     lipschitz     power iteration that never updates its right vector v
     generative    KL's log-determinant upside down, PPCA's N and N − 1, PPCA's ELBO taken
                   at q's mean, the E-step unnormalised, the VAE's KL added, the generator on
@@ -39,6 +40,7 @@ from deepnotes.faults import (
     attention,
     convolution,
     generative,
+    graph_classification,
     graphs,
     lipschitz,
     normalization,
@@ -54,6 +56,7 @@ __all__ = [
     "attention",
     "convolution",
     "generative",
+    "graph_classification",
     "graphs",
     "lipschitz",
     "normalization",

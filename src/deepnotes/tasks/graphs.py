@@ -1,6 +1,7 @@
 """Tasks on graphs.
 
 node   one graph with split masks → cross-entropy over the split's labelled nodes
+graph  batches of whole graphs, one class each → cross-entropy over the graphs
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Generator, Tensor, nn
 
+from deepnotes.graph import Graph, batch_graphs
 from deepnotes.registry import TASKS
 from deepnotes.tasks.base import Examples, Inputs, Shape, Task
+from deepnotes.tasks.supervised import ClassificationTask
 
 
 @TASKS.register("node")
@@ -56,3 +59,32 @@ class NodeClassificationTask(Task):
 
     def batch_size(self, batch: Any) -> int:
         return int(batch[3].sum())  # labelled nodes of the split
+
+
+@TASKS.register("graph")
+class GraphClassificationTask(ClassificationTask):
+    """Classify whole graphs (a molecule's property): cross-entropy over a batch of graphs.
+
+    loss = −(1/B) Σ_g log softmax(f(G_g))[y_g]
+
+    A batch is B graphs as one disjoint union (`graph.readout.batch_graphs`):
+    (x (N, F), edge_index (2, E), batch (N,), y (B,)); the model maps (x, edge_index,
+    batch) to (B, classes) logits through a readout over each graph's nodes.
+    """
+
+    name = "graph"
+    data_kinds = ("graph",)
+    data_tasks = ("graph",)
+
+    def example_input(self, examples: Examples, generator: Generator | None = None) -> Inputs:
+        """`examples.batch` rings of 5 and 3 nodes in turn with random features, as one
+        batch: (x (N, F), edge_index (2, E), batch (N,))."""
+        graphs = []
+        for index in range(examples.batch):
+            n = 5 if index % 2 == 0 else 3
+            ring = torch.arange(n)
+            forward = torch.stack([ring, (ring + 1) % n])  # (2, n): k → k + 1
+            x = torch.randn(n, *examples.input_size, generator=generator)
+            graphs.append(Graph(torch.cat([forward, forward.flip(0)], dim=1), n, x=x))
+        union = batch_graphs(graphs)
+        return union.x, union.edge_index, union.batch
