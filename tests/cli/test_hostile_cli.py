@@ -513,7 +513,8 @@ def generated(user: User, count: int, seed: int = 19) -> list[Case]:
 
     def bad_config() -> Case:
         toml = user["tomls/" + rng.choice(sorted(BAD_TOMLS)) + ".toml"]
-        return Case(("train", "--config", toml, "--out", user.new, "--no-progress"))
+        # no --no-progress: the flag would override the toml's bad `progress` and hide it
+        return Case(("train", "--config", toml, "--out", user.new))
 
     def bad_model_arg() -> Case:
         pairs = [
