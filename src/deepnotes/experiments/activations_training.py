@@ -593,7 +593,7 @@ def choosing_an_activation(ctx: Context, digits: DataBundle) -> None:
                 RegressionTask(),
                 curve,
                 "loss",
-                epochs=40 if ctx.quick else 120,
+                epochs=80 if ctx.quick else 120,  # 40 left R² 0.91 on seed 9 (0.99 at 80)
                 **adam,
             ),
             curve.split("test").tensors[1],

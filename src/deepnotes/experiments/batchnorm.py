@@ -31,8 +31,9 @@ Measured here, on digits with the from-scratch `deepnotes.nn.BatchNorm1d`:
   longer, generalize better", NeurIPS 2017): the statistics of each group of G
   examples of a fixed batch, so that only the noise changes (the mean's standard
   error is σ/√G). Too small a G is too noisy to converge; the whole batch fits
-  the training set best and opens the widest gap to the test set (less
-  regularisation), though on digits that shows little in test accuracy.
+  the training set best, and its gap to the test set is wider than with groups of
+  16 in most paired starts (less regularisation), but only 1.15–1.7 times: shown,
+  not judged, and on digits it shows little in test accuracy.
 
 The layer itself is checked where the notes' version went wrong: in training it
 equals `torch.nn.BatchNorm1d` (the biased variance normalises the batch), its
@@ -44,6 +45,7 @@ unit's expected value in training (inverted dropout), so evaluation needs no res
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -597,24 +599,38 @@ def ghost_batches(ctx: Context, digits: DataBundle) -> None:
     ctx.quote(171, "one that’s too small then basically the noise becomes too high")
     groups = [2, 4, 8, 16, 32, 128] if ctx.quick else [2, 4, 8, 16, 32, 64, 128]
     batch, epochs, lr = 128, 10, 0.16  # lr: batch_sizes' 0.04 per 32 examples
+    # paired starts for the two groups whose gaps the note compares, each its own split of the
+    # digits, initialisation and batches
+    starts = 8
     task = ClassificationTask()
-    train, test = digits.split("train").tensors, digits.split("test").tensors
-    runs = {}
-    for group in groups:
-        torch.manual_seed(ctx.seed)
+
+    def trained(group: int, seed: int) -> dict[str, float]:
+        """The MLP with ghost batches of `group`, trained from start `seed` (its split of the
+        digits, its initialisation, its batches), evaluated."""
+        split = digit_vectors(seed)  # at ctx.seed, the experiment's own `digits`
+        train, test = split.split("train").tensors, split.split("test").tensors
+        torch.manual_seed(seed)
         ghost = partial(GhostBatchNorm1d, group_size=group)
         model = initialize_linears(deep_mlp(True, norm=ghost), he)
-        losses, _ = sgd(model, digits, batch, epochs, lr, ctx.seed, scheduler="cosine")
+        losses, _ = sgd(model, split, batch, epochs, lr, seed, scheduler="cosine")
         model.eval()
         on_train, on_test = task.evaluate(model, [train]), task.evaluate(model, [test])
-        runs[group] = {
+        return {
             "training loss (last steps)": final(losses),
             "train loss": on_train["loss"],
             "test loss": on_test["loss"],
             "gap": on_test["loss"] - on_train["loss"],
             "test accuracy": on_test["acc"],
         }
+
+    runs = {group: trained(group, ctx.seed) for group in groups}
     tiny, middle, whole = runs[2], runs[16], runs[batch]
+    # the same start for both groups in each pair; the first pair is the runs above
+    more_seeds = [ctx.seed + 1000 * k for k in range(1, starts)]
+    gaps = {
+        group: [runs[group]["gap"], *(trained(group, seed)["gap"] for seed in more_seeds)]
+        for group in (16, batch)
+    }
     ctx.claim(
         "ghost-bn-tiny-groups-do-not-converge",
         "Too little data per statistic, too much noise: with groups of 2 in the same batches "
@@ -624,17 +640,21 @@ def ghost_batches(ctx: Context, digits: DataBundle) -> None:
         ">",
         4,
     )
-    ctx.claim(
-        "ghost-bn-whole-batch-regularises-less",
-        f"Too large, too little noise: normalised with the whole batch of {batch}, the MLP "
-        "fits its training set more closely than the test set; its generalisation gap (test "
-        "loss − training loss, evaluation mode) is over 1.3 times that with groups of 16",
-        whole["gap"] / middle["gap"],
-        ">",
-        1.3,
+    wider = sum(w > m for w, m in zip(gaps[batch], gaps[16], strict=True))
+    # Shown, not judged: over quick seeds 0–9 this ratio ranged 1.15–1.70 with eight paired
+    # starts (1.2–2.8 from one), G = 16's gap now and then doubling in a noisy run: the
+    # direction holds in most pairs, a margin such as 1.3 does not hold on every seed
+    ctx.note(
+        f"Too large, too little noise: normalised with the whole batch of {batch}, the MLP's "
+        "generalisation gap (test loss − training loss, evaluation mode) is "
+        f"{statistics.fmean(gaps[batch]) / statistics.fmean(gaps[16]):.2f} times that with "
+        f"groups of 16 (mean gaps over {starts} paired starts, each its own split of the "
+        f"digits), wider in {wider} of the {starts} pairs. Drawn, not judged: the direction is "
+        "the notes', the size (1.15 to 1.7 times over ten seeds) too small against the noise "
+        "of a group of 16 for a margin to hold on every seed."
     )
     difference = middle["test accuracy"] - whole["test accuracy"]
-    accuracy, n = middle["test accuracy"], len(test[1])
+    accuracy, n = middle["test accuracy"], len(digits.split("test").tensors[1])
     noise = math.sqrt(2 * accuracy * (1 - accuracy) / n)  # sd of two test accuracies' difference
     ctx.note(
         f"Ghost batches, test accuracy: groups of 16 {middle['test accuracy']:.3f}, the whole "
@@ -663,7 +683,8 @@ def ghost_batches(ctx: Context, digits: DataBundle) -> None:
         f"The same MLP, batches of {batch}, learning rate and {epochs} epochs; only the "
         "number of examples each BatchNorm statistic is taken from changes. Groups of 2 "
         "are so noisy that training barely moves; the whole batch fits the training set "
-        "best and opens the widest gap to the test set.",
+        "best, and its gap to the test set is among the widest (one start, the experiment's "
+        "seed; the note pairs eight).",
     )
     ctx.table(
         f"Ghost batches in batches of {batch}",

@@ -47,10 +47,7 @@ def select_worst(sample: Sequence[search.Candidate[Any]]) -> search.Candidate[An
         consequence="selection pushes the wrong way: the children descend from the worst "
         "cells and score below random ones",
         replaces="deepnotes.train.search.select_parent",
-        targets=(
-            "architecture-search/selection-pays",
-            "architecture-search/evolution-vs-random-search",
-        ),
+        targets=("architecture-search/selection-pays",),
     ),
 )
 def tournament_picks_the_worst() -> AbstractContextManager[None]:
