@@ -602,12 +602,14 @@ def ghost_batches(ctx: Context, digits: DataBundle) -> None:
     # paired starts for the two groups whose gaps the note compares, each its own split of the
     # digits, initialisation and batches
     starts = 8
+    more_seeds = [ctx.seed + 1000 * k for k in range(1, starts)]
+    splits = {ctx.seed: digits} | {seed: digit_vectors(seed) for seed in more_seeds}
     task = ClassificationTask()
 
     def trained(group: int, seed: int) -> dict[str, float]:
         """The MLP with ghost batches of `group`, trained from start `seed` (its split of the
         digits, its initialisation, its batches), evaluated."""
-        split = digit_vectors(seed)  # at ctx.seed, the experiment's own `digits`
+        split = splits[seed]
         train, test = split.split("train").tensors, split.split("test").tensors
         torch.manual_seed(seed)
         ghost = partial(GhostBatchNorm1d, group_size=group)
@@ -626,7 +628,6 @@ def ghost_batches(ctx: Context, digits: DataBundle) -> None:
     runs = {group: trained(group, ctx.seed) for group in groups}
     tiny, middle, whole = runs[2], runs[16], runs[batch]
     # the same start for both groups in each pair; the first pair is the runs above
-    more_seeds = [ctx.seed + 1000 * k for k in range(1, starts)]
     gaps = {
         group: [runs[group]["gap"], *(trained(group, seed)["gap"] for seed in more_seeds)]
         for group in (16, batch)
