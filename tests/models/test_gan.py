@@ -204,9 +204,73 @@ def test_d_dropout_and_relu_change_the_discriminator():
     assert "LeakyReLU" in [type(m).__name__ for m in GAN().discriminator]
 
 
+def test_g_activation_puts_leaky_relu_in_the_generator_only():
+    def names(net: torch.nn.Module) -> set[str]:
+        return {type(m).__name__ for m in net.modules()}
+
+    leaky = GAN(g_activation="leaky_relu")
+    assert "LeakyReLU" in names(leaky.generator) and "ReLU" not in names(leaky.generator)
+    assert "LeakyReLU" not in names(GAN().generator)  # DCGAN's ReLU generator by default
+    dcgan = GAN(
+        input_size=(1, 8, 8), architecture="dcgan", hidden=(4, 8), g_activation="leaky_relu"
+    )
+    assert "ReLU" not in names(dcgan.generator)
+
+
+@pytest.mark.parametrize("side", [8, 28])
+def test_a_larger_first_kernel_keeps_every_size(side):
+    torch.manual_seed(0)
+    small = GAN(input_size=(1, side, side), architecture="dcgan", hidden=(4, 8))
+    large = GAN(input_size=(1, side, side), architecture="dcgan", hidden=(4, 8), first_kernel=6)
+    d_first = next(m for m in large.discriminator.modules() if isinstance(m, torch.nn.Conv2d))
+    g_first = next(m for m in large.generator.modules() if isinstance(m, torch.nn.ConvTranspose2d))
+    assert d_first.kernel_size == (6, 6) and g_first.kernel_size == (6, 6)
+    z, x = torch.randn(3, large.latent_dim), torch.rand(3, 1, side, side)
+    assert large.generator(z).shape == small.generator(z).shape == (3, 1, side, side)
+    assert large.discriminator(x).shape == (3, 1)
+    # 6×6 instead of 4×4 in both first convolutions: 20 more weights per channel pair
+    extra = sum(p.numel() for p in large.parameters()) - sum(p.numel() for p in small.parameters())
+    assert extra == 20 * (1 * 4 + 8 * 4)
+
+
+def test_swapped_labels_are_the_same_game_on_the_negated_logit():
+    """ "Real=False, fake=True": D trained to call data 0 and samples 1, G to be called 0.
+
+    With D's last layer negated, the swapped game gives every loss and the value exactly as
+    the usual one does, so training from mirrored starts follows the same path."""
+    for loss, smoothing in (("non-saturating", {"real_label": 0.9}), ("minimax", {})):
+        torch.manual_seed(0)
+        usual = GAN(loss=loss, **smoothing)
+        swapped = GAN(loss=loss, swap_labels=True, **smoothing)
+        swapped.load_state_dict(usual.state_dict())
+        with torch.no_grad():
+            last = swapped.discriminator[-1]
+            last.weight.neg_()
+            last.bias.neg_()
+        real, fake = batches()
+        torch.testing.assert_close(
+            swapped.discriminator_loss(real, fake)[0], usual.discriminator_loss(real, fake)[0]
+        )
+        torch.testing.assert_close(usual.generator_loss(fake), swapped.generator_loss(fake))
+        torch.manual_seed(1)
+        value = usual(real)
+        torch.manual_seed(1)
+        torch.testing.assert_close(swapped(real), value)
+        # and the swap is not a no-op: on the same (unnegated) D the losses differ
+        swapped.load_state_dict(usual.state_dict())
+        assert not torch.allclose(usual.generator_loss(fake), swapped.generator_loss(fake))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
+        ({"swap_labels": True, "loss": "hinge"}, "swap_labels needs a loss with labels"),
+        ({"g_activation": "tanh"}, "g_activation"),
+        ({"first_kernel": 6}, "first_kernel is for the dcgan"),
+        (
+            {"first_kernel": 5, "architecture": "dcgan", "input_size": (1, 8, 8)},
+            "first_kernel must be even",
+        ),
         ({"loss": "wgan-gp", "real_label": 0.9}, "label smoothing"),
         ({"loss": "hinge", "label_flip": 0.1}, "label smoothing"),
         ({"loss": "nope"}, "loss must be one of"),

@@ -92,6 +92,16 @@ def test_iwae_is_tighter_than_the_elbo_and_grows_with_k(model):
     assert (iwae_1000 > iwae_10).all()
 
 
+def test_log_joint_is_the_likelihood_and_prior_of_torch_distributions(model):
+    x = torch.rand(4, 1, 8, 8).round()
+    z = torch.randn(6, 4, 3)  # (S, B, latent)
+    with torch.no_grad():
+        logits = model.decoder(z.flatten(0, 1)).unflatten(0, (6, 4))
+        theirs = Bernoulli(logits=logits).log_prob(x).sum((-3, -2, -1))
+        theirs = theirs + Normal(0.0, 1.0).log_prob(z).sum(-1)
+        torch.testing.assert_close(model.log_joint(x, z), theirs)
+
+
 def test_iwae_with_one_sample_is_an_elbo_draw(model):
     x = torch.rand(8, 1, 8, 8)
     torch.manual_seed(6)

@@ -10,6 +10,7 @@ plain sight (no `import *`); `DATASETS` imports it on its first lookup.
     text               tinyshakespeare (under a data root), pydoc-topics (ships with Python)
     graphs             karate, sbm, cora / citeseer / pubmed (Planetoid, restricted unpickler)
     graph_sets         regular-graphs, macrocycles (sets of small graphs to classify whole)
+    particles          springs (particles joined by springs, simulated by velocity Verlet)
     translation        numbers-en-fr (numbers in English → French words, generated)
     speech             fsdd, fsdd-strings (spoken digits under a data root, log-mel frames)
 """
@@ -18,6 +19,7 @@ from deepnotes.data import (
     embedded,
     graph_sets,
     graphs,
+    particles,
     segmentation,
     speech,
     synthetic,
@@ -30,6 +32,7 @@ __all__ = [
     "embedded",
     "graph_sets",
     "graphs",
+    "particles",
     "segmentation",
     "speech",
     "synthetic",

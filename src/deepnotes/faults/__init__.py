@@ -23,13 +23,15 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
     graph_classification  GIN's sum aggregation taken as a mean, the sum readout as a mean
     lipschitz     power iteration that never updates its right vector v
     generative    KL's log-determinant upside down, PPCA's N and N − 1, PPCA's ELBO taken
-                  at q's mean, the E-step unnormalised, the VAE's KL added, the generator on
-                  the minimax loss
+                  at q's mean, the E-step unnormalised, the full-covariance q without its
+                  off-diagonal, the VAE's KL added, the generator on the minimax loss,
+                  the swapped labels applied to D only
     speech        the MFCC's DCT without orthonormal scaling, CTC's blank kept
     normalization BatchNorm's unbiased variance, running statistics with autograd history,
                   γ and β not learned (the notes' three); dropout without 1/(1 − p); ghost
                   BatchNorm normalising with the whole batch
     optimisers    Adam without bias correction, SGD's momentum applied twice
+    physics       velocity Verlet without its half-steps, each spring as one directed edge
     search        regularised evolution's ageing removing the newest, the tournament won by
                   the worst
 """
@@ -45,6 +47,7 @@ from deepnotes.faults import (
     lipschitz,
     normalization,
     optimisers,
+    physics,
     recurrent,
     search,
     speech,
@@ -61,6 +64,7 @@ __all__ = [
     "lipschitz",
     "normalization",
     "optimisers",
+    "physics",
     "recurrent",
     "search",
     "speech",

@@ -1,4 +1,5 @@
-"""Faults in generative models: KL, PPCA's N, GMM's E-step, the VAE's ELBO, the GAN's loss."""
+"""Faults in generative models: KL, PPCA's N, GMM's E-step, the full-covariance q, the VAE's
+ELBO, the GAN's loss."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from torch import Tensor
 
 from deepnotes.cards import FaultCard
 from deepnotes.faults.base import replaced
-from deepnotes.generative import divergences, gmm, ppca
+from deepnotes.generative import divergences, gmm, ppca, variational
 from deepnotes.models import gan, vae
 from deepnotes.registry import FAULTS
 
@@ -118,6 +119,28 @@ def elbo_expectation_at_the_mean() -> AbstractContextManager[None]:
     return replaced(ppca, "expected_squared_error", squared_error_at_the_mean)
 
 
+def scale_without_off_diagonal(raw: Tensor) -> Tensor:
+    """diag(exp(diag raw)): the full-covariance family's Cholesky factor with its strict lower
+    triangle dropped, so that the 'full' q is a mean-field q."""
+    return torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
+
+
+@FAULTS.register(
+    "full-covariance-q-diagonal",
+    FaultCard(
+        mistake="The full-covariance Gaussian q builds its Cholesky factor L from the diagonal "
+        "only (raw.diagonal().exp() on the diagonal, the strict lower triangle dropped)",
+        consequence="q = N(m, L Lᵀ) can no longer tilt: the 'full-covariance' q is a mean-field "
+        "q, and on a posterior whose latents are correlated it leaves mean field's gap "
+        "½ (Σ log Λ_ii − log det Λ) instead of closing it",
+        replaces="deepnotes.generative.variational.full_covariance_scale",
+        targets=("latent-variable-models/full-covariance-q-closes-elbo-gap",),
+    ),
+)
+def full_covariance_q_diagonal() -> AbstractContextManager[None]:
+    return replaced(variational, "full_covariance_scale", scale_without_off_diagonal)
+
+
 def log_joint_as_responsibilities(log_joint: Tensor) -> Tensor:
     """log π_k N(x_n; μ_k, Σ_k): the joint taken for the posterior, never divided by its sum."""
     return log_joint
@@ -193,3 +216,25 @@ def minimax_as_non_saturating(l_fake: Tensor) -> Tensor:
 )
 def gan_minimax_generator() -> AbstractContextManager[None]:
     return replaced(gan, "non_saturating_generator_loss", minimax_as_non_saturating)
+
+
+def realness_unswapped(self: gan.GAN, logit: Tensor) -> Tensor:
+    """D's logit taken as realness even when the labels are swapped: only D's targets swap."""
+    return logit
+
+
+@FAULTS.register(
+    "gan-labels-swapped-for-d-only",
+    FaultCard(
+        mistake="The notes' \"Real=False, fake=True\" applied to the discriminator's targets "
+        "only: the generator is still trained to be called 1",
+        consequence="1 now means fake, so the generator is trained to look fake: it runs from "
+        "the data instead of towards it, and the swap that should change nothing (the same "
+        "game on −l) wrecks the samples",
+        replaces="deepnotes.models.gan.GAN.realness",
+        targets=("gan-coursework/swapped-labels-change-nothing",),
+        slow=True,
+    ),
+)
+def gan_labels_swapped_for_d_only() -> AbstractContextManager[None]:
+    return replaced(gan.GAN, "realness", realness_unswapped)

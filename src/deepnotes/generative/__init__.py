@@ -3,6 +3,7 @@
 gmm.py          a Gaussian mixture by EM, k-means++ initialisation
 ppca.py         probabilistic PCA: closed form, EM, the exact posterior
 divergences.py  KL (closed form, Monte Carlo), the Fréchet distance (FID)
+variational.py  the choice of q: mean-field and full-covariance Gaussians fitted by the ELBO
 """
 
 from deepnotes.generative.divergences import (

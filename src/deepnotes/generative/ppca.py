@@ -138,6 +138,17 @@ class PPCA:
         means = torch.linalg.solve(m, self.W_.T @ (x - self.mean_).T).T
         return means, self.noise_variance_ * torch.linalg.inv(m)
 
+    def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x, z) = log N(x; W z + μ, σ² I) + log N(z; 0, I) for one (d,) point x and
+        latents z (..., q): (...). What a Monte-Carlo ELBO averages over draws of q."""
+        x = torch.as_tensor(x, dtype=torch.float64)
+        d, q = self.W_.shape
+        residual = x - self.mean_ - z @ self.W_.T  # (..., d)
+        likelihood = -0.5 * d * math.log(2 * math.pi * self.noise_variance_) - residual.pow(2).sum(
+            -1
+        ) / (2 * self.noise_variance_)
+        return likelihood - 0.5 * (q * math.log(2 * math.pi) + z.pow(2).sum(-1))
+
     def elbo(self, x: Tensor, q_mean: Tensor, q_covariance: Tensor) -> Tensor:
         """ELBO(q) = E_q[log p(x | z)] + E_q[log p(z)] + H(q), exactly, for q(z) = N(m, V).
 

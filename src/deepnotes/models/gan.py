@@ -31,11 +31,17 @@ time-scale update rule", 2017), each an argument of `GAN`:
     real_label=0.9              one-sided label smoothing (D's target for data)
     fake_label=0.1              two-sided smoothing (D's target for samples)
     label_flip=0.05             noisy labels: each of D's targets swapped with this probability
+    swap_labels=True            the notes' "Real=False, fake=True": D's logit l scores fakeness,
+                                so every labelled loss reads −l where it read l (both players)
     instance_noise=0.1          N(0, σ²) added to everything D sees, σ decaying
                                 linearly to 0 over `instance_noise_steps` D steps
     d_lr, g_lr                  TTUR: separate learning rates (None: the run's --lr)
     n_critic=5                  D steps per G step
     d_activation="leaky_relu"   LeakyReLU(0.2) in D, or "relu"
+    g_activation="leaky_relu"   LeakyReLU(0.2) in G (default "relu", as DCGAN's generator)
+    first_kernel=6              the first convolutions' kernel (D's on the image, G's nearest z),
+                                4 by default; with more channels in `hidden` the notes' "more and
+                                larger kernels in the first convolutions"
     d_dropout=0.3               dropout after D's hidden layers
     betas=(0.5, 0.999)          Adam's betas for both players (DCGAN's β₁ = 0.5)
     generator_init=RUN_DIR      start G from a trained VAE's decoder (same widths and latent)
@@ -45,7 +51,7 @@ The learning-rate schedule is the run's `--scheduler`, applied to both players.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -60,6 +66,7 @@ LOSSES = ("minimax", "non-saturating", "wgan", "wgan-gp", "hinge")
 LABELLED_LOSSES = ("minimax", "non-saturating")  # the losses with targets to smooth or flip
 ARCHITECTURES = ("mlp", "dcgan")
 LEAKY_SLOPE = 0.2  # DCGAN's
+ACTIVATIONS = ("leaky_relu", "relu")
 
 
 def minimax_generator_loss(l_fake: Tensor) -> Tensor:
@@ -127,6 +134,9 @@ class GAN(nn.Module):
         d_dropout: float = 0.0,
         betas: Sequence[float] = (0.5, 0.999),
         generator_init: str | None = None,
+        swap_labels: bool = False,
+        g_activation: str = "relu",
+        first_kernel: int = 4,
         impl: str = "torch",
     ) -> None:
         super().__init__()
@@ -134,8 +144,16 @@ class GAN(nn.Module):
         check_settings(
             architecture, loss, real_label, fake_label, label_flip, n_critic, d_activation
         )
+        if g_activation not in ACTIVATIONS:
+            raise UserError(f"g_activation must be leaky_relu or relu, got {g_activation!r}")
+        if swap_labels and loss not in LABELLED_LOSSES:
+            raise UserError(f"swap_labels needs a loss with labels; {loss} has none")
         if d_batchnorm and architecture == "mlp":
             raise UserError("d_batchnorm is for the dcgan architecture")
+        if first_kernel != 4 and architecture == "mlp":
+            raise UserError("first_kernel is for the dcgan architecture (an MLP has no kernels)")
+        if first_kernel < 2 or first_kernel % 2:
+            raise UserError(f"first_kernel must be even and at least 2, got {first_kernel!r}")
         L = layers(impl)
         images = len(input_size) == 3
         if latent_dim is None:
@@ -146,25 +164,27 @@ class GAN(nn.Module):
         self.real_label, self.fake_label, self.label_flip = real_label, fake_label, label_flip
         self.instance_noise, self.instance_noise_steps = instance_noise, instance_noise_steps
         self.d_lr, self.g_lr, self.n_critic, self.betas = d_lr, g_lr, n_critic, tuple(betas)
-        self.generator_init = generator_init
-        leaky = d_activation == "leaky_relu"
+        self.generator_init, self.swap_labels = generator_init, swap_labels
 
-        def d_act() -> nn.Module:
-            return L.LeakyReLU(LEAKY_SLOPE) if leaky else L.ReLU()
+        def activation(name: str) -> Callable[[], nn.Module]:
+            return (lambda: L.LeakyReLU(LEAKY_SLOPE)) if name == "leaky_relu" else L.ReLU
 
+        d_act, g_act = activation(d_activation), activation(g_activation)
         if architecture == "mlp":
             hidden = (
                 tuple((256, 512) if images else (128, 128)) if hidden is None else tuple(hidden)
             )
-            body = mlp_decoder(latent_dim, hidden, self.input_size, L, g_batchnorm)
+            body = mlp_decoder(latent_dim, hidden, self.input_size, L, g_batchnorm, g_act)
             self.discriminator = mlp_encoder(self.input_size, hidden[::-1], 1, L, d_act, d_dropout)
         else:
             if not images or self.input_size[1] % 4 or self.input_size[2] % 4:
                 raise UserError(f"DCGAN needs images with H and W divisible by 4, got {input_size}")
             hidden = (64, 128) if hidden is None else tuple(hidden)
-            body = conv_decoder(latent_dim, hidden, self.input_size, L, g_batchnorm)
+            body = conv_decoder(
+                latent_dim, hidden, self.input_size, L, g_batchnorm, g_act, first_kernel
+            )
             self.discriminator = conv_encoder(
-                self.input_size, hidden, 1, L, d_act, d_batchnorm, d_dropout
+                self.input_size, hidden, 1, L, d_act, d_batchnorm, d_dropout, first_kernel
             )
         self.hidden = hidden
         # images: pixels in [0, 1], the mean of a Bernoulli VAE's decoder (σ of its logits)
@@ -184,6 +204,7 @@ class GAN(nn.Module):
         l_real = self.discriminate(x)
         l_fake = self.discriminate(self.generator(self.noise(len(x))))
         if self.loss in LABELLED_LOSSES:  # log σ(l) = −softplus(−l), log(1 − σ(l)) = −softplus(l)
+            l_real, l_fake = self.realness(l_real), self.realness(l_fake)
             return -nn.functional.softplus(-l_real) - nn.functional.softplus(l_fake)
         return l_real - l_fake
 
@@ -231,10 +252,18 @@ class GAN(nn.Module):
                 loss = loss + self.gp_weight * penalty
         return loss, logs
 
+    def realness(self, logit: Tensor) -> Tensor:
+        """The logit of "real" that D's output l stands for: l, or −l when the labels are
+        swapped ("Real=False, fake=True": σ(l) is then D's probability of fake)."""
+        return -logit if self.swap_labels else logit
+
     def targets(self, like: Tensor) -> tuple[Tensor, Tensor]:
-        """D's targets for data and samples: smoothed, then each swapped with `label_flip`."""
+        """D's targets for data and samples: smoothed, mirrored (t → 1 − t) when the labels are
+        swapped, then each exchanged with probability `label_flip`."""
         real = torch.full_like(like, self.real_label)
         fake = torch.full_like(like, self.fake_label)
+        if self.swap_labels:  # BCE(l, 1 − t) = BCE(−l, t): the same game on D's fakeness
+            real, fake = 1 - real, 1 - fake
         if self.label_flip > 0:
             flip = torch.rand_like(like) < self.label_flip
             real, fake = torch.where(flip, fake, real), torch.where(flip, real, fake)
@@ -252,9 +281,9 @@ class GAN(nn.Module):
         """The loss G minimises on a batch of its samples (gradients flow through D)."""
         l_fake = self.discriminate(fake)
         if self.loss == "minimax":
-            return minimax_generator_loss(l_fake)
+            return minimax_generator_loss(self.realness(l_fake))
         if self.loss == "non-saturating":
-            return non_saturating_generator_loss(l_fake)
+            return non_saturating_generator_loss(self.realness(l_fake))
         return -l_fake.mean()
 
     def initialize_from(self, vae: nn.Module) -> None:
@@ -297,7 +326,7 @@ def check_settings(
         raise UserError(f"architecture must be one of {', '.join(ARCHITECTURES)}")
     if loss not in LOSSES:
         raise UserError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-    if d_activation not in ("leaky_relu", "relu"):
+    if d_activation not in ACTIVATIONS:
         raise UserError(f"d_activation must be leaky_relu or relu, got {d_activation!r}")
     if not isinstance(n_critic, int) or n_critic < 1:
         raise UserError(f"n_critic must be a positive integer, got {n_critic!r}")

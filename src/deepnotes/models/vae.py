@@ -156,6 +156,12 @@ class VAE(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.elbo_terms(x).elbo
 
+    def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x, z) = log p(x | z) + log N(z; 0, I) for x (B, C, H, W) and z (S, B, latent):
+        (S, B). What an ELBO of any q averages, and what IWAE's weights divide by q."""
+        decoded = self.decoder(z.flatten(0, 1)).unflatten(0, z.shape[:2])  # (S, B, C, H, W)
+        return self.log_likelihood(x, decoded) - 0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+
     @torch.no_grad()
     def iwae(self, x: Tensor, samples: int = 100, chunk: int = 25) -> Tensor:
         """The importance-weighted bound on log p(x) with `samples` draws: (B,).
@@ -167,10 +173,8 @@ class VAE(nn.Module):
         log_weights = []
         for start in range(0, samples, chunk):
             z = self.reparameterize(mean, log_var, min(chunk, samples - start))  # (k, B, latent)
-            log_prior = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
             log_q = -0.5 * (LOG_2PI + log_var + (z - mean).pow(2) / log_var.exp()).sum(-1)
-            decoded = self.decoder(z.flatten(0, 1)).unflatten(0, z.shape[:2])  # (k, B, C, H, W)
-            log_weights.append(self.log_likelihood(x, decoded) + log_prior - log_q)
+            log_weights.append(self.log_joint(x, z) - log_q)
         return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(samples)
 
     @torch.no_grad()

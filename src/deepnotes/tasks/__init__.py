@@ -9,9 +9,10 @@ module at a time and in plain sight; `TASKS` imports it on its first lookup, so
     language     language-model, translation
     graphs       node
     generative   vae, gan
+    physics      physics (a learned simulator's accelerations)
     speech       ctc
 """
 
-from deepnotes.tasks import generative, graphs, language, speech, supervised
+from deepnotes.tasks import generative, graphs, language, physics, speech, supervised
 
-__all__ = ["generative", "graphs", "language", "speech", "supervised"]
+__all__ = ["generative", "graphs", "language", "physics", "speech", "supervised"]
