@@ -7,6 +7,7 @@ import torch
 
 from deepnotes.data import particles
 from deepnotes.data.base import DataRequest
+from deepnotes.errors import UserError
 from deepnotes.registry import DATASETS
 
 
@@ -116,3 +117,12 @@ def test_a_simulated_trajectory_follows_its_own_physics(particle_count):
         before[..., :2], before[..., 2:], physics(before[..., :2], None), physics, particles.DT
     )
     assert torch.allclose(torch.cat([positions, velocities], -1), states[:, 5], atol=1e-12)
+
+
+def test_integrate_names_an_unknown_method():
+    """A misspelt method is the user's mistake, said as such (not a KeyError from inside)."""
+    positions, velocities, springs = systems(2)
+    with pytest.raises(UserError, match="verlet, euler"):
+        particles.integrate(
+            positions, velocities, particles.true_acceleration(springs), 3, method="leapfrog"
+        )

@@ -15,6 +15,7 @@ from deepnotes.experiments.gan_coursework import (
     Bed,
     Interval,
     Metric,
+    later_half_mean,
     paired_interval,
 )
 
@@ -69,9 +70,16 @@ def test_the_effect_is_a_share_of_the_scale_or_of_the_baselines_mean():
         "ring", (quality,), {BASELINE: {quality.key: [0.2, 0.4]}, "t": {quality.key: [0.3, 0.5]}}
     )
     assert ring.effect("t") == pytest.approx(0.1)  # 10 points of the samples gained
-    fid = Metric("test_fid", "FID", False, None)
-    digits = Bed(
-        "digits", (fid,), {BASELINE: {"test_fid": [4.0, 6.0]}, "t": {"test_fid": [3.0, 4.0]}}
-    )
+    fid = Metric("fid", "FID", False, None)
+    digits = Bed("digits", (fid,), {BASELINE: {"fid": [4.0, 6.0]}, "t": {"fid": [3.0, 4.0]}})
     assert digits.effect("t") == pytest.approx(1.5 / 5.0)  # 30% of the baseline's FID removed
     assert digits.verdict("t") == NO_EFFECT  # two seeds: t₀.₉₇₅,₁ = 12.7, far too wide
+
+
+def test_a_runs_score_is_its_mean_over_the_second_half_of_training():
+    history = [
+        {"step": step, "val_modes": modes}
+        for step, modes in [(50, 1), (100, 3), (150, 5), (200, 7)]
+    ]
+    assert later_half_mean(history, "modes", steps=200) == 6.0  # steps 150 and 200 only
+    assert later_half_mean(history, "modes", steps=100) == 5.0  # steps 100 excluded: > half

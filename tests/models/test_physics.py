@@ -110,5 +110,6 @@ def test_deepnotes_train_resume_and_eval_learn_the_springs(tmp_path, capsys):
     assert main(["eval", out, "--data", "springs", "--split", "test", "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["examples"] == 25 * (particles.STEPS + 1)
-    # the accelerations' mean square is ~0.5; two epochs bring the error well under it
-    assert evaluated["metrics"]["test_loss"] < 0.1
+    # the accelerations' mean square is ~0.5; two epochs bring the error to 0.025 (measured,
+    # the default seed): 0.05 allows 2×, an untrained network's error is ~0.5
+    assert evaluated["metrics"]["test_loss"] < 0.05

@@ -21,9 +21,9 @@ over any number of steps. Explicit Euler (p' = p + v Δt, v' = v + a Δt) is fir
 and not symplectic: on a spring of frequency ω it multiplies the energy by 1 + ω²Δt² at
 every step, so the energy drifts up without bound.
 
-Where a learned model gives the accelerations, it may read the velocities too: the
-integrators call `acceleration(p', v + a Δt/2)`, Verlet's half-step velocity, which the
-springs' forces (positions only) ignore.
+Where a learned model gives the accelerations, it may read the velocities too: Verlet calls
+`acceleration(p', v + a Δt/2)`, its half-step velocity, and Euler `acceleration(p', v')`;
+the springs' forces (positions only) ignore them.
 
 Shapes: positions and velocities (..., N, 2), springs (..., N, N) symmetric, k_ij or 0
 (no spring, and 0 on the diagonal); a state is (..., N, 4) = (p_x, p_y, v_x, v_y).
@@ -39,6 +39,7 @@ from torch.utils.data import TensorDataset
 
 from deepnotes.cards import DataCard
 from deepnotes.data.base import DataBundle, DataRequest
+from deepnotes.errors import UserError
 from deepnotes.registry import DATASETS
 
 PARTICLES = 5
@@ -112,7 +113,10 @@ def integrate(
 ) -> tuple[Tensor, Tensor]:
     """`steps` steps of `method` ("verlet" or "euler") from (p, v): the positions and
     velocities at every step, the start included: (steps + 1, ..., N, 2) each."""
-    step = {"verlet": verlet_step, "euler": euler_step}[method]  # looked up now: faults reach it
+    steps_by_method = {"verlet": verlet_step, "euler": euler_step}  # looked up now: faults reach it
+    if method not in steps_by_method:
+        raise UserError(f"method must be one of {', '.join(steps_by_method)}, got {method!r}")
+    step = steps_by_method[method]
     accelerations = acceleration(positions, velocities)
     all_positions, all_velocities = [positions], [velocities]
     for _ in range(steps):
@@ -169,7 +173,7 @@ def examples(states: Tensor, springs: Tensor) -> TensorDataset:
     """Every state of every trajectory with its springs and true accelerations, in float32:
     (state (N, 4), springs (N, N), accelerations (N, 2)) per example."""
     systems, length = states.shape[:2]
-    flat_states = states.reshape(systems * length, *states.shape[2:])
+    flat_states = states.reshape(systems * length, *states.shape[2:])  # (S·(T + 1), N, 4)
     flat_springs = springs.repeat_interleave(length, dim=0)  # (S·(T + 1), N, N)
     accelerations = spring_accelerations(flat_states[..., :2], flat_springs)
     return TensorDataset(flat_states.float(), flat_springs.float(), accelerations.float())

@@ -559,20 +559,15 @@ def mle_kl_figure(
 # noise σ = 0.5; the fitted W rotated by 45° correlates the posterior's two latents
 Q_DATA_LENGTHS, Q_DATA_NOISE, Q_ROTATION = (3.0, 1.0), 0.5, math.pi / 4
 Q_SAMPLES = 262_144  # draws ε of the reparameterised ELBO: q's variances within ~0.5%
-FULL_GAP_MAX = 0.01  # nats: "closes the gap" (mean field leaves ~0.4; 4e-6–1.2e-5 measured)
+# nats: "closes the gap" (4e-6–1.2e-5 measured on quick seeds 0–4; mean field leaves ~0.4)
+FULL_GAP_MAX = 1e-3
 MEAN_FIELD_GAP_MIN = 0.25  # nats: the closed form is −½ log(1 − ρ²) ≈ 0.4 at ρ ≈ 0.77
-CLOSED_FORM_TOLERANCE = 0.005  # nats between the optimised and the closed-form gap
-
-
-def rotated(model: PPCA, angle: float) -> PPCA:
-    """The same PPCA model with W R(angle): W Wᵀ, so p(x), is unchanged, but the posterior
-    covariance σ² (Wᵀ W + σ² I)⁻¹ turns, and W's columns are no longer orthogonal."""
-    c, s = math.cos(angle), math.sin(angle)
-    rotation = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
-    turned = PPCA(model.n_components)
-    turned.mean_, turned.noise_variance_ = model.mean_, model.noise_variance_
-    turned.W_ = model.W_ @ rotation
-    return turned
+# nats between the optimised and the closed-form gap (2e-6–8e-6 measured on quick seeds 0–4;
+# the marginal variances' gap is ~0.5 off)
+CLOSED_FORM_TOLERANCE = 1e-4
+# largest relative difference of the optimised mean-field variances from 1/Λ_ii (0.001–0.005
+# measured on quick seeds 0–4, the error of Q_SAMPLES draws; the marginals Σ_ii are ~100% off)
+NARROW_TOLERANCE = 0.02
 
 
 def elbo_gaps(
@@ -580,9 +575,9 @@ def elbo_gaps(
 ) -> dict[str, tuple[variational.GaussianQ, float]]:
     """For each family, the q that maximises the reparameterised ELBO at `point` (from the
     prior N(0, I)) and its gap log p(x) − ELBO(q), the ELBO computed exactly."""
-    q = model.n_components
+    k = model.n_components
     start = variational.GaussianQ(
-        torch.zeros(1, q, dtype=torch.float64), torch.eye(q, dtype=torch.float64)[None]
+        torch.zeros(1, k, dtype=torch.float64), torch.eye(k, dtype=torch.float64)[None]
     )
     log_px = model.score(point[None])
     fits = {}
@@ -593,6 +588,12 @@ def elbo_gaps(
         fit = variational.GaussianQ(fit.mean[0], fit.scale_tril[0])
         fits[family] = fit, log_px - float(model.elbo(point, fit.mean, fit.covariance))
     return fits
+
+
+def posterior_correlation(model: PPCA, point: Tensor) -> float:
+    """ρ = Σ₁₂ / √(Σ₁₁ Σ₂₂) of the posterior over 2 latents at `point` (d,)."""
+    _, covariance = model.posterior(point[None])  # (2, 2)
+    return float(covariance[0, 1] / covariance.diagonal().prod().sqrt())
 
 
 def choice_of_q(ctx: Context) -> None:
@@ -616,12 +617,13 @@ def choice_of_q(ctx: Context) -> None:
         size=(n, d)
     )
     fitted = PPCA(2).fit(x)
-    models = {"orthogonal": fitted, "rotated": rotated(fitted, Q_ROTATION)}
+    models = {"orthogonal": fitted, "rotated": fitted.rotated(Q_ROTATION)}
     point = torch.tensor(x[0])
     gaps = {name: elbo_gaps(model, point, ctx.seed) for name, model in models.items()}
+    correlations = {name: posterior_correlation(model, point) for name, model in models.items()}
+    correlation = correlations["rotated"]
     posterior_mean, posterior_cov = models["rotated"].posterior(point[None])
     posterior_mean = posterior_mean[0]
-    correlation = float(posterior_cov[0, 1] / posterior_cov.diagonal().prod().sqrt())
     closed_form = float(variational.mean_field_gap(posterior_cov))
     mean_field, mean_field_gap = gaps["rotated"]["mean-field"]
     _, full_gap = gaps["rotated"]["full-covariance"]
@@ -679,7 +681,7 @@ def choice_of_q(ctx: Context) -> None:
         "inverted, narrower than the marginals Σ_ii (largest relative difference from 1/Λ_ii)",
         off_optimum(mean_field.covariance.diagonal()),
         "<",
-        0.02,
+        NARROW_TOLERANCE,
         control=Control("the marginal variances Σ_ii", off_optimum(posterior_cov.diagonal())),
     )
     ctx.table(
@@ -689,12 +691,12 @@ def choice_of_q(ctx: Context) -> None:
         [
             [
                 name,
-                f"{rho:.3f}",
+                f"{rho:.3g}",
                 f"{gaps[name]['mean-field'][1]:.4f}",
                 f"{gaps[name]['full-covariance'][1]:.4f}",
                 f"{float(variational.mean_field_gap(model.posterior(point[None])[1])):.4f}",
             ]
-            for (name, model), rho in zip(models.items(), (0.0, correlation), strict=True)
+            for (name, model), rho in zip(models.items(), correlations.values(), strict=True)
         ],
     )
     choice_of_q_figure(ctx, models, point, gaps)

@@ -31,7 +31,8 @@ it, with the claims it must turn red; `deepnotes faults` lists them and
                   γ and β not learned (the notes' three); dropout without 1/(1 − p); ghost
                   BatchNorm normalising with the whole batch
     optimisers    Adam without bias correction, SGD's momentum applied twice
-    physics       velocity Verlet without its half-steps, each spring as one directed edge
+    physics       velocity Verlet without its half-steps, each spring as one directed edge,
+                  the effects averaged, not summed
     search        regularised evolution's ageing removing the newest, the tournament won by
                   the worst
 """

@@ -119,12 +119,6 @@ def elbo_expectation_at_the_mean() -> AbstractContextManager[None]:
     return replaced(ppca, "expected_squared_error", squared_error_at_the_mean)
 
 
-def scale_without_off_diagonal(raw: Tensor) -> Tensor:
-    """diag(exp(diag raw)): the full-covariance family's Cholesky factor with its strict lower
-    triangle dropped, so that the 'full' q is a mean-field q."""
-    return torch.diag_embed(raw.diagonal(dim1=-2, dim2=-1).exp())
-
-
 @FAULTS.register(
     "full-covariance-q-diagonal",
     FaultCard(
@@ -138,7 +132,7 @@ def scale_without_off_diagonal(raw: Tensor) -> Tensor:
     ),
 )
 def full_covariance_q_diagonal() -> AbstractContextManager[None]:
-    return replaced(variational, "full_covariance_scale", scale_without_off_diagonal)
+    return replaced(variational, "full_covariance_scale", variational.mean_field_scale)
 
 
 def log_joint_as_responsibilities(log_joint: Tensor) -> Tensor:

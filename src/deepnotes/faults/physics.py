@@ -15,25 +15,11 @@ from deepnotes.models import physics
 from deepnotes.registry import FAULTS
 
 
-def verlet_without_half_steps(
-    positions: Tensor,
-    velocities: Tensor,
-    accelerations: Tensor,
-    acceleration: particles.Acceleration,
-    dt: float,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Velocity Verlet with its half-steps removed: p' = p + v Δt, v' = v + a Δt — explicit
-    Euler under Verlet's name."""
-    new_positions = positions + dt * velocities
-    new_velocities = velocities + dt * accelerations
-    return new_positions, new_velocities, acceleration(new_positions, new_velocities)
-
-
 @FAULTS.register(
     "verlet-as-euler",
     FaultCard(
         mistake="Velocity Verlet written without its half-steps: p' = p + v Δt, v' = v + a Δt "
-        "(the ½ a Δt² and the average of a and a' dropped)",
+        "(the ½ a Δt² and the average of a and a' dropped), which is explicit Euler's step",
         consequence="what is left is explicit Euler, first order and not symplectic: on a "
         "spring of frequency ω every step multiplies the energy by 1 + ω²Δt², so over a long "
         "trajectory the energy the springs should keep grows without bound",
@@ -42,7 +28,7 @@ def verlet_without_half_steps(
     ),
 )
 def verlet_as_euler() -> AbstractContextManager[None]:
-    return replaced(particles, "verlet_step", verlet_without_half_steps)
+    return replaced(particles, "verlet_step", particles.euler_step)
 
 
 def spring_edges_one_way(springs: Tensor) -> tuple[Tensor, Tensor]:
@@ -72,3 +58,24 @@ def spring_edges_one_way(springs: Tensor) -> tuple[Tensor, Tensor]:
 )
 def springs_as_one_way_edges() -> AbstractContextManager[None]:
     return replaced(physics, "spring_edges", spring_edges_one_way)
+
+
+@FAULTS.register(
+    "interaction-network-averages-effects",
+    FaultCard(
+        mistake="The interaction network aggregates the effects at each particle by their mean, "
+        "E_i = mean_{j → i} e_ij, not their sum",
+        consequence="forces add, and the mean divides them by the particle's number of springs "
+        "and hides that number from the object model: a particle with four springs gets the "
+        "pull of one average spring, no training can tell it from a particle with one, and the "
+        "rollouts drift off, on 5 particles and more so on more particles than trained on (more "
+        "springs per particle)",
+        replaces="deepnotes.models.physics.InteractionNetwork.aggregation",
+        targets=(
+            "particle-physics/interaction-network-beats-mlp-5x",
+            "particle-physics/interaction-network-takes-more-particles",
+        ),
+    ),
+)
+def interaction_network_averages_effects() -> AbstractContextManager[None]:
+    return replaced(physics.InteractionNetwork, "aggregation", "mean")

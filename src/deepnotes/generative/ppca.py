@@ -112,6 +112,19 @@ class PPCA:
                 break
         return self
 
+    def rotated(self, angle: float) -> PPCA:
+        """The same model with W R(angle), R the rotation of its 2 latents by `angle`: W Wᵀ,
+        so p(x), is unchanged, but the posterior covariance σ² (Wᵀ W + σ² I)⁻¹ turns, and
+        orthogonal columns of W are no longer orthogonal."""
+        if self.n_components != 2:
+            raise UserError(f"rotated turns 2 latents, this model has {self.n_components}")
+        c, s = math.cos(angle), math.sin(angle)
+        rotation = torch.tensor([[c, -s], [s, c]], dtype=self.W_.dtype)
+        turned = PPCA(self.n_components)
+        turned.mean_, turned.noise_variance_ = self.mean_, self.noise_variance_
+        turned.W_ = self.W_ @ rotation
+        return turned
+
     def covariance(self) -> Tensor:
         """C = W Wᵀ + σ² I, the model's covariance of x."""
         d = self.W_.shape[0]

@@ -37,9 +37,11 @@ from itertools import pairwise
 import torch
 from torch import Tensor, nn
 
+from deepnotes.arith import linear_params
 from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.graph.message_passing import MessagePassing
 from deepnotes.models.common import register_model
+from deepnotes.models.mlp import dense_stack
 
 PARTICLES, STATE = 5, 4  # the reference count's setting: 5 particles of (p, v) in 2-D
 DIMENSIONS = 2
@@ -59,14 +61,6 @@ def spring_edges(springs: Tensor) -> tuple[Tensor, Tensor]:
     return edge_index, springs[systems, i, j]
 
 
-def mlp(widths: Sequence[int]) -> nn.Sequential:
-    """Linear layers of `widths` with a ReLU between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for n_in, n_out in pairwise(widths):
-        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
-
-
 class InteractionNetwork(MessagePassing):
     """φ_R on every spring, the effects summed at each receiver, φ_O on every particle."""
 
@@ -74,15 +68,15 @@ class InteractionNetwork(MessagePassing):
 
     def __init__(self, hidden: int = 64, effect: int = 50) -> None:
         super().__init__()
-        self.relation = mlp([RELATION_INPUTS, hidden, hidden, effect])
-        self.object = mlp([DIMENSIONS + effect, hidden, DIMENSIONS])
+        self.relation = dense_stack([RELATION_INPUTS, hidden, hidden, effect], nn.ReLU)
+        self.object = dense_stack([DIMENSIONS + effect, hidden, DIMENSIONS], nn.ReLU)
 
     def forward(self, state: Tensor, springs: Tensor) -> Tensor:
         systems, particles, features = state.shape
         edge_index, stiffness = spring_edges(springs)
         nodes = state.reshape(systems * particles, features)  # (B·N, 4): one disjoint union
         accelerations = self.propagate(edge_index, nodes, len(nodes), stiffness=stiffness)
-        return accelerations.view(systems, particles, DIMENSIONS)
+        return accelerations.view(systems, particles, DIMENSIONS)  # (B·N, 2) → (B, N, 2)
 
     def message(self, x_j: Tensor, x_i: Tensor, stiffness: Tensor) -> Tensor:
         """e_ij = φ_R(v_i, v_j, r_ij, |r_ij|, k_ij) for each edge j → i: (E, effect)."""
@@ -105,18 +99,20 @@ class ParticleMLP(nn.Module):
         pairs = particles * (particles - 1) // 2
         pairs_index = torch.triu_indices(particles, particles, offset=1)  # (2, pairs)
         self.register_buffer("pairs", pairs_index, persistent=False)
-        self.net = mlp([particles * STATE + pairs, *[hidden] * layers, particles * DIMENSIONS])
+        self.net = dense_stack(
+            [particles * STATE + pairs, *[hidden] * layers, particles * DIMENSIONS], nn.ReLU
+        )
 
     def forward(self, state: Tensor, springs: Tensor) -> Tensor:
         systems = len(state)
         stiffness = springs[:, self.pairs[0], self.pairs[1]]  # (B, pairs): each spring once
-        flat = torch.cat([state.reshape(systems, -1), stiffness], dim=1)
+        flat = torch.cat([state.reshape(systems, -1), stiffness], dim=1)  # (B, 4N + pairs)
         return self.net(flat).view(systems, self.particles, DIMENSIONS)
 
 
 def mlp_parameters(widths: Sequence[int]) -> int:
-    """Σ (n_in + 1) · n_out over the layers: weights and biases."""
-    return sum((n_in + 1) * n_out for n_in, n_out in pairwise(widths))
+    """The weights and biases of `dense_stack(widths, …)`: Σ (n_in + 1) · n_out."""
+    return sum(linear_params(n_in, n_out) for n_in, n_out in pairwise(widths))
 
 
 def interaction_network_parameters(hidden: int = 64, effect: int = 50) -> int:
