@@ -55,6 +55,8 @@ def test_pairing_removes_what_the_seeds_share():
         (Interval(-0.5, -0.8, -0.2), False, HELPS, True),
         (Interval(0.1, -0.2, 0.4), True, NO_EFFECT, False),
         (Interval(-0.1, -0.4, 0.2), False, NO_EFFECT, False),
+        (Interval(0.0, 0.0, 0.0), True, NO_EFFECT, False),  # every difference 0
+        (Interval(0.1, 0.1, 0.1), True, HELPS, True),  # every difference +0.1
     ],
 )
 def test_verdicts_follow_which_side_of_zero_the_interval_lies(
@@ -82,4 +84,4 @@ def test_a_runs_score_is_its_mean_over_the_second_half_of_training():
         for step, modes in [(50, 1), (100, 3), (150, 5), (200, 7)]
     ]
     assert later_half_mean(history, "modes", steps=200) == 6.0  # steps 150 and 200 only
-    assert later_half_mean(history, "modes", steps=100) == 5.0  # steps 100 excluded: > half
+    assert later_half_mean(history, "modes", steps=100) == 5.0  # step 50 excluded: not > 50

@@ -233,32 +233,57 @@ def test_a_larger_first_kernel_keeps_every_size(side):
     assert extra == 20 * (1 * 4 + 8 * 4)
 
 
-def test_swapped_labels_are_the_same_game_on_the_negated_logit():
+@pytest.mark.parametrize(
+    ("loss", "labels"),
+    [
+        ("non-saturating", {"real_label": 0.9}),
+        ("non-saturating", {"real_label": 0.9, "fake_label": 0.1, "label_flip": 0.1}),
+        ("minimax", {}),
+    ],
+)
+def test_swapped_labels_are_the_same_game_on_the_negated_logit(loss, labels):
     """ "Real=False, fake=True": D trained to call data 0 and samples 1, G to be called 0.
 
-    With D's last layer negated, the swapped game gives every loss and the value exactly as
-    the usual one does, so training from mirrored starts follows the same path."""
-    for loss, smoothing in (("non-saturating", {"real_label": 0.9}), ("minimax", {})):
-        torch.manual_seed(0)
-        usual = GAN(loss=loss, **smoothing)
-        swapped = GAN(loss=loss, swap_labels=True, **smoothing)
-        swapped.load_state_dict(usual.state_dict())
-        with torch.no_grad():
-            last = swapped.discriminator[-1]
-            last.weight.neg_()
-            last.bias.neg_()
-        real, fake = batches()
-        torch.testing.assert_close(
-            swapped.discriminator_loss(real, fake)[0], usual.discriminator_loss(real, fake)[0]
-        )
-        torch.testing.assert_close(usual.generator_loss(fake), swapped.generator_loss(fake))
-        torch.manual_seed(1)
-        value = usual(real)
-        torch.manual_seed(1)
-        torch.testing.assert_close(swapped(real), value)
-        # and the swap is not a no-op: on the same (unnegated) D the losses differ
-        swapped.load_state_dict(usual.state_dict())
-        assert not torch.allclose(usual.generator_loss(fake), swapped.generator_loss(fake))
+    With D's last layer negated, the swapped game gives every loss, every gradient and the
+    value exactly as the usual one does (smoothed and flipped labels mirrored too), so training
+    from mirrored starts follows the same path."""
+    torch.manual_seed(0)
+    usual = GAN(loss=loss, **labels)
+    swapped = GAN(loss=loss, swap_labels=True, **labels)
+    swapped.load_state_dict(usual.state_dict())
+    with torch.no_grad():
+        last = swapped.discriminator[-1]
+        last.weight.neg_()
+        last.bias.neg_()
+    real, fake = batches()
+
+    def d_loss_and_grads(model: GAN) -> tuple[torch.Tensor, list[torch.Tensor], dict]:
+        torch.manual_seed(1)  # the same label flips
+        model.zero_grad()
+        loss_value, logs = model.discriminator_loss(real, fake)
+        loss_value.backward()
+        grads = [p.grad.clone() for p in model.discriminator.parameters()]
+        return loss_value.detach(), grads, logs
+
+    d_usual, grads_usual, logs_usual = d_loss_and_grads(usual)
+    d_swapped, grads_swapped, logs_swapped = d_loss_and_grads(swapped)
+    torch.testing.assert_close(d_swapped, d_usual)
+    torch.testing.assert_close(logs_swapped["d_real"], logs_usual["d_real"])
+    # the last layer's gradient mirrors with its weights; every other layer's is equal
+    torch.testing.assert_close(grads_swapped[:-2], grads_usual[:-2])
+    torch.testing.assert_close([-g for g in grads_swapped[-2:]], grads_usual[-2:])
+    fake_with_grad = fake.clone().requires_grad_(True)
+    torch.testing.assert_close(
+        torch.autograd.grad(swapped.generator_loss(fake_with_grad), fake_with_grad)[0],
+        torch.autograd.grad(usual.generator_loss(fake_with_grad), fake_with_grad)[0],
+    )
+    torch.manual_seed(2)
+    value = usual(real)
+    torch.manual_seed(2)
+    torch.testing.assert_close(swapped(real), value)
+    # and the swap is not a no-op: on the same (unnegated) D the losses differ
+    swapped.load_state_dict(usual.state_dict())
+    assert not torch.allclose(usual.generator_loss(fake), swapped.generator_loss(fake))
 
 
 @pytest.mark.parametrize(

@@ -223,11 +223,10 @@ def realness_unswapped(self: gan.GAN, logit: Tensor) -> Tensor:
         mistake="The notes' \"Real=False, fake=True\" applied to the discriminator's targets "
         "only: the generator is still trained to be called 1",
         consequence="1 now means fake, so the generator is trained to look fake: it runs from "
-        "the data instead of towards it, and the swap that should change nothing (the same "
-        "game on −l) wrecks the samples",
+        "the data instead of towards it, and the swapped game is no longer the usual one on "
+        "D's negated logit",
         replaces="deepnotes.models.gan.GAN.realness",
-        targets=("gan-coursework/swapped-labels-change-nothing",),
-        slow=True,
+        targets=("gan-coursework/swapped-labels-are-the-same-game",),
     ),
 )
 def gan_labels_swapped_for_d_only() -> AbstractContextManager[None]:

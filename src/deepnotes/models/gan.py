@@ -235,7 +235,11 @@ class GAN(nn.Module):
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """The loss D minimises on a batch of data and a batch of (detached) samples."""
         l_real, l_fake = self.discriminate(real), self.discriminate(fake)
-        logs = {"d_real": l_real.detach().mean(), "d_fake": l_fake.detach().mean()}
+        # D's mean logit of "real" on each batch, the same in the swapped game
+        logs = {
+            "d_real": self.realness(l_real).detach().mean(),
+            "d_fake": self.realness(l_fake).detach().mean(),
+        }
         if self.loss in LABELLED_LOSSES:  # binary cross-entropy with (smoothed, noisy) targets
             real_target, fake_target = self.targets(l_real)
             loss = nn.functional.binary_cross_entropy_with_logits(
