@@ -122,14 +122,25 @@ class DataCard:
 
 @dataclass(frozen=True)
 class ExperimentCard:
-    """What a registered experiment measures: its title, its syllabus topic, the concepts."""
+    """What a registered experiment measures: its title, its syllabus topic, the concepts,
+    and what the course book shows beside its results.
+
+    Attributes:
+        formulas: the concept's formulas in LaTeX, typeset in the book (as MathML, offline).
+        code: the dotted names of the functions or classes that implement the concept (their
+            readable path, not a fast path); the book prints their source, read from the
+            package at build time, with its `file:line`, so the page cannot drift from the code.
+    """
 
     title: str
     topic: str
     concepts: tuple[str, ...] = ()
+    formulas: tuple[str, ...] = ()
+    code: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "concepts", tuple(self.concepts))
+        for name in ("concepts", "formulas", "code"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 @dataclass(frozen=True)

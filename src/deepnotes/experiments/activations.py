@@ -94,6 +94,18 @@ def linear_stack_collapse(
             "unbounded activations",
             "cost per element",
         ],
+        formulas=(
+            r"\sigma'(x) = \sigma(x)\left(1 - \sigma(x)\right) \le \frac{1}{4}",
+            r"\operatorname{ReLU}(\alpha x) = \alpha \operatorname{ReLU}(x) \quad (\alpha > 0)",
+            r"\operatorname{softplus}_\beta(x) = \frac{1}{\beta} \log\left(1 + "
+            r"e^{\beta x}\right), \quad \max_x \left(\operatorname{softplus}_\beta(x) - "
+            r"\operatorname{ReLU}(x)\right) = \frac{\log 2}{\beta}",
+        ),
+        code=(
+            "deepnotes.nn.activations.sigmoid_formula",
+            "deepnotes.nn.activations.softplus_formula",
+            "deepnotes.nn.activations.elu_formula",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

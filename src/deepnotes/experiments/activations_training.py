@@ -99,6 +99,19 @@ def stuck_units(model: nn.Sequential, x: Tensor) -> float:
             "depth and tanh",
             "choosing an activation",
         ],
+        formulas=(
+            r"\delta_{l-1} = \sigma'(z_{l-1}) \odot \left(W_l^\top \delta_l\right), \quad "
+            r"\frac{\partial L}{\partial W_l} = \delta_l \, h_{l-1}^\top, \quad \sigma' \le "
+            r"\frac{1}{4}",
+            r"\operatorname{LeakyReLU}(x) = \max(0, x) + a \min(0, x), \quad "
+            r"\operatorname{ReLU}'(x) = 0 \text{ for } x < 0",
+            r"W_L \cdots W_2 W_1 x = \left(W_L \cdots W_2 W_1\right) x",
+        ),
+        code=(
+            "deepnotes.nn.activations._SigmoidRule",
+            "deepnotes.nn.activations._ReLURule",
+            "deepnotes.nn.activations._LeakyReLURule",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

@@ -215,6 +215,18 @@ def searches(seed: int, budget: Budget) -> dict[str, search.Search[Cell]]:
             "random search",
             "AmoebaNet",
         ],
+        formulas=(
+            r"\text{parent} = \operatorname{argmax}_{m \in S} \operatorname{fitness}(m), \quad S "
+            r"= s \text{ members drawn from the population } P",
+            r"P \leftarrow \left(P \setminus \{\text{oldest}\}\right) \cup "
+            r"\{\operatorname{mutate}(\text{parent})\}",
+            r"|\text{cells}| = 54^3 = 157464",
+        ),
+        code=(
+            "deepnotes.train.search.regularized_evolution",
+            "deepnotes.train.search.select_parent",
+            "deepnotes.train.search.random_search",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

@@ -134,6 +134,17 @@ def zoo_costs() -> list[tuple[str, str, int, int]]:
             "factorised convolutions",
             "stem downsampling",
         ],
+        formulas=(
+            r"r_l = r_{l-1} + d_l (k_l - 1) \, j_{l-1}, \quad j_l = j_{l-1} \, s_l",
+            r"c_{\mathrm{in}} \, r + r \, c \, k^2 \quad \text{instead of} \quad c_{\mathrm{in}} "
+            r"\, c \, k^2",
+            r"\bar p(y \mid x) = \frac{1}{k} \sum_{m=1}^{k} p_m(y \mid x)",
+        ),
+        code=(
+            "deepnotes.arith.receptive_field",
+            "deepnotes.models.shufflenet.channel_shuffle",
+            "deepnotes.models.senet.SqueezeExcitation.channel_weights",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

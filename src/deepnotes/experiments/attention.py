@@ -39,9 +39,24 @@ from deepnotes.train.trainer import eval_batches
         title="Attention: the formula against torch's kernel, the causal mask, a translator's maps",
         topic="8. Sequence models",
         concepts=["scaled dot-product attention", "causal mask", "encoder-decoder", "alignment"],
+        formulas=(
+            r"\operatorname{Attention}(Q, K, V) = "
+            r"\operatorname{softmax}\left(\frac{Q K^\top}{\sqrt{d}} + M\right) V",
+            r"M_{ij} = 0 \text{ for } j \le i, \quad M_{ij} = -\infty \text{ for } j > i",
+        ),
+        code=(
+            "deepnotes.nn.attention.attention_weights",
+            "deepnotes.nn.attention.scaled_dot_product_attention",
+            "deepnotes.nn.attention.causal_mask",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        188,
+        "attention is essentially a mechanism where, rather than taking averages over a bunch of "
+        "vectors, we're using a separate function to gate how that average should be computed",
+    )
     formula_and_mask(ctx)
     translator(ctx)
 

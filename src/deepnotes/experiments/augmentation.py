@@ -91,9 +91,19 @@ GALLERY = {
         title="Data augmentation: torchvision's transforms, and what they buy with scarce data",
         topic="4. Data augmentation",
         concepts=["data augmentation", "invariance", "scarce data", "torchvision.transforms.v2"],
+        formulas=(
+            r"\min_\theta \frac{1}{N} \sum_{i=1}^{N} \mathbb{E}_{T \sim \mathcal{T}} "
+            r"\left[\ell\left(f_\theta(T(x_i)), y_i\right)\right]",
+            r"y(T(x)) = y(x) \quad \text{for every } T \in \mathcal{T}",
+        ),
+        code=("deepnotes.tasks.supervised.ClassificationTask.training_step",),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        81,
+        "Heavy data augmentation",
+    )
     torch.manual_seed(ctx.seed)
     digits = digit_images(ctx.seed, SIDE)
     x_train, y_train = digits.split("train").tensors

@@ -136,6 +136,7 @@ class Result:
     quotes: list[Quote] = field(default_factory=list)
     error: str | None = None
     fault: str | None = None  # the fault planted for this run, if any
+    seed: int = 0
 
     @property
     def passed(self) -> bool:
@@ -329,6 +330,7 @@ def run_experiment(
         quotes=ctx.quotes,
         error=error,
         fault=fault,
+        seed=seed,
     )
     write_json(root / name / "result.json", result.to_dict(), default=json_value)
     return result

@@ -236,6 +236,17 @@ class CovariateShift(Callback):
             "noise as a regulariser",
             "dropout",
         ],
+        formulas=(
+            r"y = \gamma \, \frac{x - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}} + \beta",
+            r"\hat\mu \leftarrow (1 - m) \, \hat\mu + m \, \mu_B, \quad \hat\sigma^2 \leftarrow "
+            r"(1 - m) \, \hat\sigma^2 + m \, \frac{B}{B - 1} \, \sigma_B^2",
+            r"\operatorname{ICS}_k = \left\| G_k - G'_k \right\|_2",
+        ),
+        code=(
+            "deepnotes.nn.norm.standardize",
+            "deepnotes.nn.batchnorm.BatchNorm1d.forward",
+            "deepnotes.nn.batchnorm.GhostBatchNorm1d.forward",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

@@ -105,9 +105,25 @@ def draw_example(
         title="Convolution arithmetic: output sizes and parameters",
         topic="2. Convolution arithmetic",
         concepts=["output size", "padding", "stride", "transposed convolution"],
+        formulas=(
+            r"o = \left\lfloor \frac{i + 2p - d(k-1) - 1}{s} \right\rfloor + 1",
+            r"o = (i - 1) s - 2p + k",
+            r"c_{\mathrm{in}} \, c_{\mathrm{out}} \, k^2 + c_{\mathrm{out}}",
+        ),
+        code=(
+            "deepnotes.arith.conv_output_size",
+            "deepnotes.arith.transposed_output_size",
+            "deepnotes.arith.conv_params",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        49,
+        "例如原图是5, kernal是3, padding是1, stride是2, output就是 (5 − 3 + 2)/2 + 1 = 3",
+        english="for example an input of 5, kernel 3, padding 1, stride 2: the output is (5 − 3 + "
+        "2)/2 + 1 = 3",
+    )
     torch.manual_seed(ctx.seed)
     examples = [
         # (claim id, statement, layer, i, notes' o, arith's o)

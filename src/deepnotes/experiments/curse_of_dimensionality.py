@@ -107,9 +107,27 @@ def knn_accuracy_with_noise(noise_dims: int, seed: int, k: int = 5, scale: float
         title="The curse of dimensionality: neighbourhoods, distances and volumes in high d",
         topic="2. Curse of dimensionality",
         concepts=["curse of dimensionality", "nearest neighbours", "distance concentration"],
+        formulas=(
+            r"e = r^{1/d}",
+            r"\frac{\max_i \|x_i - q\| - \min_i \|x_i - q\|}{\min_i \|x_i - q\|} \to 0 \quad (d "
+            r"\to \infty)",
+            r"\frac{V_{\mathrm{ball}}}{V_{\mathrm{cube}}} = "
+            r"\frac{\pi^{d/2}}{2^d \, \Gamma\left(\frac{d}{2} + 1\right)}, \quad 1 - (1 - "
+            r"\epsilon)^d \to 1",
+        ),
+        code=(
+            "deepnotes.experiments.curse_of_dimensionality.edge_for_fraction",
+            "deepnotes.experiments.curse_of_dimensionality.distance_contrast",
+            "deepnotes.experiments.curse_of_dimensionality.ball_volume_share",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        25,
+        "1d的情况只需要0.2个单位, 但是如果是2d就需要0.45^2约等于0.2",
+        english="in 1-D it takes only 0.2 of the range, but in 2-D an edge of 0.45: 0.45² ≈ 0.2",
+    )
     rng = np.random.default_rng(ctx.seed)
     n = 20_000 if ctx.quick else 200_000
     neighbourhoods(ctx, rng, 5 * n)  # the edges' claims read quantiles: sampling error ∝ 1/√n

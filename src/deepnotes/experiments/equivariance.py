@@ -96,9 +96,27 @@ def peak_frequency(signal: np.ndarray) -> float:
         "aliasing and BlurPool",
         topic="3. Invariance and equivariance",
         concepts=["shift equivariance", "shift invariance", "aliasing", "BlurPool", "rotation"],
+        formulas=(
+            r"\operatorname{conv}(S_\tau x) = S_\tau \operatorname{conv}(x), \quad "
+            r"\operatorname{conv}(R x) \ne R \operatorname{conv}(x)",
+            r"\cos\left(2 \pi f \cdot 2n\right) = \cos\left(2 \pi \, |2f - 1| \, n\right)",
+            r"K = \frac{1}{16} \begin{pmatrix} 1 & 2 & 1 \\ 2 & 4 & 2 \\ 1 & 2 & 1 \end{pmatrix}",
+        ),
+        code=(
+            "deepnotes.nn.functional.conv",
+            "deepnotes.nn.pooling.binomial_filter",
+            "deepnotes.nn.pooling.BlurPool2d",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        73,
+        "CNN 拥有approximate shift equivariance, 是通过convolution layers实现的, "
+        "因为原图的移动, conv完后的feature map也会拥有同样的移动",
+        english="a CNN has approximate shift equivariance, through its convolution layers: when "
+        "the image moves, the feature map after the convolution moves the same way",
+    )
     torch.manual_seed(ctx.seed)
     convolution_shifts(ctx)
     aliasing(ctx)

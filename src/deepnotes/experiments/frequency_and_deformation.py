@@ -226,6 +226,17 @@ def accuracy_curves(
             "deformation tolerance",
             "CNN vs MLP",
         ],
+        formulas=(
+            r"\sum_p \|\nabla x(p)\|^2 = \frac{1}{N^2} \sum_k g(k) \, |X(k)|^2, \quad g(k) = 4 "
+            r"\sin^2 \frac{\pi k_y}{N} + 4 \sin^2 \frac{\pi k_x}{N}",
+            r"|\hat G(f)|^2 = e^{-4 \pi^2 \sigma^2 |f|^2}",
+            r"x'(p) = x\left(A p + t + u(p)\right)",
+        ),
+        code=(
+            "deepnotes.experiments.frequency_and_deformation.gradient_energy",
+            "deepnotes.experiments.frequency_and_deformation.difference_gain",
+            "deepnotes.experiments.frequency_and_deformation.elastic_field",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

@@ -300,6 +300,17 @@ def ablate(
             "learning-rate schedule",
             "WGAN-GP",
         ],
+        formulas=(
+            r"d_k = m(\text{trick}, k) - m(\text{baseline}, k)",
+            r"\bar d \pm t_{0.975, \, n-1} \, \frac{s_d}{\sqrt{n}}",
+            r"\mathcal{L}_D = -\mathbb{E}_x \left[0.9 \log D(x) + 0.1 \log\left(1 - "
+            r"D(x)\right)\right] - \mathbb{E}_z \log\left(1 - D(G(z))\right)",
+        ),
+        code=(
+            "deepnotes.experiments.gan_coursework.paired_interval",
+            "deepnotes.models.gan.GAN.targets",
+            "deepnotes.models.gan.GAN.discriminator_loss",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

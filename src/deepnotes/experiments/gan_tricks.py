@@ -116,6 +116,19 @@ RING_SETTINGS = [
             "TTUR",
             "FID",
         ],
+        formulas=(
+            r"\min_G \max_D \; \mathbb{E}_{x} \left[\log D(x)\right] + \mathbb{E}_{z} "
+            r"\left[\log\left(1 - D(G(z))\right)\right]",
+            r"\frac{\partial \log(1 - D)}{\partial l} = -D, \quad "
+            r"\frac{\partial \left(-\log D\right)}{\partial l} = -(1 - D), \quad D = \sigma(l)",
+            r"\mathcal{L}_{\mathrm{GP}} = \lambda \, \mathbb{E}_{\hat x} "
+            r"\left[\left(\|\nabla_{\hat x} f(\hat x)\|_2 - 1\right)^2\right]",
+        ),
+        code=(
+            "deepnotes.models.gan.minimax_generator_loss",
+            "deepnotes.models.gan.non_saturating_generator_loss",
+            "deepnotes.models.gan.GAN.gradient_penalty",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

@@ -78,6 +78,16 @@ SAME = 1e-4  # relative spread of readouts that float32 rounding leaves of "equa
             "GIN",
             "expressive power",
         ],
+        formulas=(
+            r"h_G = \operatorname{READOUT}\left(\{h_v : v \in G\}\right)",
+            r"h_v' = \operatorname{MLP}\left((1 + \epsilon) \, h_v + \sum_{j \in \mathcal{N}(v)} "
+            r"h_j\right)",
+        ),
+        code=(
+            "deepnotes.graph.message_passing.GINConv",
+            "deepnotes.graph.message_passing.aggregate",
+            "deepnotes.graph.readout.global_pool",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

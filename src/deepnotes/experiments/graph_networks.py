@@ -59,9 +59,23 @@ CORA_MODELS = ("gcn", "sage", "gat", "gin", "graph_mlp")
             "message passing",
             "permutation equivariance",
         ],
+        formulas=(
+            r"L = I - D^{-1/2} A D^{-1/2} = U \Lambda U^\top, \quad \hat x = U^\top x",
+            r"g_\theta(L) \, x = \sum_{k=0}^{K} \theta_k \, T_k(\tilde L) \, x",
+            r"H' = \tilde D^{-1/2} (A + I) \tilde D^{-1/2} X W",
+        ),
+        code=(
+            "deepnotes.graph.spectral.normalized_laplacian",
+            "deepnotes.graph.spectral.chebyshev_filter",
+            "deepnotes.graph.message_passing.GCNConv",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        227,
+        "Graph neural networks (GNN): spectral and spatial domain methods, message passing",
+    )
     fourier_modes(ctx)
     filters(ctx)
     gcn_is_a_spectral_filter(ctx)

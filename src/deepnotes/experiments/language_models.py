@@ -40,9 +40,24 @@ MODEL_NAMES = ("char_rnn", "char_lstm", "char_gru", "gpt_char")
         title="Character language models on one budget: RNN, LSTM, GRU and a Transformer",
         topic="8. Sequence models",
         concepts=["language model", "nats per character", "LSTM", "Transformer", "sampling"],
+        formulas=(
+            r"\mathcal{L} = -\frac{1}{T} \sum_{t=1}^{T} \log p_\theta\left(c_t \mid "
+            r"c_{<t}\right), \quad \text{bits} = \frac{\text{nats}}{\ln 2}",
+            r"\mathcal{L}_{\mathrm{unigram}} = -\frac{1}{T} \sum_{t=1}^{T} \log \hat p(c_t), "
+            r"\quad \mathcal{L}_{\mathrm{untrained}} \approx \ln V",
+        ),
+        code=(
+            "deepnotes.tasks.language.LanguageModelTask.loss",
+            "deepnotes.experiments.language_models.unigram_loss",
+            "deepnotes.models.charlm.CharRNN",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        193,
+        "Week6 RNN, LSTM, Attention, Transformers",
+    )
     bundle = text_data(ctx)
     steps = 250 if ctx.quick else 2000
     baseline = unigram_loss(bundle)

@@ -75,6 +75,18 @@ def mixture_data(rng: np.random.Generator, n: int) -> np.ndarray:
             "forward and reverse KL",
             "mean-field and full-covariance q",
         ],
+        formulas=(
+            r"\log p(x) = \operatorname{ELBO}(q) + \mathrm{KL}\left(q(z) \,\|\, p(z \mid x)\right)",
+            r"\mathrm{KL}\left(\mathcal{N}_0 \,\|\, \mathcal{N}_1\right) = \frac{1}{2} "
+            r"\left(\operatorname{tr}\left(\Sigma_1^{-1} \Sigma_0\right) + (\mu_1 - \mu_0)^\top "
+            r"\Sigma_1^{-1} (\mu_1 - \mu_0) - k + \log \frac{\det \Sigma_1}{\det \Sigma_0}\right)",
+            r"\mathbb{E}\left[\log X\right] \le \log \mathbb{E}\left[X\right]",
+        ),
+        code=(
+            "deepnotes.generative.gmm.GaussianMixture.m_step",
+            "deepnotes.generative.ppca.PPCA.elbo",
+            "deepnotes.generative.divergences.kl_gaussians",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

@@ -226,6 +226,17 @@ def measure(
             "spectral normalisation",
             "generalisation",
         ],
+        formulas=(
+            r"\|f(x) - f(x')\| \le L \, \|x - x'\|",
+            r"J(x) = W_3 D_2 W_2 D_1 W_1, \quad D_l = \operatorname{diag}\left(1 - "
+            r"\tanh^2(z_l)\right)",
+            r"\max_x \|J(x)\|_2 \le L \le \prod_l \sigma(W_l)",
+        ),
+        code=(
+            "deepnotes.nn.spectral.power_iteration",
+            "deepnotes.nn.spectral.spectral_norm_estimate",
+            "deepnotes.nn.spectral.SpectralNorm",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

@@ -181,6 +181,16 @@ class InjectedNoiseTask(ClassificationTask):
             "momentum",
             "Adam",
         ],
+        formulas=(
+            r"\mathbb{E} \|g_B - g\|^2 = \frac{\operatorname{tr} \Sigma}{B} \cdot "
+            r"\frac{N - B}{N - 1}",
+            r"s^2 = \frac{B (B - B')}{B' (B - 1)}",
+        ),
+        code=(
+            "deepnotes.experiments.minibatch_noise.gradient_noise",
+            "deepnotes.experiments.minibatch_noise.noise_weights",
+            "deepnotes.optim.sgd.SGD.update",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

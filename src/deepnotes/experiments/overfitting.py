@@ -43,9 +43,27 @@ from deepnotes.train.fit import fit_in_memory
         title="Capacity: overfitting as it grows, and deep-narrow against shallow-wide",
         topic="1. Generalisation and capacity",
         concepts=["overfitting", "capacity", "train/test split", "depth", "expressivity"],
+        formulas=(
+            r"\hat w = \operatorname{argmin}_w \sum_{i=1}^{15} \left(\sum_{j=0}^{D} w_j x_i^j - "
+            r"y_i\right)^2",
+            r"t(x) = 2 \operatorname{ReLU}(x) - 4 \operatorname{ReLU}\left(x - \frac{1}{2}\right)",
+            r"t^{L} = t \circ \cdots \circ t: \ 2^L \text{ pieces from } 4 + 6(L - 1) + 3 "
+            r"\text{ parameters}; \quad W \text{ units}: \le W + 1 \text{ pieces}",
+        ),
+        code=(
+            "deepnotes.experiments.overfitting.overfit_ratio",
+            "deepnotes.experiments.overfitting.tent_layers",
+            "deepnotes.experiments.overfitting.relu_pieces",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        84,
+        "a larger number of compositions of simple functions turns out to be more expressive and "
+        "more able to fit meaningful models than a small number of shallower and more complicated "
+        "functions.",
+    )
     rng = np.random.default_rng(ctx.seed)
     polynomial_capacity(ctx, rng)
     training_too_long(ctx)

@@ -72,6 +72,19 @@ MOTION_FRACTION = 0.1
             "rollout",
             "symplectic integrator",
         ],
+        formulas=(
+            r"e_{ij} = \phi_R\left(v_i, v_j, r_{ij}, \|r_{ij}\|, k_{ij}\right), \quad a_i = "
+            r"\phi_O\left(v_i, \sum_{j} e_{ij}\right)",
+            r"a_i = \sum_j k_{ij} \left(\|r_{ij}\| - L\right) \frac{r_{ij}}{\|r_{ij}\|}",
+            r"v_{t + \frac{1}{2}} = v_t + \frac{\Delta t}{2} a_t, \quad p_{t+1} = p_t + \Delta t "
+            r"\, v_{t + \frac{1}{2}}, \quad v_{t+1} = v_{t + \frac{1}{2}} + \frac{\Delta t}{2} "
+            r"a_{t+1}",
+        ),
+        code=(
+            "deepnotes.models.physics.InteractionNetwork",
+            "deepnotes.data.particles.spring_accelerations",
+            "deepnotes.data.particles.verlet_step",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

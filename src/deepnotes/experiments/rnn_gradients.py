@@ -46,9 +46,26 @@ LOOKBACK = 40
         title="Gradients through time: vanishing in the RNN, kept by LSTM and GRU; clipping",
         topic="8. Sequence models",
         concepts=["backpropagation through time", "vanishing gradients", "gradient clipping"],
+        formulas=(
+            r"\frac{\partial L}{\partial h_t} = \frac{\partial L}{\partial h_T} \prod_{s=t+1}^{T} "
+            r"\frac{\partial h_s}{\partial h_{s-1}}, \quad \frac{\partial h_s}{\partial h_{s-1}} "
+            r"= \operatorname{diag}\left(\tanh'(a_s)\right) W_{hh}",
+            r"c_t = f_t \odot c_{t-1} + i_t \odot g_t",
+            r"g \leftarrow g \cdot \min\left(1, \frac{\tau}{\|g\|}\right)",
+        ),
+        code=(
+            "deepnotes.nn.rnn.rnn_cell",
+            "deepnotes.nn.rnn.lstm_cell",
+            "deepnotes.nn.rnn.gru_cell",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        223,
+        "Recurrent neural networks (RNN), long-short term memory (LSTM), gated recurrent units "
+        "(GRU)",
+    )
     steps, trials = (60, 5) if ctx.quick else (100, 20)
     vanishing(ctx, steps, trials)
     clipping(ctx, 150 if ctx.quick else 400)

@@ -47,9 +47,24 @@ from deepnotes.train.fit import build_registered, fit_registered
         title="Speech: spectrograms, MFCCs, recurrent and convolutional digit classifiers, CTC",
         topic="8. Sequence models",
         concepts=["spectrogram", "mel scale", "MFCC", "GRU", "CTC", "beam search"],
+        formulas=(
+            r"P_t(k) = \left| \sum_{n=0}^{N-1} w(n) \, x(tH + n) \, e^{-2 \pi i k n / N} \right|^2",
+            r"D_{kn} = c_k \sqrt{\frac{2}{N}} \cos \frac{\pi k (2n + 1)}{2N}, \quad c_0 = "
+            r"\frac{1}{\sqrt{2}}, \ c_{k > 0} = 1, \quad D D^\top = I",
+            r"p(y \mid x) = \sum_{\pi \in \mathcal{B}^{-1}(y)} \prod_{t=1}^{T} p_t(\pi_t \mid x)",
+        ),
+        code=(
+            "deepnotes.audio.power_spectrum_by_frames",
+            "deepnotes.audio.dct_matrix",
+            "deepnotes.nn.ctc.ctc_loss",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        224,
+        "Applications on RNNs in speech analysis and machine translation",
+    )
     roots = data_roots(ctx.data_dir)
     root = next((r for r in roots if fsdd_present(r)), None)
     front_end(ctx, root)

@@ -88,9 +88,27 @@ def draw_steps(axes: list[plt.Axes], steps: dict[str, Tensor], title: str) -> No
         title="Transposed convolution: the recipe step by step, and why it is no inverse",
         topic="2. Convolution arithmetic",
         concepts=["transposed convolution", "upsampling", "adjoint", "zero insertion"],
+        formulas=(
+            r"o = (i - 1) s - 2p + k",
+            r"i \to (i - 1) s + 1 \ \text{(zeros inserted)} \to (i - 1) s + 1 + 2 (k - p - 1) \ "
+            r"\text{(padded)}",
+            r"\langle \operatorname{conv}(x), y \rangle = \langle x, \operatorname{conv}^\top(y) "
+            r"\rangle",
+        ),
+        code=(
+            "deepnotes.nn.functional.conv_transpose_recipe",
+            "deepnotes.arith.transposed_conv_recipe",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        51,
+        "但转置卷积不是卷积的逆运算(一般卷积操作是不可逆的),它只能恢复到原来的大小(shape)数值与原来不同",
+        english="but a transposed convolution is not the inverse of the convolution (a "
+        "convolution is in general not invertible): it only restores the original size "
+        "(shape), its values differ from the original",
+    )
     torch.manual_seed(ctx.seed)
     settings = [  # (claim id, label, input side, k, s, p)
         ("size-notes-example", "notes: i=2, k=3, s=1, p=0", 2, 3, 1, 0),

@@ -62,6 +62,18 @@ PER_IMAGE_SAMPLES = 64  # draws ε of each digit's reparameterised ELBO when fit
         "the gap by choice of q",
         topic="7. Generative models",
         concepts=["ELBO", "reparameterisation", "IWAE", "latent space", "choice of q"],
+        formulas=(
+            r"\log p(x) \ge \mathbb{E}_{q(z \mid x)} \left[\log p(x \mid z)\right] - "
+            r"\mathrm{KL}\left(q(z \mid x) \,\|\, p(z)\right)",
+            r"z = \mu + \sigma \odot \epsilon, \quad \epsilon \sim \mathcal{N}(0, I)",
+            r"\mathcal{L}_k = \mathbb{E}\left[\log \frac{1}{k} \sum_{i=1}^{k} "
+            r"\frac{p(x, z_i)}{q(z_i \mid x)}\right]",
+        ),
+        code=(
+            "deepnotes.models.vae.VAE.reparameterize",
+            "deepnotes.models.vae.VAE.kl_to_prior",
+            "deepnotes.models.vae.VAE.elbo_terms",
+        ),
     ),
 )
 def run(ctx: Context) -> None:

@@ -54,9 +54,23 @@ def toeplitz_matrix(kernel: torch.Tensor, height: int, width: int) -> torch.Tens
         title="Weight sharing: a convolution is a sparse, shared (Toeplitz) dense layer",
         topic="2. Convolution arithmetic",
         concepts=["weight sharing", "sparse connectivity", "Toeplitz matrix", "cross-correlation"],
+        formulas=(
+            r"y = T \operatorname{vec}(x), \quad T \in \mathbb{R}^{H'W' \times HW}",
+            r"y(i, j) = \sum_{a, b} w(a, b) \, x(i + a, j + b)",
+            r"y(i, j) = \sum_{a, b} w(a, b) \, x(i - a, j - b)",
+        ),
+        code=(
+            "deepnotes.experiments.weight_sharing.toeplitz_matrix",
+            "deepnotes.nn.functional.conv",
+            "deepnotes.nn.functional.im2col",
+        ),
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.quote(
+        37,
+        "The weights of this network are sparse and spatially shared.",
+    )
     generator = torch.Generator().manual_seed(ctx.seed)
     height, width, k = (6, 6, 3) if ctx.quick else (12, 12, 5)
     kernel = torch.randn(k, k, generator=generator, dtype=torch.float64)

@@ -1,5 +1,6 @@
-"""The report: one self-contained HTML page (no network) built from experiment Results."""
+"""The report: the course book, one page per syllabus topic (no network), from experiment
+Results."""
 
-from deepnotes.report.html import write_report
+from deepnotes.report.book import write_report
 
 __all__ = ["write_report"]

@@ -1,0 +1,88 @@
+"""The lesson's parts of a book section: the code, read from the package, and the math.
+
+`excerpt("deepnotes.arith.conv_output_size")` finds the function or class by its dotted name
+and reads its source and first line at build time, so the page shows the code as it is, not
+a copy that could drift from it. `highlight` colours it with Pygments, numbering the lines
+as in the file. `typeset` turns a LaTeX formula into MathML (latex2mathml), which the
+browser draws with its own fonts: no script, no font and nothing else from a network.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+from latex2mathml.converter import convert
+from pygments import highlight as pygments_highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+import deepnotes
+from deepnotes.errors import UserError
+
+PACKAGE_ROOT = Path(deepnotes.__file__).resolve().parent.parent  # holds the `deepnotes` folder
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """The source of one function or class: its dotted name, `file:line` and text."""
+
+    name: str
+    file: str  # relative to the folder that holds the package, e.g. "deepnotes/arith.py"
+    line: int
+    source: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def resolve(dotted: str) -> object:
+    """The object a dotted name names: the longest importable module prefix, then its
+    attributes ("deepnotes.nn.batchnorm.BatchNorm2d.forward")."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[cut:]:
+            try:
+                found = getattr(found, attribute)
+            except AttributeError:
+                raise UserError(f"{dotted}: {attribute} not found") from None
+        return found
+    raise UserError(f"{dotted}: no such module")
+
+
+def excerpt(dotted: str) -> Excerpt:
+    """The source of the function or class `dotted`, with where it starts in its file."""
+    found = inspect.unwrap(resolve(dotted))
+    lines, first = inspect.getsourcelines(found)
+    file = Path(inspect.getsourcefile(found)).resolve()
+    return Excerpt(dotted, file.relative_to(PACKAGE_ROOT).as_posix(), first, "".join(lines))
+
+
+FORMATTER_OPTIONS = {"cssclass": "code", "linenos": "inline", "wrapcode": True}
+
+
+def highlight(code: Excerpt) -> str:
+    """The excerpt as highlighted HTML, its lines numbered as in its file."""
+    formatter = HtmlFormatter(**FORMATTER_OPTIONS, linenostart=code.line)
+    return pygments_highlight(code.source, PythonLexer(), formatter)
+
+
+def highlight_styles() -> str:
+    """The CSS of the highlighting: Pygments' light style, and a dark one for a dark system."""
+    light = HtmlFormatter(**FORMATTER_OPTIONS, style="default").get_style_defs(".code")
+    dark = HtmlFormatter(**FORMATTER_OPTIONS, style="monokai").get_style_defs(".code")
+    return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"
+
+
+def typeset(latex: str) -> str:
+    """A display formula as MathML (no namespace URL: HTML needs none, and the page names no
+    address outside itself)."""
+    mathml = convert(latex, display="block")
+    return mathml.replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "", 1)

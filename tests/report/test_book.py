@@ -1,0 +1,211 @@
+"""The course book built from the quick tour, opened in headless Chromium: every page loads
+with no error and no missing image and fits a phone's width; the search finds claims; the
+interactive figures compute what the package computes; every section is a lesson; the
+folder still works zipped and moved."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from browser import check_page, page_widths
+from conv_settings import CONV_SETTINGS, arith_answer
+from deepnotes import arith
+from deepnotes.data.base import fit_images
+from deepnotes.registry import EXPERIMENTS
+from deepnotes.report import write_report
+from deepnotes.report.book import topic_pages
+from deepnotes.report.html import anchor, claim_anchor
+from deepnotes.train.runs import load_trained
+
+PHONE = 390  # CSS pixels: the width of a common phone held upright
+
+
+@pytest.fixture
+def book(quick_tour, tmp_path):
+    """The book of the quick tour, written into a copy of the tour's folder (figures and runs
+    as the tour wrote them) so that the other tests' reports do not interfere."""
+    tour, by_name = quick_tour
+    out = tmp_path / "book"
+    shutil.copytree(tour, out, ignore=shutil.ignore_patterns("*.lock", "*.safetensors.*"))
+    write_report(list(by_name.values()), out)
+    return out, by_name
+
+
+def pages_of(out: Path) -> list[Path]:
+    return sorted(out.glob("*.html"))
+
+
+def page_of(by_name: dict, experiment: str) -> str:
+    """The file name of the topic page that holds `experiment`'s section."""
+    pages = topic_pages(list(by_name.values()))
+    return next(p.file for p in pages if experiment in [r.name for r in p.results])
+
+
+def test_every_page_loads_without_errors_and_fits_a_phone(book, chromium):
+    out, by_name = book
+    pages = pages_of(out)
+    expected = {page.file for page in topic_pages(list(by_name.values()))}
+    assert expected | {"index.html", "models.html"} == {page.name for page in pages}
+    figures_seen = 0
+    for page in pages:
+        report, stderr = check_page(page, chromium)
+        assert report["problems"] == [], page.name
+        assert "Uncaught" not in stderr, page.name
+        figures_seen += report["images"]
+    assert figures_seen == sum(len(r.figures) for r in by_name.values())
+    widths = page_widths(pages, chromium, PHONE)
+    assert sorted(widths) == sorted(page.name for page in pages)
+    overflowing = {name: page for name, (window, page) in widths.items() if page > window}
+    assert [window for window, _ in widths.values()] == [PHONE] * len(pages)
+    assert not overflowing, f"wider than a phone: {overflowing}"
+
+
+def test_the_browser_check_sees_a_missing_image(tmp_path, chromium):
+    """The check itself can fail: a page with a missing image is caught."""
+    page = tmp_path / "index.html"
+    page.write_text('<!doctype html><html><head></head><body><img src="gone.png"></body></html>')
+    report, _ = check_page(page, chromium)
+    assert any("gone.png" in problem for problem in report["problems"])
+
+
+def test_the_phone_check_sees_an_overflow(tmp_path, chromium):
+    """The width check can fail: a page wider than the phone is caught."""
+    for name, width in (("wide.html", 600), ("narrow.html", 300)):
+        (tmp_path / name).write_text(
+            '<!doctype html><html><head><meta name="viewport" content="width=device-width">'
+            f'</head><body><div style="width: {width}px">x</div></body></html>'
+        )
+    widths = page_widths(sorted(tmp_path.glob("*.html")), chromium, PHONE)
+    assert widths["wide.html"][1] > PHONE
+    assert widths["narrow.html"][1] <= PHONE
+
+
+def test_every_section_is_a_lesson(book):
+    """For every registered experiment: the notes' sentence with its line, a code excerpt
+    read from the source with its file:line (the line holds the excerpt's definition), and
+    the command that reproduces the section."""
+    out, by_name = book
+    root = Path(arith.__file__).resolve().parents[1]  # holds the deepnotes package
+    for name in EXPERIMENTS.names():
+        html = (out / page_of(by_name, name)).read_text()
+        section = re.search(rf'<section id="{anchor(name)}">(.*?)</section>', html, re.S)
+        assert section, name
+        text = section.group(1)
+        assert re.search(r'<blockquote class="notes">.*?the notes, line \d+</cite>', text), name
+        wheres = re.findall(r'<span class="where">([\w/.-]+\.py):(\d+)</span>', text)
+        assert wheres, f"{name} shows no code excerpt"
+        for file, line in wheres:
+            defined = (root / file).read_text().splitlines()[int(line) - 1]
+            assert re.match(r"\s*(@|def |class )", defined), (name, file, line)
+        assert f"deepnotes run {name} --quick --seed 0" in text, name
+
+
+def test_search_finds_a_claim_by_a_word_of_its_statement(book, chromium):
+    """Type the rarest word of each of a few claims' statements into the search box: the
+    claim's row is among the results."""
+    out, by_name = book
+    entries = json.loads((out / "search-index.json").read_text())
+    claims = [e for e in entries if e["kind"] == "claim"]
+
+    def matches(word: str) -> int:
+        return sum(word in f"{e['kind']} {e['title']} {e['text']}".lower() for e in entries)
+
+    chosen = claims[:: max(1, len(claims) // 5)][:5]
+    queries = {}
+    for claim in chosen:
+        words = re.findall(r"[a-z]{5,}", claim["text"].lower())
+        queries[min(words, key=matches)] = claim["url"]
+    script = (
+        f"const words = {json.dumps(list(queries))};"
+        + """
+      const found = {};
+      const input = document.getElementById("search");
+      for (const word of words) {
+        input.value = word;
+        input.dispatchEvent(new Event("input"));
+        found[word] = [...document.querySelectorAll("#search-results a")]
+          .map((a) => a.getAttribute("href"));
+      }
+      return found;
+    """
+    )
+    report, _ = check_page(out / "index.html", chromium, script)
+    assert report["problems"] == []
+    for word, url in queries.items():
+        assert url in report["result"][word], (word, url)
+    name, claim = next((r.name, c.id) for r in by_name.values() for c in r.claims)
+    assert any(e["url"].endswith("#" + claim_anchor(name, claim)) for e in claims)
+
+
+def test_conv_explorer_on_the_book_page_computes_arith(book, chromium):
+    """The explorer as the book holds it, on 260 valid settings and 39 invalid ones of those
+    that `tests/report/test_explorers.py` tries in full: arith's size, or its error message."""
+    out, by_name = book
+    valid = [setting for setting in CONV_SETTINGS if arith_answer(setting)[0] is not None]
+    settings = valid[::8] + CONV_SETTINGS[::500]
+    script = (
+        f"const settings = {json.dumps(settings)};"
+        + """
+      const rendered = document.querySelectorAll('.explorer[data-explorer="conv"] input').length;
+      const conv = window.deepnotes.conv;
+      return {rendered, answers: settings.map((s) => [conv.outputSize(s), conv.check(s).error])};
+    """
+    )
+    report, _ = check_page(out / page_of(by_name, "conv-arithmetic"), chromium, script)
+    assert report["problems"] == []
+    assert report["result"]["rendered"] > 0
+    expected = [arith_answer(setting) for setting in settings]
+    assert sum(size is not None for size, _ in expected) >= 200
+    assert [tuple(answer) for answer in report["result"]["answers"]] == expected
+
+
+def test_draw_a_digit_forward_pass_equals_pytorch(book, chromium):
+    """The page's LeNet, from the exported weights, on 100 digits of the data set (8×8, as
+    drawn): upsampled, standardised and classified in JavaScript, against the same steps in
+    PyTorch (`fit_images`, the training standardisation, the trained model)."""
+    out, by_name = book
+    pixels = load_digits().images[-100:] / 16.0  # (100, 8, 8)
+    script = (
+        f"const digits = {json.dumps(pixels.tolist())};"
+        + """
+      const rendered = document.querySelectorAll('.explorer[data-explorer="digit"] canvas').length;
+      const logits = digits.map((p) => window.deepnotes.digit.classify8x8(p.flat()).logits);
+      return {rendered, logits};
+    """
+    )
+    report, _ = check_page(out / page_of(by_name, "lenet-digits"), chromium, script)
+    assert report["problems"] == []
+    assert report["result"]["rendered"] > 0
+    model, _, bundle, _ = load_trained(out / "lenet-digits" / "lenet5_relu")
+    images = fit_images(torch.tensor(pixels, dtype=torch.float32)[:, None], (28, 28), 1)
+    mean, std = bundle.info["mean"][0], bundle.info["std"][0]
+    with torch.no_grad():
+        expected = model((images - mean) / std).double().numpy()
+    got = np.array(report["result"]["logits"])
+    # float64 in the page against float32 in torch: about 1e-6 apart on logits of size ~10
+    assert np.abs(got - expected).max() < 1e-4
+    assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_the_book_moves_and_zips(book, tmp_path, chromium):
+    """Zipped, unzipped elsewhere: the pages load, their images and scripts found."""
+    out, _ = book
+    archive = shutil.make_archive(str(tmp_path / "book"), "zip", out)
+    moved = tmp_path / "moved"
+    shutil.unpack_archive(archive, moved)
+    for name in ("index.html", next(p.name for p in pages_of(moved) if "architectures" in p.name)):
+        report, _ = check_page(moved / name, chromium)
+        assert report["problems"] == [], name
+    for page in pages_of(moved):
+        html = page.read_text()
+        assert not re.search(r'(src|href)="(https?:|/|file:)', html), page.name
+        assert escape("deepnotes") in html
