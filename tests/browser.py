@@ -65,11 +65,18 @@ FLAGS = (
 )
 
 
-def dumped(chromium: str, page: Path) -> tuple[dict, str]:
+def dumped(chromium: str, page: Path, dark: bool = False) -> tuple[dict, str]:
     """Load `page`, whose script writes <pre id="browser-check">JSON</pre> when it is done:
-    (that JSON, Chromium's stderr)."""
+    (that JSON, Chromium's stderr). With `dark`, the system asks pages for dark colours."""
     run = subprocess.run(
-        [chromium, *FLAGS, "--window-size=1200,900", "--dump-dom", page.as_uri()],
+        [
+            chromium,
+            *FLAGS,
+            *(["--blink-settings=preferredColorScheme=0"] if dark else []),  # 0: dark
+            "--window-size=1200,900",
+            "--dump-dom",
+            page.as_uri(),
+        ],
         capture_output=True,
         text=True,
         timeout=180,
@@ -79,15 +86,17 @@ def dumped(chromium: str, page: Path) -> tuple[dict, str]:
     return json.loads(unescape(found.group(1))), run.stderr
 
 
-def check_page(page: Path, chromium: str, script: str = "return null;") -> tuple[dict, str]:
+def check_page(
+    page: Path, chromium: str, script: str = "return null;", dark: bool = False
+) -> tuple[dict, str]:
     """Open a copy of `page` (beside it, so relative links hold) in headless Chromium, run
-    `script` after "load": (its report, Chromium's stderr)."""
+    `script` after "load": (its report, Chromium's stderr). `dark`: as on a dark system."""
     checked = page.with_name(f"browser-check-{page.stem}.html")
     text = page.read_text()
     assert "<head>" in text, f"{page} has no <head>"
     checked.write_text(text.replace("<head>", "<head>" + RECORDER % script, 1))
     try:
-        return dumped(chromium, checked)
+        return dumped(chromium, checked, dark)
     finally:
         checked.unlink()
 

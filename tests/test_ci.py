@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
-BROWSER_TEST = "tests/experiments/test_experiments.py::test_the_browser_check_sees_a_missing_image"
+BROWSER_TEST = "tests/report/test_book.py::test_the_browser_check_sees_a_missing_image"
 DATA_TEST = "tests/graph/test_graph.py::test_cora_is_read_with_the_public_split"
 
 

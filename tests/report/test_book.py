@@ -20,6 +20,7 @@ from browser import check_page, page_widths
 from conv_settings import CONV_SETTINGS, arith_answer
 from deepnotes import arith
 from deepnotes.data.base import fit_images
+from deepnotes.experiments.base import Result
 from deepnotes.registry import EXPERIMENTS
 from deepnotes.report import write_report
 from deepnotes.report.book import topic_pages
@@ -54,7 +55,7 @@ def test_every_page_loads_without_errors_and_fits_a_phone(book, chromium):
     out, by_name = book
     pages = pages_of(out)
     expected = {page.file for page in topic_pages(list(by_name.values()))}
-    assert expected | {"index.html", "models.html"} == {page.name for page in pages}
+    assert expected | {"index.html", "models.html", "reference.html"} == {p.name for p in pages}
     figures_seen = 0
     for page in pages:
         report, stderr = check_page(page, chromium)
@@ -67,6 +68,43 @@ def test_every_page_loads_without_errors_and_fits_a_phone(book, chromium):
     overflowing = {name: page for name, (window, page) in widths.items() if page > window}
     assert [window for window, _ in widths.values()] == [PHONE] * len(pages)
     assert not overflowing, f"wider than a phone: {overflowing}"
+
+
+def test_dark_mode_follows_the_system(book, chromium):
+    """On a dark system the page and its code are light on dark; on a light one, the reverse."""
+    out, by_name = book
+    script = """
+      const luminance = (element, property) => {
+        const [r, g, b] = getComputedStyle(element)[property].match(/\\d+/g).map(Number);
+        return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+      };
+      const code = document.querySelector(".code pre");
+      return [luminance(document.body, "backgroundColor"), luminance(document.body, "color"),
+              luminance(code, "backgroundColor")];
+    """
+    page = out / page_of(by_name, "conv-arithmetic")
+    light, _ = check_page(page, chromium, script)
+    dark, _ = check_page(page, chromium, script, dark=True)
+    assert light["problems"] == dark["problems"] == []
+    assert min(light["result"][0], light["result"][2]) > 0.8 > 0.3 > light["result"][1]
+    assert max(dark["result"][0], dark["result"][2]) < 0.3 < 0.8 < dark["result"][1]
+
+
+def test_a_book_rewritten_in_its_folder_keeps_no_stale_topic(tmp_path):
+    """Each page of the rewritten book is one of its topics; the earlier book's other
+    topic is gone, so no page links to it."""
+
+    def result(name: str) -> Result:
+        card = EXPERIMENTS.card(name)
+        return Result(name=name, title=card.title, topic=card.topic, mode="quick")
+
+    write_report([result("conv-arithmetic"), result("batchnorm")], tmp_path)
+    assert len(list(tmp_path.glob("topic-*.html"))) == 2
+    write_report([result("batchnorm")], tmp_path)
+    (page,) = topic_pages([result("batchnorm")])
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == sorted(
+        ["index.html", "models.html", "reference.html", page.file]
+    )
 
 
 def test_the_browser_check_sees_a_missing_image(tmp_path, chromium):
@@ -90,7 +128,8 @@ def test_the_phone_check_sees_an_overflow(tmp_path, chromium):
 
 
 def test_every_section_is_a_lesson(book):
-    """For every registered experiment: the notes' sentence with its line, a code excerpt
+    """For every registered experiment: the notes' sentences with their lines (and the
+    English of a Chinese one), a code excerpt
     read from the source with its file:line (the line holds the excerpt's definition), and
     the command that reproduces the section."""
     out, by_name = book
@@ -100,7 +139,10 @@ def test_every_section_is_a_lesson(book):
         section = re.search(rf'<section id="{anchor(name)}">(.*?)</section>', html, re.S)
         assert section, name
         text = section.group(1)
-        assert re.search(r'<blockquote class="notes">.*?the notes, line \d+</cite>', text), name
+        assert re.search(r'<blockquote class="notes.*?the notes, line \d+</cite>', text), name
+        for quote in by_name[name].quotes:  # a Chinese passage as written, English beside it
+            assert f"“{escape(quote.text)}”" in text
+            assert quote.english is None or f'"en">{escape(quote.english)}</p>' in text
         wheres = re.findall(r'<span class="where">([\w/.-]+\.py):(\d+)</span>', text)
         assert wheres, f"{name} shows no code excerpt"
         for file, line in wheres:
@@ -111,7 +153,7 @@ def test_every_section_is_a_lesson(book):
 
 def test_search_finds_a_claim_by_a_word_of_its_statement(book, chromium):
     """Type the rarest word of each of a few claims' statements into the search box: the
-    claim's row is among the results."""
+    claim's row is among the results; a function's name finds it on the reference page."""
     out, by_name = book
     entries = json.loads((out / "search-index.json").read_text())
     claims = [e for e in entries if e["kind"] == "claim"]
@@ -120,7 +162,7 @@ def test_search_finds_a_claim_by_a_word_of_its_statement(book, chromium):
         return sum(word in f"{e['kind']} {e['title']} {e['text']}".lower() for e in entries)
 
     chosen = claims[:: max(1, len(claims) // 5)][:5]
-    queries = {}
+    queries = {"conv_output_size": "reference.html#api-deepnotes-arith-conv-output-size"}
     for claim in chosen:
         words = re.findall(r"[a-z]{5,}", claim["text"].lower())
         queries[min(words, key=matches)] = claim["url"]

@@ -13,7 +13,13 @@ import deepnotes
 from deepnotes.errors import UserError
 from deepnotes.registry import EXPERIMENTS
 from deepnotes.report.digit import layer_spec, numbers
-from deepnotes.report.lesson import PACKAGE_ROOT, excerpt, highlight, typeset
+from deepnotes.report.lesson import (
+    PACKAGE_ROOT,
+    excerpt,
+    highlight,
+    public_definitions,
+    typeset,
+)
 
 
 def defined_on(file: str, line: int) -> str:
@@ -100,3 +106,17 @@ def test_the_export_refuses_a_layer_the_page_cannot_run():
 
 def test_the_package_root_holds_the_package():
     assert (PACKAGE_ROOT / "deepnotes" / "__init__.py").samefile(deepnotes.__file__)
+
+
+def test_the_reference_lists_public_definitions_as_written():
+    definitions = {d.name: d for d in public_definitions()}
+    conv = definitions["deepnotes.arith.conv_output_size"]
+    assert conv.kind == "function"
+    assert conv.signature == "(i: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int"
+    assert conv.summary.startswith("Output size of a convolution")
+    assert conv.where == excerpt(conv.name).where
+    assert definitions["deepnotes.models.lenet.LeNet5"].kind == "class"
+    assert not [name for name in definitions if name.startswith("deepnotes.cli")]
+    assert not [name for name in definitions if "._" in name]
+    # a function as a default value is shown by its name, not its address in memory
+    assert not [d.name for d in definitions.values() if " at 0x" in d.signature]

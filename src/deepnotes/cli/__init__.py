@@ -3,6 +3,7 @@
     deepnotes tour [--quick|--full] [--out DIR]     run the course, write OUT/index.html
     deepnotes run EXPERIMENT [--quick|--full]        run one experiment
     deepnotes experiments                            list experiments
+    deepnotes notebook EXPERIMENT [--out FILE]       write a Jupyter notebook that runs it
     deepnotes train MODEL --data NAME [...]          train, write OUT/summary.json
     deepnotes eval RUN_DIR --data NAME               evaluate a trained run
     deepnotes sample RUN_DIR [--n 64] [--out FILE]   draw from a trained generative model

@@ -160,7 +160,8 @@ def check_out_file(text: str) -> str:
     """A file to write (`--out FILE`): not a folder, in a folder that exists and takes it."""
     found = status(text)
     if found is not None and stat.S_ISDIR(found.st_mode):
-        raise UserError(f"{text} is a folder; give a file name, e.g. {Path(text) / 'out.png'}")
+        example = Path(text) / f"out{Path(text).suffix or '.png'}"  # d.ipynb/ → d.ipynb/out.ipynb
+        raise UserError(f"{text} is a folder; give a file name, e.g. {example}")
     folder = Path(text).parent
     if status(str(folder)) is None:
         raise UserError(f"folder {folder} does not exist")
@@ -214,8 +215,9 @@ class Parents:
             "--data-dir", type=data_folder, metavar="ROOT", help="data root to look in first"
         )
 
-        self.experiment = argparse.ArgumentParser(add_help=False, parents=[self.data_dir])
-        mode = self.experiment.add_mutually_exclusive_group()
+        # how an experiment runs: `run`, `tour`, and `notebook` for the notebook's runs
+        self.mode = argparse.ArgumentParser(add_help=False)
+        mode = self.mode.add_mutually_exclusive_group()
         mode.add_argument(
             "--quick",
             action="store_true",
@@ -223,12 +225,16 @@ class Parents:
             help="the short version used by the tour and tests (default)",
         )
         mode.add_argument("--full", action="store_true", help="the long version for the report")
+        self.mode.add_argument(
+            "--seed", type=experiment_seed, default=0, help="random seed (default: 0)"
+        )
+
+        self.experiment = argparse.ArgumentParser(
+            add_help=False, parents=[self.data_dir, self.mode]
+        )
         self.experiment.add_argument(
             "--out",
             type=out_folder,
             default="deepnotes-report",
             help="report folder (default: deepnotes-report)",
-        )
-        self.experiment.add_argument(
-            "--seed", type=experiment_seed, default=0, help="random seed (default: 0)"
         )

@@ -1,12 +1,14 @@
 """`deepnotes tour`, `deepnotes run EXPERIMENT [--fault F]`, `deepnotes experiments`,
-`deepnotes faults`."""
+`deepnotes faults`, `deepnotes notebook EXPERIMENT [--out FILE.ipynb]`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from deepnotes.cli.common import Parents, print_json
+from deepnotes.cli.common import Parents, check_out_file, print_json
+from deepnotes.errors import UserError
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
@@ -75,6 +77,23 @@ def cmd_faults(args: argparse.Namespace) -> None:
         print(f"  turns red: {', '.join(r['targets'])}")
 
 
+def cmd_notebook(args: argparse.Namespace) -> None:
+    from deepnotes.io import write_atomic
+    from deepnotes.notebooks import notebook
+    from deepnotes.registry import EXPERIMENTS
+
+    EXPERIMENTS.get(args.experiment)  # an unknown name fails before the file is looked at
+    out = args.out or f"{args.experiment}.ipynb"
+    if Path(out).suffix != ".ipynb":
+        raise UserError(f"{out}: a notebook is written as NAME.ipynb")
+    check_out_file(out)
+    if Path(out).exists() and not args.force:
+        raise UserError(f"{out} exists; give --force to overwrite it")
+    document = notebook(args.experiment, quick=not args.full, seed=args.seed)
+    write_atomic(out, (json.dumps(document, indent=1, ensure_ascii=False) + "\n").encode())
+    print(f"notebook written to {out}: open it in Jupyter (`jupyter lab {out}`) or Colab")
+
+
 def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None:
     p = commands.add_parser(
         "tour",
@@ -112,3 +131,23 @@ def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None
         "is, the function it replaces, and the claims it must turn red.",
     )
     p.set_defaults(func=cmd_faults)
+
+    p = commands.add_parser(
+        "notebook",
+        parents=[parents.mode],
+        help="write a Jupyter notebook that runs one experiment step by step",
+        description="Write a Jupyter notebook (for Jupyter or Colab) that runs one experiment "
+        "step by step with the package's Python API: the lesson and its formulas in Markdown "
+        "cells, the source of the code that implements it, the run, the notes' sentences it "
+        "tests, its figures, tables and claims with their verdicts, a planted mistake that "
+        "turns claims red, and the command that reproduces it. The notebook runs the "
+        "experiment when its cells run, not now.",
+    )
+    p.add_argument("experiment", help="experiment name (see `deepnotes experiments`)")
+    p.add_argument(
+        "--out",
+        metavar="FILE.ipynb",
+        help="the notebook to write (default: EXPERIMENT.ipynb in the current folder)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite the notebook if it exists")
+    p.set_defaults(func=cmd_notebook)

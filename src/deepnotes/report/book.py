@@ -5,6 +5,7 @@
     OUT/index.html            the overview (experiments, claims passed, time), every topic
     OUT/topic-N-name.html     a topic's experiments, each a lesson (`report.html`)
     OUT/models.html           the model zoo: every registered model and its card
+    OUT/reference.html        every public function and class: signature, summary, file:line
     OUT/search-index.json     what the search box searches: topics, experiments, claims,
                               models, functions and faults, each with its page address
     OUT/assets/               the style, the scripts (search, the interactive figures), the
@@ -40,7 +41,7 @@ from deepnotes.report.html import (
     render_section,
     topic_key,
 )
-from deepnotes.report.lesson import highlight_styles
+from deepnotes.report.lesson import Definition, highlight_styles, public_definitions
 
 TITLE = "deepnotes — the course, run"
 ASSETS = ("book.css", "search.js", "conv-explorer.js", "activation-explorer.js", "draw-digit.js")
@@ -122,8 +123,9 @@ def sidebar(pages: list[Page], current: Page | None) -> str:
         '<div class="search" role="search"><input type="search" id="search" '
         'placeholder="Search claims, models, functions…" aria-label="search the book">'
         '<ul class="search-results" id="search-results"></ul></div>'
-        f"<ul class=\"contents\">{''.join(items)}</ul>"
-        '<p><a href="models.html">The model zoo</a></p></nav>'
+        f'<ul class="contents">{"".join(items)}</ul>'
+        '<p><a href="models.html">The model zoo</a><br>'
+        '<a href="reference.html">The package, function by function</a></p></nav>'
     )
 
 
@@ -213,7 +215,33 @@ def models_page(pages: list[Page]) -> str:
     return document("The model zoo — deepnotes", body, pages)
 
 
-def search_entries(pages: list[Page]) -> list[dict[str, str]]:
+def definition_anchor(name: str) -> str:
+    return anchor(f"api-{name}")
+
+
+def reference_page(pages: list[Page], definitions: list[Definition]) -> str:
+    """Every public function and class, module by module: signature, summary, file:line."""
+    e = html.escape
+    by_module: dict[str, list[Definition]] = {}
+    for definition in definitions:
+        by_module.setdefault(definition.name.rsplit(".", 1)[0], []).append(definition)
+    parts = [
+        "<h1>The package, function by function</h1><p>Every public function and class of "
+        "<code>deepnotes</code>, with the first line of its docstring and where it is "
+        "defined; <code>deepnotes.show_source(NAME)</code> prints its code.</p>"
+    ]
+    for module, members in by_module.items():
+        items = "".join(
+            f'<dt id="{definition_anchor(d.name)}"><code>{e(d.name.rsplit(".", 1)[1])}'
+            f'{e(d.signature)}</code> <span class="meta">{d.kind}</span></dt>'
+            f'<dd>{e(d.summary)} <span class="where">{e(d.where)}</span></dd>'
+            for d in members
+        )
+        parts.append(f'<h2 id="{anchor(module)}"><code>{e(module)}</code></h2><dl>{items}</dl>')
+    return document("The package, function by function — deepnotes", "".join(parts), pages)
+
+
+def search_entries(pages: list[Page], definitions: list[Definition]) -> list[dict[str, str]]:
     """What the search box finds: each entry's kind, title, text and address."""
     entries = []
     claim_pages: dict[str, str] = {}
@@ -240,12 +268,21 @@ def search_entries(pages: list[Page]) -> list[dict[str, str]]:
             for name in card.code if card else ():
                 entries.append(
                     {
-                        "kind": "function",
-                        "title": name,
-                        "text": name.rsplit(".", 1)[-1],
+                        "kind": "lesson code",
+                        "title": name.removeprefix("deepnotes."),
+                        "text": result.title,
                         "url": f"{page.file}#{code_anchor(name)}",
                     }
                 )
+    for definition in definitions:
+        entries.append(
+            {
+                "kind": definition.kind,
+                "title": definition.name.removeprefix("deepnotes."),
+                "text": definition.summary,
+                "url": f"reference.html#{definition_anchor(definition.name)}",
+            }
+        )
     for model in MODELS:
         text = f"{model.card.family} {model.card.task} {', '.join(model.card.concepts)}"
         entries.append(
@@ -273,7 +310,6 @@ def copy_assets(out: Path) -> None:
     for name in ASSETS:
         with resources.as_file(folder / name) as source:
             shutil.copyfile(source, assets / name)
-        (assets / name).chmod(0o644)
     write_atomic(assets / "code.css", highlight_styles().encode())
 
 
@@ -287,11 +323,15 @@ def write_report(results: list[Result], out: str | Path) -> Path:
     if digit.export_lenet(out):
         available.add("lenet-digits")
     pages = topic_pages(results)
+    for stale in set(out.glob("topic-*.html")) - {out / page.file for page in pages}:
+        stale.unlink()  # a topic of an earlier book in this folder: its links would be dead
     write_atomic(out / "index.html", index_page(results, pages).encode())
     write_atomic(out / "models.html", models_page(pages).encode())
+    definitions = public_definitions()
+    write_atomic(out / "reference.html", reference_page(pages, definitions).encode())
     for i, page in enumerate(pages):
         write_atomic(out / page.file, topic_page(pages, i, available).encode())
-    entries = search_entries(pages)
+    entries = search_entries(pages, definitions)
     write_json(out / "search-index.json", entries)
     script = f"window.DEEPNOTES_SEARCH = {json.dumps(entries, ensure_ascii=False)};\n"
     write_atomic(out / "assets" / "search-index.js", script.encode())

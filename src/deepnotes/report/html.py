@@ -32,12 +32,15 @@ def topic_key(topic: str) -> tuple[float, str]:
 
 
 def render_quote(quote: Quote) -> str:
-    """The notes' sentence a section tests, with its line (and an English rendering)."""
+    """The notes' sentence a section tests, with its line; a passage the notes wrote in
+    Chinese stands as written, its English rendering beside it."""
     e = html.escape
-    english = f'<span class="english">{e(quote.english)}</span>' if quote.english else ""
+    cite = f"<cite>the notes, line {quote.line}</cite>"
+    if quote.english is None:
+        return f'<blockquote class="notes"><p>“{e(quote.text)}”</p>{cite}</blockquote>'
     return (
-        f'<blockquote class="notes"><p>“{e(quote.text)}”</p>{english}'
-        f"<cite>the notes, line {quote.line}</cite></blockquote>"
+        f'<blockquote class="notes bilingual"><p lang="zh">“{e(quote.text)}”</p>'
+        f'<p class="english" lang="en">{e(quote.english)}</p>{cite}</blockquote>'
     )
 
 
@@ -99,9 +102,10 @@ def render_section(result: Result, explorer: str = "") -> str:
             "<h3>Derived, not measured</h3>"
             + scrolling(f"<tr><th>id</th><th>what</th><th>value</th><th>by</th></tr>{rows}")
         )
+    rerun = command(result.name, result.mode, result.seed, result.fault)
     parts.append(
-        f'<p>Reproduce this section:</p><pre class="command"><code>{e(command(result))}'
-        "</code></pre></section>"
+        f'<p>Reproduce this section:</p><pre class="command"><code>{e(rerun)}</code></pre>'
+        "</section>"
     )
     return "\n".join(part for part in parts if part)
 
@@ -115,12 +119,11 @@ def render_code(name: str) -> str:
     )
 
 
-def command(result: Result) -> str:
-    """The command line that reruns the experiment as it ran here."""
-    parts = ["deepnotes", "run", result.name, f"--{result.mode}", "--seed", str(result.seed)]
-    if result.fault is not None:
-        parts += ["--fault", result.fault]
-    return " ".join(parts)
+def command(name: str, mode: str, seed: int, fault: str | None = None) -> str:
+    """The command line that runs experiment `name` in `mode` ("quick" or "full") with
+    `seed`, and `fault` planted if one is named."""
+    planted = f" --fault {fault}" if fault is not None else ""
+    return f"deepnotes run {name} --{mode} --seed {seed}{planted}"
 
 
 def scrolling(rows: str) -> str:

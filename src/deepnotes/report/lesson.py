@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,83 @@ def excerpt(dotted: str) -> Excerpt:
     lines, first = inspect.getsourcelines(found)
     file = Path(inspect.getsourcefile(found)).resolve()
     return Excerpt(dotted, file.relative_to(PACKAGE_ROOT).as_posix(), first, "".join(lines))
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A public function or class of the package, for the book's reference page."""
+
+    name: str  # dotted, "deepnotes.arith.conv_output_size"
+    kind: str  # "function" or "class"
+    signature: str
+    summary: str  # the first line of its docstring
+    where: str  # file:line
+
+
+def public_definitions() -> list[Definition]:
+    """Every public function and class the package defines (the command line aside), module
+    by module: what a reader can import and call."""
+    found = []
+    for module_info in pkgutil.walk_packages(deepnotes.__path__, "deepnotes."):
+        if module_info.name.startswith("deepnotes.cli") or "._" in module_info.name:
+            continue
+        module = importlib.import_module(module_info.name)
+        for name, value in vars(module).items():
+            defined_here = getattr(value, "__module__", None) == module.__name__
+            if name.startswith("_") or not defined_here:
+                continue
+            if not (inspect.isfunction(value) or inspect.isclass(value)):
+                continue
+            doc = inspect.getdoc(value) or ""
+            code = excerpt(f"{module.__name__}.{name}")
+            found.append(
+                Definition(
+                    code.name,
+                    "class" if inspect.isclass(value) else "function",
+                    signature_text(value),
+                    doc.splitlines()[0] if doc else "",
+                    code.where,
+                )
+            )
+    return found
+
+
+class AnnotationText:
+    """An annotation kept as the text it was written as (`from __future__ import
+    annotations`), shown without the quotes `inspect` puts around a string."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def signature_text(value: object) -> str:
+    """`(i: int, k: int, s: int = 1) -> int`; empty where Python cannot read a signature."""
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):
+        return ""
+
+    def shown(annotation: object) -> object:
+        return AnnotationText(annotation) if isinstance(annotation, str) else annotation
+
+    def default(value: object) -> object:  # a function by its name, not its address
+        named = value is not inspect.Parameter.empty and (
+            inspect.isroutine(value) or inspect.isclass(value)
+        )
+        return AnnotationText(value.__qualname__) if named else value
+
+    parameters = [
+        p.replace(annotation=shown(p.annotation), default=default(p.default))
+        for p in signature.parameters.values()
+    ]
+    return str(
+        signature.replace(
+            parameters=parameters, return_annotation=shown(signature.return_annotation)
+        )
+    )
 
 
 FORMATTER_OPTIONS = {"cssclass": "code", "linenos": "inline", "wrapcode": True}
