@@ -53,6 +53,8 @@ window.addEventListener("load", async () => {
 </script>"""
 
 
+PHONE_WIDTH = 390  # CSS pixels: a common phone held upright
+
 FLAGS = (
     "--headless",
     "--no-sandbox",  # CI runs as root

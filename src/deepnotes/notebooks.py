@@ -135,11 +135,13 @@ def show_table(table: Table) -> Grid:
 # ------------------------------------------------------------------ the notebook
 
 
-def markdown(text: str) -> dict[str, Any]:
+def markdown_cell(text: str) -> dict[str, Any]:
+    """A Markdown cell of nbformat 4."""
     return {"cell_type": "markdown", "metadata": {}, "source": text.strip("\n")}
 
 
-def code(text: str) -> dict[str, Any]:
+def code_cell(text: str) -> dict[str, Any]:
+    """A code cell of nbformat 4, not yet run."""
     return {
         "cell_type": "code",
         "execution_count": None,
@@ -162,10 +164,10 @@ def card_cells(name: str) -> list[dict[str, Any]]:
         "in its repository). Each step calls the package's public functions; nothing here "
         "is a copy of its code.",
     ]
-    cells = [markdown("\n".join(title))]
+    cells = [markdown_cell("\n".join(title))]
     if card.formulas:
         formulas = "\n\n".join(f"$${formula}$$" for formula in card.formulas)
-        cells.append(markdown(f"## The formulas\n\n{formulas}"))
+        cells.append(markdown_cell(f"## The formulas\n\n{formulas}"))
     return cells
 
 
@@ -176,8 +178,8 @@ def code_cells(name: str) -> list[dict[str, Any]]:
     for index, dotted in enumerate(EXPERIMENTS.card(name).code):
         heading = "" if index else "## The code that implements it\n\n"
         where = show_source(dotted).excerpt.where
-        cells.append(markdown(f"{heading}`{dotted}`, in `{where}`:"))
-        cells.append(code(f'deepnotes.show_source("{dotted}")'))
+        cells.append(markdown_cell(f"{heading}`{dotted}`, in `{where}`:"))
+        cells.append(code_cell(f'deepnotes.show_source("{dotted}")'))
     return cells
 
 
@@ -192,7 +194,7 @@ def fault_cells(name: str) -> list[dict[str, Any]]:
     faults = [entry for entry in FAULTS if name in entry.card.experiments]
     if not faults:
         return [
-            markdown(
+            markdown_cell(
                 "## Plant a mistake\n\nNo registered fault targets this experiment: each of "
                 "its claims carries a *control* (the same measurement on something that must "
                 "fail it), shown in the claims' table above."
@@ -208,7 +210,7 @@ def fault_cells(name: str) -> list[dict[str, Any]]:
     )
     chosen = next((entry for entry in faults if not entry.card.slow), faults[0])
     return [
-        markdown(
+        markdown_cell(
             "## Plant a mistake\n\nA green verdict is evidence only if a wrong implementation "
             "would have turned it red. These plausible mistakes can be planted in the "
             f"package's own code for one run (no file is edited):\n\n{listed}\n\n"
@@ -216,7 +218,7 @@ def fault_cells(name: str) -> list[dict[str, Any]]:
             "the claims it targets are measured. What goes wrong: "
             f"{sentence(chosen.card.consequence)}"
         ),
-        code(
+        code_cell(
             f'FAULT = "{chosen.name}"\n'
             "faulted = deepnotes.run_experiment(\n"
             '    NAME, out / "faulted", quick=QUICK, seed=SEED, fault=FAULT, '
@@ -234,8 +236,10 @@ def notebook(name: str, quick: bool = True, seed: int = 0) -> dict[str, Any]:
     EXPERIMENTS.get(name)  # an unknown name: one line that names the closest
     cells = card_cells(name)
     cells += [
-        markdown("## Set up\n\nThe experiment, its mode and seed, and the folder it writes to."),
-        code(
+        markdown_cell(
+            "## Set up\n\nThe experiment, its mode and seed, and the folder it writes to."
+        ),
+        code_cell(
             "from pathlib import Path\n\n"
             "from IPython.display import Image, display\n\n"
             "import deepnotes\n\n"
@@ -245,11 +249,11 @@ def notebook(name: str, quick: bool = True, seed: int = 0) -> dict[str, Any]:
             f'out = Path("{OUT}")  # figures and result.json go to out / NAME'
         ),
         *code_cells(name),
-        markdown(
+        markdown_cell(
             "## Run the experiment\n\nIt measures, draws its figures and judges each claim: "
             "a measured value against a threshold from the notes or a formula."
         ),
-        code(
+        code_cell(
             "result = deepnotes.run_experiment(NAME, out, quick=QUICK, seed=SEED)\n"
             "passed = sum(claim.passed for claim in result.claims)\n"
             'print(f"{passed} of {len(result.claims)} claims pass in {result.seconds:.1f} s")\n'
@@ -258,35 +262,35 @@ def notebook(name: str, quick: bool = True, seed: int = 0) -> dict[str, Any]:
             "if result.error:\n"
             "    print(result.error)"
         ),
-        markdown("## What the notes say\n\nThe sentences of the course notes this run tests."),
-        code(
+        markdown_cell("## What the notes say\n\nThe sentences of the course notes this run tests."),
+        code_cell(
             "for quote in result.quotes:\n"
             '    print(f"notes, line {quote.line}: {quote.text}")\n'
             "    if quote.english:\n"
             '        print(f"    ({quote.english})")'
         ),
-        markdown("## Figures"),
-        code(
+        markdown_cell("## Figures"),
+        code_cell(
             "for figure in result.figures:\n"
             "    display(Image(filename=str(out / figure.path)))\n"
             "    print(figure.caption)"
         ),
-        markdown("## Tables\n\nWhat was measured, then what follows from arithmetic alone."),
-        code(
+        markdown_cell("## Tables\n\nWhat was measured, then what follows from arithmetic alone."),
+        code_cell(
             "for table in result.tables:\n"
             "    display(deepnotes.show_table(table))\n"
             "if result.derived:\n"
             "    display(deepnotes.derived_table(result))"
         ),
-        markdown(
+        markdown_cell(
             "## The claims and their verdicts\n\nEach claim passes only if its measured value "
             "does and, where it has one, its control does not."
         ),
-        code("deepnotes.claims_table(result)"),
+        code_cell("deepnotes.claims_table(result)"),
     ]
     cells += fault_cells(name)
     cells.append(
-        markdown(
+        markdown_cell(
             "## Reproduce it\n\nThe same run from the command line, with its report page:\n\n"
             f"```bash\n{command(name, 'quick' if quick else 'full', seed)}\n```"
         )

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from browser import check_page
+from browser import PHONE_WIDTH, check_page
 from conv_settings import CONV_AXES, CONV_SETTINGS, arith_answer
 from deepnotes.arith import conv_output_size, transposed_output_size
 from deepnotes.errors import UserError
@@ -23,7 +23,7 @@ from deepnotes.nn import activations
 from deepnotes.nn.activations import ACTIVATIONS
 
 ASSETS = Path(__file__).resolve().parents[2] / "src" / "deepnotes" / "report" / "assets"
-SCRIPTS = ("conv-explorer.js", "activation-explorer.js")
+SCRIPTS = ("explorer.js", "conv-explorer.js", "activation-explorer.js")
 PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <script>
   window.pageProblems = [];  // read when the page runs in an iframe, out of the recorder's reach
@@ -32,13 +32,12 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body { margin: 0 0.9rem; } .explorer { border: 1px solid; padding: 0.8em; }</style>
 </head><body>
+<script src="assets/explorer.js"></script>
 <div class="explorer" data-explorer="conv"></div>
 <script defer src="assets/conv-explorer.js"></script>
 <div class="explorer" data-explorer="activations"></div>
 <script defer src="assets/activation-explorer.js"></script>
 </body></html>"""
-
-PHONE_WIDTH = 390  # CSS pixels, a phone held upright
 
 
 @pytest.fixture

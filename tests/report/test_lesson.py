@@ -1,18 +1,14 @@
 """The book's lesson parts without a browser: code excerpts read from the package with the
-right `file:line`, formulas as MathML, the LeNet export that draw-a-digit runs."""
+right `file:line`, formulas as MathML, the reference page's definitions."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-import torch
-from torch import nn
 
-import deepnotes
 from deepnotes.errors import UserError
 from deepnotes.registry import EXPERIMENTS
-from deepnotes.report.digit import layer_spec, numbers
 from deepnotes.report.lesson import (
     PACKAGE_ROOT,
     excerpt,
@@ -62,6 +58,14 @@ def test_an_unknown_name_is_one_line_of_error():
         excerpt("nowhere.at_all")
 
 
+def test_a_module_that_fails_to_import_says_so(tmp_path, monkeypatch):
+    """A module that exists but imports one that does not: that error, not "no such module"."""
+    (tmp_path / "lesson_with_a_broken_import.py").write_text("import not_installed_anywhere\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="not_installed_anywhere"):
+        excerpt("lesson_with_a_broken_import.f")
+
+
 def test_the_highlighted_lines_are_numbered_as_in_the_file():
     code = excerpt("deepnotes.arith.conv_output_size")
     numbers_shown = re.findall(r'<span class="linenos">\s*(\d+)</span>', highlight(code))
@@ -89,23 +93,6 @@ def test_every_experiment_card_holds_a_lesson(name):
         code = excerpt(dotted)
         assert code.file.startswith("deepnotes/"), (dotted, code.file)
         assert re.match(r"\s*(@|def |class )", defined_on(code.file, code.line)), dotted
-
-
-def test_exported_numbers_give_back_the_same_float32():
-    weights = torch.randn(1000, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(torch.tensor(numbers(weights), dtype=torch.float32), weights)
-
-
-def test_the_export_refuses_a_layer_the_page_cannot_run():
-    assert layer_spec(nn.Conv2d(1, 2, 5, padding=2))["padding"] == 2
-    with pytest.raises(ValueError, match="stride-1"):
-        layer_spec(nn.Conv2d(1, 2, 3, stride=2))
-    with pytest.raises(ValueError, match="Tanh"):
-        layer_spec(nn.Tanh())
-
-
-def test_the_package_root_holds_the_package():
-    assert (PACKAGE_ROOT / "deepnotes" / "__init__.py").samefile(deepnotes.__file__)
 
 
 def test_the_reference_lists_public_definitions_as_written():

@@ -156,12 +156,12 @@ def out_folder(text: str) -> str:
     return text
 
 
-def check_out_file(text: str) -> str:
-    """A file to write (`--out FILE`): not a folder, in a folder that exists and takes it."""
+def check_out_file(text: str, suffix: str = ".png") -> str:
+    """A file to write (`--out FILE`): not a folder, in a folder that exists and takes it;
+    `suffix` is the kind of file the error message suggests instead of a folder."""
     found = status(text)
     if found is not None and stat.S_ISDIR(found.st_mode):
-        example = Path(text) / f"out{Path(text).suffix or '.png'}"  # d.ipynb/ → d.ipynb/out.ipynb
-        raise UserError(f"{text} is a folder; give a file name, e.g. {example}")
+        raise UserError(f"{text} is a folder; give a file name, e.g. {Path(text) / 'out'}{suffix}")
     folder = Path(text).parent
     if status(str(folder)) is None:
         raise UserError(f"folder {folder} does not exist")

@@ -27,15 +27,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def run_and_report(names: list[str], args: argparse.Namespace, fault: str | None = None) -> int:
-    """Run the experiments and write the report. Exit 0 when every claim passes; with a
-    fault planted, when every claim it targets in these experiments turned red."""
-    from deepnotes.experiments.base import caught, run_experiments
+    """Run the experiments and write the book, with the other experiments whose results are
+    already in the folder (a section rerun from the book updates it in place). Exit 0 when
+    every claim of this run passes; with a fault planted, when every claim it targets in
+    these experiments turned red."""
+    from deepnotes.experiments.base import caught, results_in, run_experiments
     from deepnotes.report import write_report
 
     out = Path(args.out)
     quick = not args.full
     results = run_experiments(names, out, quick, args.seed, args.data_dir, fault)
-    page = write_report(results, out)
+    page = write_report(results + results_in(out, leave_out=names), out)
     claims = [c for r in results for c in r.claims]
     print(f"{sum(c.passed for c in claims)} of {len(claims)} claims pass; report: {page}")
     if fault is None:
@@ -86,7 +88,7 @@ def cmd_notebook(args: argparse.Namespace) -> None:
     out = args.out or f"{args.experiment}.ipynb"
     if Path(out).suffix != ".ipynb":
         raise UserError(f"{out}: a notebook is written as NAME.ipynb")
-    check_out_file(out)
+    check_out_file(out, suffix=".ipynb")
     if Path(out).exists() and not args.force:
         raise UserError(f"{out} exists; give --force to overwrite it")
     document = notebook(args.experiment, quick=not args.full, seed=args.seed)

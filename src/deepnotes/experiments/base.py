@@ -29,10 +29,12 @@ a `Result`, which the report turns into a page section and `summary.json` into d
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import operator
 import time
 import traceback
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -362,6 +364,22 @@ def run_experiments(
             tqdm.write(result.error.rstrip().splitlines()[-1])
         results.append(result)
     return results
+
+
+def results_in(out: str | Path, leave_out: Collection[str] = ()) -> list[Result]:
+    """The results of registered experiments already written in the folder `out`
+    (`out/NAME/result.json`), in registration order, but those named in `leave_out`; a
+    result.json that cannot be read is passed over."""
+    found = []
+    for name in EXPERIMENTS.names():
+        path = Path(out) / name / "result.json"
+        if name in leave_out or not path.is_file():
+            continue
+        try:
+            found.append(Result.from_dict(json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError, KeyError):  # damaged, or from another version
+            continue
+    return found
 
 
 def targeted(result: Result) -> list[str]:

@@ -36,6 +36,7 @@ from deepnotes.registry import EXPERIMENTS, FAULTS, MODELS
 from deepnotes.report import digit
 from deepnotes.report.html import (
     anchor,
+    card_of,
     claim_anchor,
     code_anchor,
     render_section,
@@ -44,7 +45,14 @@ from deepnotes.report.html import (
 from deepnotes.report.lesson import Definition, highlight_styles, public_definitions
 
 TITLE = "deepnotes — the course, run"
-ASSETS = ("book.css", "search.js", "conv-explorer.js", "activation-explorer.js", "draw-digit.js")
+ASSETS = (
+    "book.css",
+    "search.js",
+    "explorer.js",
+    "conv-explorer.js",
+    "activation-explorer.js",
+    "draw-digit.js",
+)
 
 
 @dataclass
@@ -56,10 +64,16 @@ class Page:
     results: list[Result]
 
 
+def in_book_order(results: list[Result]) -> list[Result]:
+    """By syllabus topic, and within a topic in the order the experiments are registered."""
+    order = {name: index for index, name in enumerate(EXPERIMENTS.names())}
+    return sorted(results, key=lambda r: (topic_key(r.topic), order.get(r.name, 0)))
+
+
 def topic_pages(results: list[Result]) -> list[Page]:
-    """One page per topic, in syllabus order, each with its experiments in the order given."""
+    """One page per topic, each with its experiments, in book order."""
     by_topic: dict[str, list[Result]] = {}
-    for result in sorted(results, key=lambda r: topic_key(r.topic)):
+    for result in in_book_order(results):
         by_topic.setdefault(result.topic or "Other", []).append(result)
     return [
         Page(f"topic-{re.sub('-+', '-', anchor(topic)).strip('-')}.html", topic, members)
@@ -68,8 +82,8 @@ def topic_pages(results: list[Result]) -> list[Page]:
 
 
 # An interactive figure shown in an experiment's section: experiment → (its kind, the
-# scripts in assets/ it loads, what the section says above it). The last script builds the
-# figure inside the <div class="explorer" data-explorer=KIND> that names it.
+# scripts in assets/ it loads after explorer.js, what the section says above it). The last
+# script builds the figure inside the <div class="explorer" data-explorer=KIND> that names it.
 EXPLORERS = {
     "conv-arithmetic": (
         "conv",
@@ -94,14 +108,21 @@ EXPLORERS = {
 }
 
 
-def explorer_html(name: str, available: set[str]) -> str:
-    """The interactive figure of experiment `name`, if it has one and its data exist."""
-    if name not in EXPLORERS or name not in available:
+def explorer_html(name: str, missing: dict[str, str]) -> str:
+    """The interactive figure of experiment `name`, if it has one; where what it needs is
+    `missing`, a note that says why it is left out."""
+    if name not in EXPLORERS:
         return ""
+    if name in missing:
+        return (
+            f'<p class="note">The interactive figure is left out: {html.escape(missing[name])}</p>'
+        )
     kind, scripts, lead = EXPLORERS[name]
-    loads = "".join(f'<script src="assets/{script}"></script>' for script in scripts)
+    loads = "".join(
+        f'<script src="assets/{script}"></script>' for script in ("explorer.js", *scripts)
+    )
     figure = f'<div class="explorer" data-explorer="{kind}"></div>'
-    return f"<h3>Try it</h3><p>{lead}</p>{figure}{loads}"
+    return f'<div class="try-it"><h3>Try it</h3><p>{lead}</p>{figure}{loads}</div>'
 
 
 def sidebar(pages: list[Page], current: Page | None) -> str:
@@ -140,6 +161,7 @@ def pager(pages: list[Page], index: int) -> str:
 
 
 def document(title: str, body: str, pages: list[Page], current: Page | None = None) -> str:
+    """A page of the book: `body` beside the contents sidebar (open on `current`)."""
     e = html.escape
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -165,6 +187,7 @@ def overview(results: list[Result]) -> str:
 
 
 def index_page(results: list[Result], pages: list[Page]) -> str:
+    """The overview and every topic with its experiments and claims passed."""
     e = html.escape
     topics = []
     for page in pages:
@@ -191,14 +214,17 @@ def index_page(results: list[Result], pages: list[Page]) -> str:
     return document(TITLE, body, pages)
 
 
-def topic_page(pages: list[Page], index: int, available: set[str]) -> str:
+def topic_page(pages: list[Page], index: int, missing: dict[str, str]) -> str:
+    """Topic `index`: its experiments' sections, each with its interactive figure (see
+    `explorer_html`), and the links to the topics before and after it."""
     page = pages[index]
-    sections = "\n".join(render_section(r, explorer_html(r.name, available)) for r in page.results)
+    sections = "\n".join(render_section(r, explorer_html(r.name, missing)) for r in page.results)
     body = f"<h1>{html.escape(page.title)}</h1>{overview(page.results)}{sections}"
     return document(f"{page.title} — deepnotes", body + pager(pages, index), pages, page)
 
 
 def models_page(pages: list[Page]) -> str:
+    """Every registered model: family, task, concepts, paper."""
     e = html.escape
     rows = "".join(
         f'<tr id="{anchor("model-" + m.name)}"><td><code>{e(m.name)}</code></td>'
@@ -216,6 +242,7 @@ def models_page(pages: list[Page]) -> str:
 
 
 def definition_anchor(name: str) -> str:
+    """The id of a function or class on the reference page."""
     return anchor(f"api-{name}")
 
 
@@ -249,7 +276,7 @@ def search_entries(pages: list[Page], definitions: list[Definition]) -> list[dic
         entries.append({"kind": "topic", "title": page.title, "text": "", "url": page.file})
         for result in page.results:
             section = f"{page.file}#{anchor(result.name)}"
-            card = EXPERIMENTS.card(result.name) if result.name in EXPERIMENTS else None
+            card = card_of(result.name)
             concepts = ", ".join(card.concepts) if card else ""
             entries.append(
                 {
@@ -262,16 +289,15 @@ def search_entries(pages: list[Page], definitions: list[Definition]) -> list[dic
             for claim in result.claims:
                 url = f"{page.file}#{claim_anchor(result.name, claim.id)}"
                 claim_pages[f"{result.name}/{claim.id}"] = url
-                entries.append(
-                    {"kind": "claim", "title": claim.id, "text": claim.statement, "url": url}
-                )
+                text = f"{claim.statement} ({result.title})"
+                entries.append({"kind": "claim", "title": claim.id, "text": text, "url": url})
             for name in card.code if card else ():
                 entries.append(
                     {
                         "kind": "lesson code",
                         "title": name.removeprefix("deepnotes."),
                         "text": result.title,
-                        "url": f"{page.file}#{code_anchor(name)}",
+                        "url": f"{page.file}#{code_anchor(result.name, name)}",
                     }
                 )
     for definition in definitions:
@@ -318,10 +344,13 @@ def write_report(results: list[Result], out: str | Path) -> Path:
     index page's path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    results = in_book_order(results)
     copy_assets(out)
-    available = {r.name for r in results if r.name != "lenet-digits"}
-    if digit.export_lenet(out):
-        available.add("lenet-digits")
+    missing = {}
+    if any(r.name == "lenet-digits" for r in results):
+        problem = digit.export_lenet(out)
+        if problem is not None:
+            missing["lenet-digits"] = problem
     pages = topic_pages(results)
     for stale in set(out.glob("topic-*.html")) - {out / page.file for page in pages}:
         stale.unlink()  # a topic of an earlier book in this folder: its links would be dead
@@ -330,7 +359,7 @@ def write_report(results: list[Result], out: str | Path) -> Path:
     definitions = public_definitions()
     write_atomic(out / "reference.html", reference_page(pages, definitions).encode())
     for i, page in enumerate(pages):
-        write_atomic(out / page.file, topic_page(pages, i, available).encode())
+        write_atomic(out / page.file, topic_page(pages, i, missing).encode())
     entries = search_entries(pages, definitions)
     write_json(out / "search-index.json", entries)
     script = f"window.DEEPNOTES_SEARCH = {json.dumps(entries, ensure_ascii=False)};\n"

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepnotes.errors import UserError
 from deepnotes.io import write_atomic
 
 RUN = Path("lenet-digits") / "lenet5_relu"  # the run `lenet-digits` trains, in the report
@@ -29,21 +30,33 @@ def numbers(tensor: torch.Tensor) -> list[float]:
     return [float(f"{value:.9g}") for value in tensor.detach().flatten().tolist()]
 
 
+def square(value: int | tuple[int, ...]) -> int:
+    """A size given as an int or as equal (height, width); other sizes raise."""
+    sides = (value, value) if isinstance(value, int) else tuple(value)
+    if len(set(sides)) != 1 or not isinstance(sides[0], int):
+        raise ValueError(f"draw-a-digit runs square windows only, not {value}")
+    return sides[0]
+
+
 def layer_spec(layer: nn.Module) -> dict[str, Any]:
-    """One layer as the page's forward pass reads it; a layer it cannot run raises."""
+    """One layer as the page's forward pass reads it; a layer, or a setting of one, that the
+    page cannot run raises ValueError."""
     if isinstance(layer, nn.Conv2d):
-        if layer.stride != (1, 1) or layer.dilation != (1, 1) or layer.groups != 1:
+        plain = square(layer.stride) == 1 and square(layer.dilation) == 1 and layer.groups == 1
+        if not plain or layer.padding_mode != "zeros" or layer.bias is None:
             raise ValueError(f"draw-a-digit runs stride-1 undilated convolutions only: {layer}")
         return {
             "type": "conv2d",
             "inChannels": layer.in_channels,
             "outChannels": layer.out_channels,
-            "kernel": layer.kernel_size[0],
-            "padding": layer.padding[0],
+            "kernel": square(layer.kernel_size),
+            "padding": square(layer.padding),
             "weight": numbers(layer.weight),  # (out, in, k, k), row-major
             "bias": numbers(layer.bias),
         }
     if isinstance(layer, nn.Linear):
+        if layer.bias is None:
+            raise ValueError(f"draw-a-digit runs dense layers with a bias only: {layer}")
         return {
             "type": "linear",
             "inFeatures": layer.in_features,
@@ -52,8 +65,11 @@ def layer_spec(layer: nn.Module) -> dict[str, Any]:
             "bias": numbers(layer.bias),
         }
     if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+        dilation = getattr(layer, "dilation", 1)
+        if square(layer.padding) != 0 or layer.ceil_mode or square(dilation) != 1:
+            raise ValueError(f"draw-a-digit runs unpadded pooling only: {layer}")
         kind = "maxpool" if isinstance(layer, nn.MaxPool2d) else "avgpool"
-        return {"type": kind, "kernel": layer.kernel_size, "stride": layer.stride}
+        return {"type": kind, "kernel": square(layer.kernel_size), "stride": square(layer.stride)}
     for module, kind in ((nn.ReLU, "relu"), (nn.Sigmoid, "sigmoid"), (nn.Flatten, "flatten")):
         if isinstance(layer, module):
             return {"type": kind}
@@ -78,14 +94,20 @@ def lenet_export(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def export_lenet(out: Path) -> bool:
-    """Write `out/assets/lenet-weights.js` from the report's LeNet run; False without one."""
+def export_lenet(out: Path) -> str | None:
+    """Write `out/assets/lenet-weights.js` from the report's LeNet run. Where the run cannot
+    be exported (missing, its weights damaged, a layer the page cannot run), remove any
+    earlier export and return why, in one line; None when it is written."""
+    script_file = out / "assets" / "lenet-weights.js"
     run_dir = out / RUN
-    if not (run_dir / "summary.json").is_file():
-        return False
+    try:
+        exported = lenet_export(run_dir)
+    except (UserError, ValueError, IndexError, OSError) as error:
+        script_file.unlink(missing_ok=True)
+        return f"the trained LeNet of {run_dir} could not be read: {error}"
     script = (
         "window.deepnotes = window.deepnotes || {};\n"
-        f"window.deepnotes.lenetWeights = {json.dumps(lenet_export(run_dir))};\n"
+        f"window.deepnotes.lenetWeights = {json.dumps(exported)};\n"
     )
-    write_atomic(out / "assets" / "lenet-weights.js", script.encode())
-    return True
+    write_atomic(script_file, script.encode())
+    return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import re
 
+from deepnotes.cards import ExperimentCard
 from deepnotes.experiments.base import Claim, Quote, Result, format_value, targeted
 from deepnotes.registry import EXPERIMENTS, FAULTS
 from deepnotes.report.lesson import excerpt, highlight, typeset
@@ -35,7 +36,7 @@ def render_quote(quote: Quote) -> str:
     """The notes' sentence a section tests, with its line; a passage the notes wrote in
     Chinese stands as written, its English rendering beside it."""
     e = html.escape
-    cite = f"<cite>the notes, line {quote.line}</cite>"
+    cite = f"<cite>the notes, line {int(quote.line)}</cite>"
     if quote.english is None:
         return f'<blockquote class="notes"><p>“{e(quote.text)}”</p>{cite}</blockquote>'
     return (
@@ -48,7 +49,7 @@ def render_section(result: Result, explorer: str = "") -> str:
     """The experiment's section: the lesson, then the measurements; `explorer` is the HTML of
     an interactive figure to show after the figures."""
     e = html.escape
-    card = EXPERIMENTS.card(result.name) if result.name in EXPERIMENTS else None
+    card = card_of(result.name)
     verdict = (
         '<span class="pass">pass</span>' if result.passed else '<span class="fail">FAIL</span>'
     )
@@ -56,14 +57,14 @@ def render_section(result: Result, explorer: str = "") -> str:
         f'<section id="{anchor(result.name)}">',
         f"<h2>{e(result.title)}</h2>",
         f'<p class="meta">experiment <code>{e(result.name)}</code> · {e(result.mode)} mode · '
-        f"seed {result.seed} · {result.seconds:.1f} s · {verdict}</p>",
+        f"seed {int(result.seed)} · {result.seconds:.1f} s · {verdict}</p>",
     ]
     if result.fault is not None:
         parts.append(fault_banner(result))
     parts += [render_quote(quote) for quote in result.quotes]
     if card is not None:
         parts += [f'<div class="formula">{typeset(formula)}</div>' for formula in card.formulas]
-        parts += [render_code(name) for name in card.code]
+        parts += [render_code(result.name, name) for name in card.code]
     parts += [f'<p class="note">{e(note)}</p>' for note in result.notes]
     if result.error:
         parts.append(f'<pre class="error">{e(result.error)}</pre>')
@@ -110,11 +111,17 @@ def render_section(result: Result, explorer: str = "") -> str:
     return "\n".join(part for part in parts if part)
 
 
-def render_code(name: str) -> str:
-    """The source of `name`, highlighted, under its `file:line`."""
+def card_of(experiment: str) -> ExperimentCard | None:
+    """The card of a registered experiment; None for a result whose experiment is gone."""
+    return EXPERIMENTS.card(experiment) if experiment in EXPERIMENTS else None
+
+
+def render_code(experiment: str, name: str) -> str:
+    """The source of `name`, highlighted, under its `file:line`, in `experiment`'s section."""
     code = excerpt(name)
     return (
-        f'<p class="excerpt-where" id="{code_anchor(name)}"><code>{html.escape(name)}</code> · '
+        f'<p class="excerpt-where" id="{code_anchor(experiment, name)}">'
+        f"<code>{html.escape(name)}</code> · "
         f'<span class="where">{html.escape(code.where)}</span></p>{highlight(code)}'
     )
 
@@ -132,11 +139,14 @@ def scrolling(rows: str) -> str:
 
 
 def claim_anchor(experiment: str, claim: str) -> str:
+    """The id of a claim's row in its experiment's claims table."""
     return anchor(f"claim-{experiment}-{claim}")
 
 
-def code_anchor(name: str) -> str:
-    return anchor(f"code-{name}")
+def code_anchor(experiment: str, name: str) -> str:
+    """The id of the code excerpt `name` in `experiment`'s section (another section may
+    show the same code)."""
+    return anchor(f"code-{experiment}-{name}")
 
 
 def falsifiers(experiment: str, claim: Claim) -> str:

@@ -14,6 +14,7 @@ import inspect
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from latex2mathml.converter import convert
 from pygments import highlight as pygments_highlight
@@ -45,9 +46,12 @@ def resolve(dotted: str) -> object:
     attributes ("deepnotes.nn.batchnorm.BatchNorm2d.forward")."""
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
+        module = ".".join(parts[:cut])
         try:
-            found: object = importlib.import_module(".".join(parts[:cut]))
-        except ModuleNotFoundError:
+            found: object = importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name is None or not f"{module}.".startswith(f"{error.name}."):
+                raise  # a module that exists failed to import one of its own
             continue
         for attribute in parts[cut:]:
             try:
@@ -81,10 +85,7 @@ def public_definitions() -> list[Definition]:
     """Every public function and class the package defines (the command line aside), module
     by module: what a reader can import and call."""
     found = []
-    for module_info in pkgutil.walk_packages(deepnotes.__path__, "deepnotes."):
-        if module_info.name.startswith("deepnotes.cli") or "._" in module_info.name:
-            continue
-        module = importlib.import_module(module_info.name)
+    for module in package_modules(deepnotes, leave_out={"deepnotes.cli"}):
         for name, value in vars(module).items():
             defined_here = getattr(value, "__module__", None) == module.__name__
             if name.startswith("_") or not defined_here:
@@ -92,7 +93,10 @@ def public_definitions() -> list[Definition]:
             if not (inspect.isfunction(value) or inspect.isclass(value)):
                 continue
             doc = inspect.getdoc(value) or ""
-            code = excerpt(f"{module.__name__}.{name}")
+            try:
+                code = excerpt(f"{module.__name__}.{name}")
+            except (OSError, TypeError):  # made at run time: no source to point to
+                continue
             found.append(
                 Definition(
                     code.name,
@@ -103,6 +107,18 @@ def public_definitions() -> list[Definition]:
                 )
             )
     return found
+
+
+def package_modules(package: ModuleType, leave_out: set[str]) -> list[ModuleType]:
+    """The public modules of `package` and its subpackages, imported, depth first; the
+    packages in `leave_out` are not imported at all (`pkgutil.walk_packages` would)."""
+    modules = [package]
+    for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+        if info.name in leave_out or info.name.rsplit(".", 1)[1].startswith("_"):
+            continue
+        module = importlib.import_module(info.name)
+        modules += package_modules(module, leave_out) if info.ispkg else [module]
+    return modules
 
 
 class AnnotationText:

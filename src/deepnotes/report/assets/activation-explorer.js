@@ -20,6 +20,8 @@
 "use strict";
 
 (() => {
+  const { element, mountEach } = window.deepnotes.explorer;  // assets/explorer.js
+
   /* ------------------------------------------------------------------ the functions */
 
   /** σ(x) = 1/(1 + e^{−x}), the logistic sigmoid. */
@@ -195,16 +197,6 @@
     approximate: "approximate",
   };
   const X_RANGE = [-5, 5];
-
-  function element(tag, attributes = {}, parent = null) {
-    const made = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes)) {
-      if (name === "text") made.textContent = value;
-      else made.setAttribute(name, value);
-    }
-    if (parent) parent.appendChild(made);
-    return made;
-  }
 
   /** Colours from the page, so that the plot follows its light or dark theme. */
   function palette(container) {
@@ -384,14 +376,5 @@
     choose();
   }
 
-  function mountAll() {
-    for (const container of document.querySelectorAll('.explorer[data-explorer="activations"]')) {
-      if (container.dataset.mounted) continue; // the script may be included twice
-      container.dataset.mounted = "true";
-      mount(container);
-    }
-  }
-
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
-  else mountAll();
+  mountEach("activations", mount);
 })();

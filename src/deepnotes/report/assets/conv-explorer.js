@@ -31,6 +31,8 @@
 "use strict";
 
 (() => {
+  const { element, mountEach } = window.deepnotes.explorer;  // assets/explorer.js
+
   /* ------------------------------------------------------------------ the arithmetic */
 
   /** Input pixels a kernel of k taps spaced d apart spans: d(k − 1) + 1. */
@@ -135,16 +137,6 @@
     ["dilation", "dilation d", 1, 4, 1],
     ["outputPadding", "output padding", 0, 3, 0],
   ];
-
-  function element(tag, attributes = {}, parent = null) {
-    const made = document.createElement(tag);
-    for (const [name, value] of Object.entries(attributes)) {
-      if (name === "text") made.textContent = value;
-      else made.setAttribute(name, value);
-    }
-    if (parent) parent.appendChild(made);
-    return made;
-  }
 
   /** A labelled slider with its value beside it; returns the <input>. */
   function slider(parent, name, label, min, max, value) {
@@ -409,14 +401,5 @@
     draw();
   }
 
-  function mountAll() {
-    for (const container of document.querySelectorAll('.explorer[data-explorer="conv"]')) {
-      if (container.dataset.mounted) continue; // the script may be included twice
-      container.dataset.mounted = "true";
-      mount(container);
-    }
-  }
-
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
-  else mountAll();
+  mountEach("conv", mount);
 })();

@@ -86,10 +86,10 @@
     return x.data ? { ...x, data } : data;
   };
 
-  /** Run the layers on a standardised 28×28 input: the logits, and the feature maps after
-      each activation while the tensor is still an image. */
-  function forward(input, layers) {
-    let x = tensor(1, 28, 28);
+  /** Run the layers on a standardised input of `size` = [C, H, W]: the logits, and the
+      feature maps after each activation while the tensor is still an image. */
+  function forward(input, layers, size) {
+    let x = tensor(...size);
     x.data.set(input);
     const maps = [];
     for (const layer of layers) {
@@ -130,18 +130,20 @@
     return out;
   }
 
-  /** An 8×8 digit in [0, 1] (count of ink / 16) → the standardised 28×28 input. */
+  /** An 8×8 digit in [0, 1] (count of ink / 16) → the standardised input the network takes
+      (28×28 for LeNet). */
   function prepare(pixels8, weights) {
-    return upsample(pixels8, 8, 28).map((v) => (v - weights.mean) / weights.std);
+    return upsample(pixels8, 8, weights.inputSize[1]).map((v) => (v - weights.mean) / weights.std);
   }
 
   function classify8x8(pixels8) {
     const weights = window.deepnotes.lenetWeights;
-    return forward(prepare(pixels8, weights), weights.layers);
+    return forward(prepare(pixels8, weights), weights.layers, weights.inputSize);
   }
 
   /** What was drawn on `canvas` as the data set's 8×8 pixels: the ink's bounding box scaled
-      into a 32×32 bitmap, centred, then each 4×4 block's share of ink. */
+      into a 32×32 bitmap, centred, then each 4×4 block's share of ink; null when the canvas
+      holds no ink. */
   function digitPixels(canvas) {
     const { width, height } = canvas;
     const ink = canvas.getContext("2d").getImageData(0, 0, width, height).data;
@@ -154,8 +156,8 @@
         }
       }
     }
+    if (bottom < 0) return null;  // nothing drawn
     const pixels = new Float64Array(64);
-    if (bottom < 0) return pixels;  // nothing drawn
     const bitmap = document.createElement("canvas");
     bitmap.width = bitmap.height = 32;
     const box = Math.max(bottom - top + 1, right - left + 1);
@@ -225,6 +227,14 @@
     }));
   }
 
+  const PROMPT = "Draw a digit (0–9), large, in the square.";
+
+  function reset(container) {
+    container.querySelector(".digit-answer").textContent = PROMPT;
+    container.querySelector(".digit-bars").replaceChildren();
+    container.querySelector(".digit-maps").replaceChildren();
+  }
+
   function build(container) {
     const weights = window.deepnotes.lenetWeights;
     container.innerHTML = `
@@ -240,7 +250,7 @@
         <div><canvas class="digit-pad" width="280" height="280" aria-label="draw a digit here"></canvas>
           <p><button type="button" class="digit-clear">Clear</button>
              <button type="button" class="digit-example">A test digit</button></p></div>
-        <div><p class="digit-answer">Draw a digit (0–9), large, in the square.</p>
+        <div><p class="digit-answer">${PROMPT}</p>
           <div class="digit-bars"></div></div>
       </div>
       <div class="digit-maps"></div>`;
@@ -252,30 +262,37 @@
       return [(event.clientX - box.left) * pad.width / box.width,
               (event.clientY - box.top) * pad.height / box.height];
     };
-    pad.addEventListener("pointerdown", (event) => {
-      drawing = true;
-      pad.setPointerCapture(event.pointerId);
-      context.beginPath();
-      context.moveTo(...at(event));
-    });
-    pad.addEventListener("pointermove", (event) => {
-      if (!drawing) return;
+    const strokeTo = (event) => {
       context.lineWidth = 22;
       context.lineCap = context.lineJoin = "round";
       context.strokeStyle = getComputedStyle(container).color;
       context.lineTo(...at(event));
       context.stroke();
+    };
+    pad.addEventListener("pointerdown", (event) => {
+      drawing = true;
+      pad.setPointerCapture(event.pointerId);
+      context.beginPath();
+      context.moveTo(...at(event));
+      strokeTo(event);  // a tap leaves a dot
     });
+    pad.addEventListener("pointermove", (event) => {
+      if (drawing) strokeTo(event);
+    });
+    pad.addEventListener("pointercancel", () => { drawing = false; });
     pad.addEventListener("pointerup", () => {
       drawing = false;
-      show(classify8x8(digitPixels(pad)), container);
+      const pixels = digitPixels(pad);
+      if (pixels) show(classify8x8(pixels), container);
+      else reset(container);
     });
     container.querySelector(".digit-clear").addEventListener("click", () => {
       context.clearRect(0, 0, pad.width, pad.height);
+      reset(container);
     });
     let example = 0;
     container.querySelector(".digit-example").addEventListener("click", () => {
-      const result = forward(weights.examples[example], weights.layers);
+      const result = forward(weights.examples[example], weights.layers, weights.inputSize);
       show(result, container);
       container.querySelector(".digit-answer").textContent +=
         ` (a test digit ${weights.exampleLabels[example]}, drawn by a person)`;
@@ -284,11 +301,7 @@
   }
 
   window.deepnotes = window.deepnotes || {};
-  window.deepnotes.digit = { forward, upsample, prepare, classify8x8 };
+  window.deepnotes.digit = { forward, upsample, prepare, classify8x8, digitPixels };
 
-  function start() {
-    document.querySelectorAll('.explorer[data-explorer="digit"]').forEach(build);
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  window.deepnotes.explorer.mountEach("digit", build);  // assets/explorer.js
 })();
