@@ -156,6 +156,8 @@ def test_every_section_is_a_lesson(book):
         assert re.search(r'<blockquote class="notes.*?the notes, line \d+</cite>', text), name
         for quote in by_name[name].quotes:  # a Chinese passage as written, English beside it
             assert f"“{escape(quote.text)}”" in text
+            chinese = re.search(r"[\u4e00-\u9fff]", quote.text) is not None
+            assert quote.english is not None or not chinese, (name, quote.line)
             assert quote.english is None or f'"en">{escape(quote.english)}</p>' in text
         wheres = re.findall(r'<span class="where">([\w/.-]+\.py):(\d+)</span>', text)
         assert wheres, f"{name} shows no code excerpt"
