@@ -264,7 +264,7 @@ def test_draw_a_digit_forward_pass_equals_pytorch(book, chromium):
 def test_draw_a_digit_reads_what_is_drawn(book, chromium):
     """The pad's ink as the data set's 8×8 pixels (a bar as tall as the pad and half as wide
     fills the middle four columns of the 32×32 bitmap), LeNet's answer after a stroke, the
-    prompt again after Clear, and a test digit from the button."""
+    prompt again after Clear, and a test digit from the button, shown on the pad."""
     out, by_name = book
     script = """
       const figure = document.querySelector('.explorer[data-explorer="digit"]');
@@ -287,7 +287,8 @@ def test_draw_a_digit_reads_what_is_drawn(book, chromium):
       figure.querySelector(".digit-clear").click();
       const afterClear = [answer(), figure.querySelectorAll(".digit-bar").length];
       figure.querySelector(".digit-example").click();
-      return {blank, bar, afterStroke, bars, afterClear, example: answer()};
+      const shown = window.deepnotes.digit.digitPixels(pad) !== null;  // the test digit's ink
+      return {blank, bar, afterStroke, bars, afterClear, example: answer(), shown};
     """
     report, _ = check_page(out / page_of(by_name, "lenet-digits"), chromium, script)
     assert report["problems"] == []
@@ -300,6 +301,7 @@ def test_draw_a_digit_reads_what_is_drawn(book, chromium):
     assert re.fullmatch(
         r"LeNet reads: \d \(a test digit \d, drawn by a person\)", result["example"]
     )
+    assert result["shown"]
 
 
 def test_the_book_moves_and_zips(book, tmp_path, chromium):

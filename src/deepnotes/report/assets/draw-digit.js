@@ -227,6 +227,22 @@
     }));
   }
 
+  /** Show a size×size image in [0, 1] on the pad, as ink (a test digit, as the network
+      sees it). */
+  function paint(pad, pixels, size) {
+    const context = pad.getContext("2d");
+    const cell = pad.width / size;
+    context.clearRect(0, 0, pad.width, pad.height);
+    context.fillStyle = getComputedStyle(pad).color;
+    for (let i = 0; i < size; i++) {
+      for (let j = 0; j < size; j++) {
+        context.globalAlpha = Math.min(1, Math.max(0, pixels[i * size + j]));
+        context.fillRect(j * cell, i * cell, cell, cell);
+      }
+    }
+    context.globalAlpha = 1;
+  }
+
   const PROMPT = "Draw a digit (0–9), large, in the square.";
 
   function reset(container) {
@@ -292,7 +308,9 @@
     });
     let example = 0;
     container.querySelector(".digit-example").addEventListener("click", () => {
-      const result = forward(weights.examples[example], weights.layers, weights.inputSize);
+      const input = weights.examples[example];
+      paint(pad, input.map((v) => v * weights.std + weights.mean), weights.inputSize[1]);
+      const result = forward(input, weights.layers, weights.inputSize);
       show(result, container);
       container.querySelector(".digit-answer").textContent +=
         ` (a test digit ${weights.exampleLabels[example]}, drawn by a person)`;
