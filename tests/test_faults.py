@@ -99,8 +99,8 @@ def test_faults_are_listed_and_planted_from_the_command_line(capsys, tmp_path):
     assert main(["run", "activations", "--fault", fault, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"fault {fault}: 2 of 2 claims it targets here turned red" in printed
-    page = (out / "index.html").read_text()
-    assert "Faulted run" in page and "stayed green" not in page
+    book = "".join(page.read_text() for page in out.glob("*.html"))
+    assert "Faulted run" in book and "stayed green" not in book
     # a fault that targets nothing in this experiment catches nothing: exit 1
     assert main(["run", "activations", "--fault", "attention-without-scale", "--out", str(out)])
     assert main(["run", "activations", "--fault", "no-such-fault"]) == 2

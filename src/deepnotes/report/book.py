@@ -246,7 +246,7 @@ def definition_anchor(name: str) -> str:
     return anchor(f"api-{name}")
 
 
-def reference_page(pages: list[Page], definitions: list[Definition]) -> str:
+def reference_page(pages: list[Page], definitions: tuple[Definition, ...]) -> str:
     """Every public function and class, module by module: signature, summary, file:line."""
     e = html.escape
     by_module: dict[str, list[Definition]] = {}
@@ -268,7 +268,7 @@ def reference_page(pages: list[Page], definitions: list[Definition]) -> str:
     return document("The package, function by function — deepnotes", "".join(parts), pages)
 
 
-def search_entries(pages: list[Page], definitions: list[Definition]) -> list[dict[str, str]]:
+def search_entries(pages: list[Page], definitions: tuple[Definition, ...]) -> list[dict[str, str]]:
     """What the search box finds: each entry's kind, title, text and address."""
     entries = []
     claim_pages: dict[str, str] = {}
