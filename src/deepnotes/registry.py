@@ -146,3 +146,7 @@ TASKS: Registry[None] = Registry("task", populate="deepnotes.tasks")  # a task d
 FAULTS: Registry[FaultCard] = Registry(
     "fault", populate="deepnotes.faults", listed_by="deepnotes faults", card_type=FaultCard
 )
+# an exercise's card is its `deepnotes.exercises.base.Exercise` (it holds the grading code)
+EXERCISES: Registry[Any] = Registry(
+    "exercise", populate="deepnotes.exercises", listed_by="deepnotes exercises"
+)

@@ -8,6 +8,8 @@
     deepnotes eval RUN_DIR --data NAME               evaluate a trained run
     deepnotes sample RUN_DIR [--n 64] [--out FILE]   draw from a trained generative model
     deepnotes models | summary MODEL | data | conv | plot   look things up
+    deepnotes exercises                              list the exercises
+    deepnotes exercise start|check|hint|grade NAME   practise one concept, graded
 
 Each command's parser sits beside its handler, in the module of its group
 (`experiments.py`, `training.py`, `lookup.py`); flags several commands share come
@@ -27,11 +29,11 @@ import sys
 from collections.abc import Sequence
 
 from deepnotes import __version__
-from deepnotes.cli import experiments, lookup, training
+from deepnotes.cli import exercises, experiments, lookup, training
 from deepnotes.cli.common import Parents, Parser
 from deepnotes.errors import UserError
 
-GROUPS = (experiments, lookup, training)  # each adds its commands, in the order --help lists them
+GROUPS = (experiments, lookup, training, exercises)  # each adds its commands, in the order --help lists them
 
 
 def build_parser() -> Parser:
