@@ -21,8 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepnotes.registry import EXERCISES  # noqa: E402
 from tests.exercises.submissions import broken, solution, with_mistake  # noqa: E402
+
+from deepnotes.registry import EXERCISES  # noqa: E402
 
 CLASS_SIZE = 30
 
@@ -70,8 +71,10 @@ def main() -> None:
         rows = json.loads(result.stdout)
     right = sum(
         (r["score"] == 1.0) == (kinds[r["file"]] == "correct")
-        and (kinds[r["file"]] in ("correct", "syntax", "raises", "loops", "hoards")
-             or r["diagnosis"] == kinds[r["file"]])
+        and (
+            kinds[r["file"]] in ("correct", "syntax", "raises", "loops", "hoards")
+            or r["diagnosis"] == kinds[r["file"]]
+        )
         for r in rows
     )
     lines = [

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
+from tests.exercises.submissions import broken, solution, with_mistake
 
 from deepnotes.cli import main
 from deepnotes.exercises.sandbox import Limits, check_file
 from deepnotes.registry import EXERCISES
-from tests.exercises.submissions import broken, solution, with_mistake
 
 NAME = "conv-output-size"  # the cheapest exercise to grade: integers, no tensors
 
@@ -51,7 +50,7 @@ def test_check_reports_the_failure_and_the_diagnosis(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "First failure: " in out and "expected:" in out and "actual:" in out
     assert "Diagnosis (conv-size-without-floor):" in out and "notes line 48" in out
-    assert f"--seed 3" in out  # how to rerun the same cases
+    assert "--seed 3" in out  # how to rerun the same cases
     assert main(["exercise", "check", NAME, str(file), "--seed", "3", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["diagnosis"]["mistake"] == "conv-size-without-floor"
@@ -81,10 +80,14 @@ def test_cases_are_fresh_unless_a_seed_is_given(tmp_path, capsys) -> None:
 @pytest.mark.parametrize(
     ("code", "reason"),
     [
-        ("def output_size(*a, **k):\n    while True:\n        print('x' * 1000)\n",
-         "printed more than 1 MiB"),
-        ("import ctypes\n\ndef output_size(*a, **k):\n    return ctypes.string_at(0)\n",
-         "crashed (SIGSEGV)"),
+        (
+            "def output_size(*a, **k):\n    while True:\n        print('x' * 1000)\n",
+            "printed more than 1 MiB",
+        ),
+        (
+            "import ctypes\n\ndef output_size(*a, **k):\n    return ctypes.string_at(0)\n",
+            "crashed (SIGSEGV)",
+        ),
         ("import os\n\nos._exit(3)\n", "ended the process (exit status 3)"),
         ("import sys\n\nsys.exit('bye')\n", "SystemExit: bye (line 3)"),
         ("x = 1\n", "the file defines no 'output_size'"),
@@ -129,9 +132,14 @@ def test_grade_writes_one_csv_row_per_file(tmp_path, capsys) -> None:
     assert [r["file"] for r in table] == sorted(files) == [r["file"] for r in rows]
     by_file = {r["file"]: r for r in table}
     assert float(by_file["ada.py"]["score"]) == 1.0
-    assert by_file["bob.py"]["error"].startswith("SyntaxError") and by_file["bob.py"]["score"] == "0.0"
+    assert (
+        by_file["bob.py"]["error"].startswith("SyntaxError") and by_file["bob.py"]["score"] == "0.0"
+    )
     for i, mistake in enumerate(exercise.mistakes):
         assert by_file[f"m{i}.py"]["diagnosis"] == mistake.name
     assert main(args) == 2  # the CSV exists: refused without --force
     assert "--force" in capsys.readouterr().err
-    assert main(["exercise", "grade", NAME, str(tmp_path / "none"), "--out", str(tmp_path / "x.csv")]) == 2
+    assert (
+        main(["exercise", "grade", NAME, str(tmp_path / "none"), "--out", str(tmp_path / "x.csv")])
+        == 2
+    )

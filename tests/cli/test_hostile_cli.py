@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 
 from deepnotes.cli import build_parser, main
-from deepnotes.registry import DATASETS, EXPERIMENTS, FAULTS, MODELS
+from deepnotes.registry import DATASETS, EXERCISES, EXPERIMENTS, FAULTS, MODELS
 
 GENERATED = 360  # the issue asks for at least 300 per run
 SECONDS = 60  # one invocation longer than this is a hang (each takes well under a second)
@@ -441,6 +441,7 @@ def generated(user: User, count: int, seed: int = 19) -> list[Case]:
     runs = {name: str(user.runs / name) for name in ("mlp", "gan", "lm")}
     models, datasets = MODELS.names(), [e.name for e in DATASETS]
     experiments, faults = EXPERIMENTS.names(), FAULTS.names()
+    exercises = EXERCISES.names()
     commands = list(next(a for a in build_parser()._actions if a.dest == "command").choices)
     valueless = ["--amp"]  # a flag whose value may be left out
 
@@ -582,8 +583,29 @@ def generated(user: User, count: int, seed: int = 19) -> list[Case]:
             ("sample", where),
         ]))  # fmt: skip
 
+    def bad_exercise() -> Case:
+        name = rng.choice(exercises)
+        a_file = rng.choice([user["notes.txt"], user["picture.png"], "/dev/null"])
+        a_folder = rng.choice([user["photos"], user["mine"]])
+        nowhere = rng.choice(
+            [user.long, user.deep, user["loop"], user["notes.txt/x.py"], user["nowhere/x.py"]]
+        )
+        return Case(rng.choice([
+            ("exercise", rng.choice(["start", "check", "hint", "grade"]),
+             unknown_name(rng, exercises), user["photos"]),
+            ("exercise", "check", name, rng.choice([a_file, a_folder, nowhere])),
+            ("exercise", "check", name, user["mine/config.json"], rng.choice(
+                ["--time-limit", "--memory-limit", "--seed"]), rng.choice(BAD_COUNTS)),
+            ("exercise", "start", name, "--out", rng.choice([a_folder, nowhere,
+                                                             user["notes.txt"]])),
+            ("exercise", "grade", name, rng.choice([a_file, a_folder, nowhere])),
+            ("exercise", "grade", name, user["photos"], "--jobs", rng.choice(BAD_COUNTS)),
+            ("exercise",), ("exercise", unknown_name(rng, ["start", "check", "hint", "grade"])),
+            ("exercise", "check", name), ("exercise", "start"),
+        ]))  # fmt: skip
+
     mistakes = [bad_number, bad_sample, bad_lookup, bad_name, missing_value, bad_config,
-                bad_model_arg, bad_path, locked, not_a_run]  # fmt: skip
+                bad_model_arg, bad_path, locked, not_a_run, bad_exercise]  # fmt: skip
     return [mistakes[i % len(mistakes)]() for i in range(count)]
 
 

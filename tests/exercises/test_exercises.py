@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.exercises.submissions import class_folder
 
 from deepnotes.exercises.sandbox import Limits, grade_folder
 from deepnotes.registry import EXERCISES
-from tests.exercises.submissions import class_folder
 
 # a check grades the reference and every known mistake before the student's code runs
 # (about 0.1-0.5 s each); 3 s leaves room on a loaded CI machine, 256 MiB is far above

@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
+import stat
 import sys
 import time
 from pathlib import Path
 
 from deepnotes.cli.common import (
+    EFFECTIVE,
     Parents,
     check_out_file,
     positive_float,
@@ -61,8 +64,10 @@ def cmd_start(args: argparse.Namespace) -> None:
     if Path(out).exists() and not args.force:
         raise UserError(f"{out} exists; give --force to overwrite it (your work in it is lost)")
     write_atomic(out, starter_file(args.name, out).encode())
-    print(f"starter written to {out}: write `{entry}`, then `deepnotes exercise check "
-          f"{args.name} {out}`")
+    print(
+        f"starter written to {out}: write `{entry}`, then `deepnotes exercise check "
+        f"{args.name} {out}`"
+    )
 
 
 def limits_of(args: argparse.Namespace):  # -> sandbox.Limits, imported when needed
@@ -71,15 +76,24 @@ def limits_of(args: argparse.Namespace):  # -> sandbox.Limits, imported when nee
     return Limits(seconds=args.time_limit, memory_mib=args.memory_limit)
 
 
+def check_submission(file: str) -> None:
+    """A file `check` can grade: a readable Python file."""
+    found = status(file)
+    if found is None:
+        raise UserError(f"{file}: no such file")
+    if not stat.S_ISREG(found.st_mode):
+        raise UserError(f"{file} is not a file")
+    if Path(file).suffix != ".py":
+        raise UserError(f"{file}: a submission is a Python file, NAME.py")
+    if not os.access(file, os.R_OK, effective_ids=EFFECTIVE):
+        raise UserError(f"cannot read {file}: permission denied")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from deepnotes.exercises.practice import report_lines
     from deepnotes.exercises.sandbox import check_file
 
-    found = status(args.file)
-    if found is None:
-        raise UserError(f"{args.file}: no such file")
-    if not Path(args.file).is_file():
-        raise UserError(f"{args.file} is not a file")
+    check_submission(args.file)
     chosen = clock_seed() if args.seed is None else args.seed
     report = check_file(args.name, args.file, chosen, limits_of(args))
     if args.json:
@@ -146,7 +160,9 @@ def cmd_grade(args: argparse.Namespace) -> None:
                 "total": report.total,
                 "diagnosis": report.diagnosis.mistake if report.diagnosis else "",
                 "error": report.error or "",
-                "first_failure": f"{failure.case}: {failure.output}: {failure.why}" if failure else "",
+                "first_failure": f"{failure.case}: {failure.output}: {failure.why}"
+                if failure
+                else "",
                 "seed": report.seed,
             }
         )
@@ -252,9 +268,7 @@ def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None
     )
     s.add_argument("name", help="exercise name (see `deepnotes exercises`)")
     s.add_argument("folder", help="a folder of .py files, one per student")
-    s.add_argument(
-        "--out", metavar="FILE.csv", help="the CSV to write (default: NAME-grades.csv)"
-    )
+    s.add_argument("--out", metavar="FILE.csv", help="the CSV to write (default: NAME-grades.csv)")
     s.add_argument("--force", action="store_true", help="overwrite the CSV if it exists")
     s.add_argument(
         "--jobs", type=positive_int, default=None, help="files graded at once (default: CPUs)"

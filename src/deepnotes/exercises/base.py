@@ -286,7 +286,7 @@ def exception_line(error: BaseException, filename: str | None = None) -> str:
     return (text if len(text) <= 300 else text[:299] + "…") + where
 
 
-class LimitReached(Exception):
+class LimitError(Exception):
     """The student's code reached a limit of its process: `what` is "memory" or "output"
     (`sandbox.py` sets them); no later case could run, so the check ends."""
 
@@ -385,7 +385,7 @@ def grade(
         except Exception as error:
             limit = limit_reached(error)
             if limit is not None:
-                raise LimitReached(limit) from error
+                raise LimitError(limit) from error
             found = ("", exception_line(error, filename))  # no output: the call raised
         actual.append(output)
         why = None if found is None else found[1]

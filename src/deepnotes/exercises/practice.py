@@ -97,5 +97,8 @@ def report_lines(report: Report, file: str) -> list[str]:
         d = report.diagnosis
         lines += ["", f"Diagnosis ({d.mistake}): {d.sentence}", f"  It contradicts {d.source}."]
     if report.score < 1:
-        lines += ["", f"Rerun these cases: deepnotes exercise check {name} {file} --seed {report.seed}"]
+        lines += [
+            "",
+            f"Rerun these cases: deepnotes exercise check {name} {file} --seed {report.seed}",
+        ]
     return lines

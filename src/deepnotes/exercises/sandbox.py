@@ -38,7 +38,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from deepnotes.exercises.base import LimitReached, Report, exception_line, grade
+from deepnotes.exercises.base import LimitError, Report, exception_line, grade
 from deepnotes.registry import EXERCISES
 
 MIB = 1024 * 1024
@@ -95,14 +95,14 @@ def _check_in_child(
     import torch
 
     torch.set_num_threads(1)  # children run side by side in `grade`
-    printed = tempfile.TemporaryFile()
+    printed = tempfile.TemporaryFile()  # noqa: SIM115 (open until the child ends)
     os.dup2(printed.fileno(), 1)
     os.dup2(printed.fileno(), 2)
     _set_limits(limits)
     exercise = EXERCISES.card(name)
     try:
         report = grade(exercise, name, lambda: load_entry(path, exercise.entry), seed, path)
-    except LimitReached as limit:
+    except LimitError as limit:
         report = Report.failed(name, seed, limit_message(limit.what, limits))
     except BaseException as error:  # SystemExit, a KeyboardInterrupt raised by the file...
         report = Report.failed(name, seed, exception_line(error, path))
@@ -169,7 +169,9 @@ def check_file(name: str, path: str | Path, seed: int, limits: Limits = Limits()
         process.join()
     receiver.close()
     if data is None:
-        return Report.failed(name, seed, why_it_ended(process.exitcode if finished else None, limits))
+        return Report.failed(
+            name, seed, why_it_ended(process.exitcode if finished else None, limits)
+        )
     return Report.from_dict(data)
 
 
