@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from deepnotes.registry import EXPERIMENTS
+from deepnotes.registry import EXERCISES, EXPERIMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -27,6 +27,12 @@ def test_quick_start_is_exactly_the_two_commands():
 def test_every_experiment_is_on_the_map():
     for name in EXPERIMENTS.names():
         assert f"`{name}`" in README, f"experiment {name} missing from the README map"
+
+
+def test_every_exercise_is_listed_for_students():
+    students = README.split("## For students", 1)[1].split("\n## ", 1)[0]
+    for name in EXERCISES.names():
+        assert f"`{name}`" in students, f"exercise {name} missing from the students' section"
 
 
 def test_every_path_on_the_map_exists():

@@ -16,13 +16,13 @@ from deepnotes.exercises.sandbox import Limits, grade_folder
 from deepnotes.registry import EXERCISES
 
 # a check grades the reference and every known mistake before the student's code runs
-# (about 0.1-0.5 s each); 3 s leaves room on a loaded CI machine, 256 MiB is far above
+# (0.02-0.3 s in all); 2 s leaves room on a loaded CI machine, 256 MiB is far above
 # what any exercise's cases need (a few MiB)
-LIMITS = Limits(seconds=3.0, memory_mib=256)
+LIMITS = Limits(seconds=2.0, memory_mib=256)
 
 BROKEN_REASONS = {
     "broken-syntax.py": "SyntaxError",
-    "broken-loops.py": "did not finish within 3 s",
+    "broken-loops.py": "did not finish within 2 s",
     "broken-hoards.py": "ran out of memory",
 }
 

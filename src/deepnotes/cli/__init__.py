@@ -33,7 +33,8 @@ from deepnotes.cli import exercises, experiments, lookup, training
 from deepnotes.cli.common import Parents, Parser
 from deepnotes.errors import UserError
 
-GROUPS = (experiments, lookup, training, exercises)  # each adds its commands, in the order --help lists them
+# each group adds its commands, in the order --help lists them
+GROUPS = (experiments, lookup, training, exercises)
 
 
 def build_parser() -> Parser:
