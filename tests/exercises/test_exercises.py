@@ -6,6 +6,7 @@ time limit."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from deepnotes.registry import EXERCISES
 # (0.02-0.3 s in all); 2 s leaves room on a loaded CI machine, 256 MiB is far above
 # what any exercise's cases need (a few MiB)
 LIMITS = Limits(seconds=2.0, memory_mib=256)
+
+NOTES = (Path(__file__).resolve().parents[2] / "docs" / "course-notes.txt").read_text().splitlines()
 
 BROKEN_REASONS = {
     "broken-syntax.py": "SyntaxError",
@@ -77,6 +80,11 @@ def test_card_is_complete(name: str) -> None:
     assert len(exercise.mistakes) >= 2
     for mistake in exercise.mistakes:
         assert mistake.sentence.endswith(".") and mistake.source
+        cited = re.match(r"notes line (\d+)", mistake.source)
+        if cited is None:  # a paper or a library's documentation, named
+            assert re.search(r"\(\d{4}\)|\(.*\d{4}.*\)|documentation", mistake.source)
+        else:
+            assert NOTES[int(cited.group(1)) - 1].strip(), mistake.source
 
 
 def test_more_than_twenty_exercises_over_the_course() -> None:

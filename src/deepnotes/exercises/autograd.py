@@ -360,8 +360,8 @@ register(
                 "backward() visits the nodes breadth first from the output, not in reverse "
                 "topological order, so a node can pass its gradient on before all of its uses "
                 "have added theirs.",
-                "micrograd's backward: a node's gradient is complete only after every node "
-                "that uses it has run (a reverse topological order)",
+                "Karpathy's micrograd (2020), Value.backward: a node's gradient is complete "
+                "only after every node that uses it has run (a reverse topological order)",
                 wrong=ValueWithoutTopologicalOrder,
             ),
         ),

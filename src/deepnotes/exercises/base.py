@@ -136,15 +136,21 @@ def randn(rng: random.Random, *shape: int, dtype: torch.dtype = torch.float64) -
 
 
 def _brief(value: Any, limit: int = 240) -> str:
-    """A value in a few lines at most: small tensors in full, large ones by shape."""
+    """A value on one line: small tensors in full, large ones by shape, containers item by
+    item; cut at `limit` characters."""
     if isinstance(value, Tensor):
         if value.numel() <= 24:
-            text = repr(value.detach()).replace("\n", " ")
-            text = " ".join(text.split())
+            text = repr(value.detach())
         else:
             text = f"tensor of shape {tuple(value.shape)}, dtype {str(value.dtype)[6:]}"
+    elif isinstance(value, (list, tuple)):
+        items = ", ".join(_brief(item, limit) for item in value)
+        text = f"[{items}]" if isinstance(value, list) else f"({items})"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k!r}: {_brief(v, limit)}" for k, v in value.items()) + "}"
     else:
         text = repr(value)
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
