@@ -107,7 +107,9 @@ def mel_filterbank(
     f_0 … f_{n_mels+1} are equally spaced on the mel scale between f_min and f_max.
     """
     f_max = sample_rate / 2 if f_max is None else f_max
-    bins = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=dtype)  # each bin's Hz
+    # each bin's Hz: k·sample_rate/n_fft for k = 0 … ⌊n_fft/2⌋ (for an odd n_fft the last bin
+    # stops short of sample_rate/2)
+    bins = torch.arange(n_fft // 2 + 1, dtype=dtype) * (sample_rate / n_fft)
     mel_edges = torch.linspace(
         float(hz_to_mel(torch.tensor(f_min, dtype=dtype), htk)),
         float(hz_to_mel(torch.tensor(f_max, dtype=dtype), htk)),
