@@ -92,6 +92,30 @@ def mel_to_hz(mel: Tensor, htk: bool = False) -> Tensor:
     return torch.where(mel >= 15.0, 1000.0 * torch.exp(log_step * (mel - 15.0)), mel * 200.0 / 3)
 
 
+def fft_frequencies(sample_rate: int, n_fft: int, dtype: torch.dtype = torch.float64) -> Tensor:
+    """Each FFT bin's frequency in Hz, k·sample_rate/n_fft for k = 0 … ⌊n_fft/2⌋ (for an odd
+    n_fft the last bin stops short of sample_rate/2), as numpy.fft.rfftfreq."""
+    return torch.arange(n_fft // 2 + 1, dtype=dtype) * (sample_rate / n_fft)
+
+
+def mel_edges(
+    n_mels: int, f_min: float, f_max: float, htk: bool = False, dtype: torch.dtype = torch.float64
+) -> Tensor:
+    """The n_mels + 2 corners f_0 … f_{n_mels+1} of the filters, in Hz: equally spaced on
+    the mel scale between f_min and f_max."""
+    ends = hz_to_mel(torch.tensor([f_min, f_max], dtype=dtype), htk)
+    return mel_to_hz(torch.linspace(float(ends[0]), float(ends[1]), n_mels + 2, dtype=dtype), htk)
+
+
+def triangles(bins: Tensor, edges: Tensor) -> Tensor:
+    """Triangle i over the frequencies `bins`: 0 up to edges[i], 1 at edges[i + 1], 0 again
+    from edges[i + 2] on: (len(edges) − 2, len(bins))."""
+    widths = edges.diff()  # (n_mels + 1,)
+    rising = (bins[None, :] - edges[:-2, None]) / widths[:-1, None]  # (n_mels, bins)
+    falling = (edges[2:, None] - bins[None, :]) / widths[1:, None]
+    return torch.minimum(rising, falling).clamp(min=0)
+
+
 def mel_filterbank(
     sample_rate: int,
     n_fft: int,
@@ -104,24 +128,13 @@ def mel_filterbank(
     """Triangular filters equally spaced in mel, each of unit area: (n_mels, n_fft/2 + 1).
 
     Filter i rises from edge f_i to its peak f_{i+1} and falls to f_{i+2}, where
-    f_0 … f_{n_mels+1} are equally spaced on the mel scale between f_min and f_max.
+    f_0 … f_{n_mels+1} are equally spaced on the mel scale between f_min and f_max;
+    Slaney's normalisation 2/(f_{i+2} − f_i) gives every filter the same area.
     """
     f_max = sample_rate / 2 if f_max is None else f_max
-    # each bin's Hz: k·sample_rate/n_fft for k = 0 … ⌊n_fft/2⌋ (for an odd n_fft the last bin
-    # stops short of sample_rate/2)
-    bins = torch.arange(n_fft // 2 + 1, dtype=dtype) * (sample_rate / n_fft)
-    mel_edges = torch.linspace(
-        float(hz_to_mel(torch.tensor(f_min, dtype=dtype), htk)),
-        float(hz_to_mel(torch.tensor(f_max, dtype=dtype), htk)),
-        n_mels + 2,
-        dtype=dtype,
-    )
-    edges = mel_to_hz(mel_edges, htk)  # (n_mels + 2,) Hz
-    widths = edges.diff()  # (n_mels + 1,)
-    rising = (bins[None, :] - edges[:-2, None]) / widths[:-1, None]  # (n_mels, bins)
-    falling = (edges[2:, None] - bins[None, :]) / widths[1:, None]
-    triangles = torch.minimum(rising, falling).clamp(min=0)
-    return triangles * (2.0 / (edges[2:] - edges[:-2]))[:, None]  # unit area (Slaney)
+    bins = fft_frequencies(sample_rate, n_fft, dtype)  # (n_fft // 2 + 1,) Hz
+    edges = mel_edges(n_mels, f_min, f_max, htk, dtype)  # (n_mels + 2,) Hz
+    return triangles(bins, edges) * (2.0 / (edges[2:] - edges[:-2]))[:, None]  # unit area
 
 
 def power_to_db(power: Tensor, amin: float = 1e-10, top_db: float | None = 80.0) -> Tensor:

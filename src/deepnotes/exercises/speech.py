@@ -42,12 +42,12 @@ def mel_filterbank(
     1. Take n_mels + 2 points f_0 … f_{n_mels+1} equally spaced on the mel scale from
        mel(f_min) to mel(f_max) (f_max defaults to sample_rate / 2), back in Hz.
     2. Filter i is a triangle over the FFT bins' frequencies k · sample_rate / n_fft,
-       k = 0 … n_fft/2: 0 up to f_i, rising to 1 at f_{i+1}, falling to 0 at f_{i+2},
+       k = 0 … ⌊n_fft/2⌋: 0 up to f_i, rising to 1 at f_{i+1}, falling to 0 at f_{i+2},
        0 beyond:  max(0, min((f − f_i)/(f_{i+1} − f_i), (f_{i+2} − f)/(f_{i+2} − f_{i+1}))).
     3. Slaney's area normalisation: filter i is multiplied by 2 / (f_{i+2} − f_i), so
        every triangle has the same area (a wide band does not gather more energy).
 
-    n_fft is even. Return (n_mels, n_fft // 2 + 1), float64.
+    Return (n_mels, n_fft // 2 + 1), float64.
     """
     # TODO: the mel points, the triangles, the normalisation
     raise NotImplementedError("mel_filterbank")
@@ -77,7 +77,8 @@ def mel_filterbank_spaced_in_hz(
     """The triangles' corners spaced equally in Hz: a linear filterbank, the mel scale unused."""
     f_max = sample_rate / 2 if f_max is None else f_max
     edges = torch.linspace(f_min, f_max, n_mels + 2, dtype=torch.float64)  # (n_mels + 2,) Hz
-    return triangles(sample_rate, n_fft, edges) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    area = 2.0 / (edges[2:] - edges[:-2])
+    return audio.triangles(audio.fft_frequencies(sample_rate, n_fft), edges) * area[:, None]
 
 
 def mel_filterbank_without_area_normalisation(
@@ -90,27 +91,17 @@ def mel_filterbank_without_area_normalisation(
 ) -> Tensor:
     """Every triangle left with a peak of 1 (librosa's norm=None), its area not made equal."""
     f_max = sample_rate / 2 if f_max is None else f_max
-    mels = audio.hz_to_mel(torch.tensor([f_min, f_max], dtype=torch.float64), htk)
-    edges = audio.mel_to_hz(torch.linspace(*mels.tolist(), n_mels + 2, dtype=torch.float64), htk)
-    return triangles(sample_rate, n_fft, edges)
-
-
-def triangles(sample_rate: int, n_fft: int, edges: Tensor) -> Tensor:
-    """Triangle i from edges[i] up to 1 at edges[i + 1], down to edges[i + 2]: (n_mels, bins)."""
-    bins = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)  # Hz
-    widths = edges.diff()
-    rising = (bins[None, :] - edges[:-2, None]) / widths[:-1, None]
-    falling = (edges[2:, None] - bins[None, :]) / widths[1:, None]
-    return torch.minimum(rising, falling).clamp(min=0)
+    edges = audio.mel_edges(n_mels, f_min, f_max, htk)
+    return audio.triangles(audio.fft_frequencies(sample_rate, n_fft), edges)
 
 
 def mel_cases(rng: random.Random) -> list[Case]:
-    """Speech's and music's sample rates, FFTs from 16 to 1024 points, a few bands to 64,
-    f_min and f_max given or not, both scales."""
+    """Speech's and music's sample rates, FFTs from 15 to 1024 points (odd ones too), a few
+    bands to 64, f_min and f_max given or not, both scales."""
     cases = []
     for n in range(14):
         sample_rate = rng.choice((8000, 16000, 22050))
-        n_fft = rng.choice((16, 32, 64)) if n < 4 else rng.choice((128, 256, 400, 512, 1024))
+        n_fft = rng.choice((15, 16, 32, 63)) if n < 4 else rng.choice((128, 255, 400, 401, 1024))
         n_mels = rng.randint(1, 6) if n < 4 else rng.randint(8, 64)
         f_min = 0.0 if n % 3 == 0 else rng.choice((20.0, 60.0, 300.0))
         f_max = None if n % 2 == 0 else rng.choice((3000.0, sample_rate / 2 - 100))
@@ -149,7 +140,7 @@ register(
             "Write hz_to_mel and mel_to_hz first (torch.where picks the linear or the "
             "logarithmic part of Slaney's scale), then torch.linspace between mel(f_min) and "
             "mel(f_max) with n_mels + 2 points, mapped back to Hz.",
-            "The bins' frequencies are torch.linspace(0, sample_rate / 2, n_fft // 2 + 1); "
+            "The bins' frequencies are torch.arange(n_fft // 2 + 1) * sample_rate / n_fft; "
             "broadcast the rising and falling edges to (n_mels, bins) and take their minimum, "
             "clamped at 0.",
             "Multiply row i by 2 / (f_{i+2} − f_i), the corners two apart, in Hz.",
