@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 from tests.exercises.submissions import broken, solution, with_mistake
@@ -91,12 +93,14 @@ def test_cases_are_fresh_unless_a_seed_is_given(tmp_path, capsys) -> None:
         ("import os\n\nos._exit(3)\n", "ended the process (exit status 3)"),
         ("import sys\n\nsys.exit('bye')\n", "SystemExit: bye (line 3)"),
         ("x = 1\n", "the file defines no 'output_size'"),
+        ("print('x' * 10_000_000)\n", "printed more than 1 MiB"),  # at import, too
+        ("hoard = []\nwhile True:\n    hoard.append(bytearray(2**24))\n", "ran out of memory"),
     ],
 )
 def test_a_misbehaving_file_is_a_graded_failure(tmp_path, code: str, reason: str) -> None:
     file = tmp_path / "student.py"
     file.write_text(code)
-    report = check_file(NAME, file, 0, Limits(seconds=5))
+    report = check_file(NAME, file, 0, Limits(seconds=5, memory_mib=256))
     assert report.score == 0 and reason in report.error and "\n" not in report.error
 
 
@@ -143,3 +147,46 @@ def test_grade_writes_one_csv_row_per_file(tmp_path, capsys) -> None:
         main(["exercise", "grade", NAME, str(tmp_path / "none"), "--out", str(tmp_path / "x.csv")])
         == 2
     )
+
+
+def test_what_the_student_printed_comes_back(tmp_path, capsys) -> None:
+    """A student debugs with print: the start of it is shown under the report."""
+    file = tmp_path / "chatty.py"
+    file.write_text(solution(EXERCISES.card(NAME)) + "print('loading my solution')\n")
+    assert main(["exercise", "check", NAME, str(file), "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "Your code printed:\n  | loading my solution" in out
+
+
+def test_a_submission_may_import_a_module_beside_it(tmp_path) -> None:
+    (tmp_path / "helpers.py").write_text(solution(EXERCISES.card(NAME)))
+    (tmp_path / "main.py").write_text("from helpers import output_size\n")
+    assert check_file(NAME, tmp_path / "main.py", 0).score == 1.0
+
+
+def test_a_name_that_looks_like_a_formula_is_text_in_the_csv(tmp_path, capsys) -> None:
+    """A file named like a spreadsheet formula reaches the CSV as text (a leading
+    apostrophe); a subfolder is named on stderr, not graded."""
+    folder = tmp_path / "class"
+    (folder / "eve").mkdir(parents=True)
+    (folder / "=HYPERLINK(1).py").write_text(solution(EXERCISES.card(NAME)))
+    (folder / "bob.py").write_text(solution(EXERCISES.card(NAME)))
+    out = tmp_path / "grades.csv"
+    assert main(["exercise", "grade", NAME, str(folder), "--out", str(out), "--seed", "0"]) == 0
+    assert "1 subfolders not graded (eve)" in capsys.readouterr().err
+    with out.open() as f:
+        assert sorted(r["file"] for r in csv.DictReader(f)) == ["'=HYPERLINK(1).py", "bob.py"]
+
+
+def test_listing_into_a_closed_pipe_ends_quietly() -> None:
+    """`deepnotes exercises | head -1`: the reader leaves before the listing is written; the
+    command ends as a shell reports SIGPIPE (141), with nothing on stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deepnotes", "exercises"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # the reader is gone before the first line
+    assert process.wait(timeout=120) == 141
+    assert process.stderr.read() == ""

@@ -57,7 +57,9 @@ def test_every_kind_of_submission_is_graded(name: str, tmp_path: Path) -> None:
 
     raises = reports.pop("broken-raises.py")
     assert raises.error is None and raises.passed == 0
-    assert raises.first_failure.why.startswith("ValueError: not written yet (line 2)")
+    assert raises.first_failure.why.startswith(
+        "the call raised ValueError: not written yet (line 2)"
+    )
 
     for file, reason in BROKEN_REASONS.items():
         report = reports.pop(file)

@@ -62,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         print(f"deepnotes {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:  # `deepnotes models | head`: the reader left, so say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141  # 128 + SIGPIPE, as a shell reports it
     except OSError as e:  # the file system refused, after the arguments were checked
         where = f": {e.filename}" if e.filename is not None else ""
         print(f"deepnotes {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
@@ -69,6 +72,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deepnotes: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `deepnotes models | head`: the reader left, so say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
-        return 141  # 128 + SIGPIPE, as a shell reports it

@@ -120,6 +120,15 @@ def cmd_hint(args: argparse.Namespace) -> None:
     print(f"Hint {number} of {total}{more}: {hint}")
 
 
+def spreadsheet_safe(value: object) -> object:
+    """A cell a spreadsheet shows as text: a student's message that starts like a formula
+    (=, +, -, @) gets a leading apostrophe, so opening the CSV runs nothing (OWASP's
+    advice on CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 CSV_COLUMNS = ("file", "score", "passed", "total", "diagnosis", "error", "first_failure", "seed")
 
 
@@ -139,6 +148,13 @@ def cmd_grade(args: argparse.Namespace) -> None:
     count = len(submissions(args.folder))
     if count == 0:
         raise UserError(f"{args.folder} holds no .py files to grade")
+    folders = sorted(p.name for p in Path(args.folder).iterdir() if p.is_dir())
+    if folders:
+        print(
+            f"note: {len(folders)} subfolders not graded ({', '.join(folders[:5])}"
+            f"{', …' if len(folders) > 5 else ''}): a submission is one .py file in {args.folder}",
+            file=sys.stderr,
+        )
     done = 0
 
     def progress(path: Path, report) -> None:
@@ -166,6 +182,7 @@ def cmd_grade(args: argparse.Namespace) -> None:
                 "seed": report.seed,
             }
         )
+    rows = [{key: spreadsheet_safe(value) for key, value in row.items()} for row in rows]
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
     writer.writeheader()

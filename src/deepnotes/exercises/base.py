@@ -132,6 +132,26 @@ def randn(rng: random.Random, *shape: int, dtype: torch.dtype = torch.float64) -
     return torch.randn(*shape, generator=generator, dtype=dtype)
 
 
+def gradients(
+    outputs: Sequence[Tensor], inputs: Sequence[Tensor], cotangents: Sequence[Tensor]
+) -> tuple[Tensor, ...]:
+    """The vector-Jacobian products ∂⟨outputs, cotangents⟩/∂inputs, for `run` to compare.
+
+    An input the outputs do not depend on, or outputs cut from the graph (a student's
+    `.detach()`, a tensor built anew), get zeros: the student sees the gradient that
+    differs from the package's, not an error of torch's raised as if from their call.
+    """
+    pairs = [(o, c) for o, c in zip(outputs, cotangents, strict=True) if o.requires_grad]
+    if not pairs:
+        return tuple(torch.zeros_like(x) for x in inputs)
+    found = torch.autograd.grad(
+        [o for o, _ in pairs], list(inputs), [c for _, c in pairs], allow_unused=True
+    )
+    return tuple(
+        torch.zeros_like(x) if g is None else g for x, g in zip(inputs, found, strict=True)
+    )
+
+
 # ----------------------------------------------------------------------------- comparing
 
 
@@ -165,6 +185,8 @@ def difference(actual: Any, expected: Any, rtol: float, atol: float) -> str | No
         if tuple(actual.shape) != tuple(expected.shape):
             return f"expected shape {tuple(expected.shape)}, got {tuple(actual.shape)}"
         if expected.dtype == torch.bool or not expected.is_floating_point():
+            if actual.is_floating_point() or actual.is_complex():
+                return f"expected {str(expected.dtype)[6:]} values, got {str(actual.dtype)[6:]}"
             same = torch.equal(actual.detach().to(expected.dtype), expected)
         else:
             a, e = actual.detach().double(), expected.detach().double()
@@ -188,7 +210,10 @@ def difference(actual: Any, expected: Any, rtol: float, atol: float) -> str | No
     if type(actual) is not type(expected) and not (
         isinstance(expected, int) and isinstance(actual, int) and not isinstance(actual, bool)
     ):
-        return f"expected {type(expected).__name__}, got {type(actual).__name__}"
+        why = f"expected {type(expected).__name__}, got {type(actual).__name__}"
+        if hasattr(actual, "item"):  # a numpy or torch scalar where a Python number belongs
+            why += f" (return a Python {type(expected).__name__}: .item())"
+        return why
     return None if actual == expected else "the values differ"
 
 
@@ -244,6 +269,7 @@ class Report:
     first_failure: Failure | None = None
     diagnosis: Diagnosis | None = None
     error: str | None = None
+    printed: str = ""  # the start of what the student's code printed
 
     @property
     def passed(self) -> int:
@@ -273,6 +299,7 @@ class Report:
             first_failure=Failure(**failure) if failure else None,
             diagnosis=Diagnosis(**diagnosis) if diagnosis else None,
             error=data["error"],
+            printed=data.get("printed", ""),
         )
 
     @classmethod
@@ -311,6 +338,13 @@ def limit_reached(error: BaseException) -> str | None:
     if isinstance(error, OSError) and error.errno == errno.EFBIG:
         return "output"
     return None
+
+
+def raise_if_limit(error: BaseException) -> None:
+    """Raise `LimitError` when `error` comes from a limit of the process (the check ends)."""
+    limit = limit_reached(error)
+    if limit is not None:
+        raise LimitError(limit) from error
 
 
 def outputs_of(
@@ -379,6 +413,7 @@ def grade(
     try:
         implementation = load()
     except Exception as error:
+        raise_if_limit(error)
         report.error = exception_line(error, filename)
         return report
     actual: list[Mapping[str, Any] | None] = []
@@ -387,12 +422,14 @@ def grade(
         output, found = None, None
         try:
             output = outputs_of(exercise, implementation, case)
-            found = first_difference(output, want, *tol)
         except Exception as error:
-            limit = limit_reached(error)
-            if limit is not None:
-                raise LimitError(limit) from error
-            found = ("", exception_line(error, filename))  # no output: the call raised
+            raise_if_limit(error)
+            found = ("", f"the call raised {exception_line(error, filename)}")
+        else:
+            try:
+                found = first_difference(output, want, *tol)
+            except Exception as error:  # an output of a kind the comparison cannot read
+                found = ("", f"its outputs cannot be compared: {exception_line(error)}")
         actual.append(output)
         why = None if found is None else found[1]
         report.cases.append({"case": case.settings, "passed": found is None, "why": why})

@@ -73,7 +73,7 @@ def report_lines(report: Report, file: str) -> list[str]:
     inputs, expected and actual values, the diagnosis, and how to rerun the same cases."""
     name = report.exercise
     if report.error is not None:
-        return [f"{name}: {file}: 0 cases graded: {report.error}"]
+        return [f"{name}: {file}: 0 cases graded: {report.error}", *printed_lines(report)]
     lines = [
         f"{name}: {report.passed} of {report.total} cases passed "
         f"({report.score:.0%}) for {file}, seed {report.seed}"
@@ -92,13 +92,25 @@ def report_lines(report: Report, file: str) -> list[str]:
                 f"    actual:   {failure.actual}",
             ]
         else:
-            lines.append(f"  the call raised {failure.why}")
+            lines.append(f"  {failure.why}")
     if report.diagnosis is not None:
         d = report.diagnosis
         lines += ["", f"Diagnosis ({d.mistake}): {d.sentence}", f"  It contradicts {d.source}."]
+    lines += printed_lines(report)
     if report.score < 1:
         lines += [
             "",
             f"Rerun these cases: deepnotes exercise check {name} {file} --seed {report.seed}",
         ]
+    return lines
+
+
+def printed_lines(report: Report, most: int = 30) -> list[str]:
+    """What the student's code printed (its start), set apart from the report."""
+    if not report.printed:
+        return []
+    shown = report.printed.splitlines()
+    lines = ["", "Your code printed:"] + [f"  | {line}" for line in shown[:most]]
+    if len(shown) > most:
+        lines.append(f"  | … ({len(shown) - most} more lines)")
     return lines

@@ -8,7 +8,9 @@ its own process: a child process does, with
     memory   its address space may grow by `memory_mib` beyond what it holds at the
              start (RLIMIT_AS), so an allocation without bound ends in MemoryError;
     output   what it prints goes to a file capped at `output_mib` (RLIMIT_FSIZE), so a
-             print storm ends the child with SIGXFSZ instead of filling a disk.
+             print storm ends in a write refused (EFBIG: Python ignores SIGXFSZ)
+             instead of a full disk; the start of what it printed comes back with the
+             report, for a student who debugs with print.
 
 Every way the child can end becomes a `Report` with a one-line `error` — a syntax
 error, an exception, the limits, a crash (a signal), an exit before the report — and
@@ -23,6 +25,7 @@ with the teaching assistant's permissions, in the same process as its grading.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import multiprocessing
@@ -32,6 +35,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -42,6 +46,7 @@ from deepnotes.exercises.base import LimitError, Report, exception_line, grade
 from deepnotes.registry import EXERCISES
 
 MIB = 1024 * 1024
+PRINTED_SHOWN = 2048  # bytes of a student's printed output that come back with the report
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ def load_entry(path: str, entry: str) -> Callable[..., Any]:
     if spec is None or spec.loader is None:
         raise SubmissionError(f"{path} cannot be imported as a Python file")
     module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(Path(path).parent))  # the student's own modules beside the file
     sys.modules[spec.name] = module  # as an import would: the module lives on with its state
     spec.loader.exec_module(module)
     if not hasattr(module, entry):
@@ -106,6 +112,14 @@ def _check_in_child(
         report = Report.failed(name, seed, limit_message(limit.what, limits))
     except BaseException as error:  # SystemExit, a KeyboardInterrupt raised by the file...
         report = Report.failed(name, seed, exception_line(error, path))
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a stream over its limit cannot flush
+            stream.flush()
+    size = printed.seek(0, os.SEEK_END)
+    printed.seek(0)
+    report.printed = printed.read(PRINTED_SHOWN).decode(errors="replace")
+    if size > PRINTED_SHOWN:
+        report.printed += f"\n… ({size:,} bytes in all)"
     connection.send(report.to_dict())
     connection.close()
 
@@ -156,6 +170,7 @@ def check_file(name: str, path: str | Path, seed: int, limits: Limits = Limits()
     with _start_lock:
         process.start()
     sender.close()
+    deadline = time.monotonic() + limits.seconds
     finished = receiver.poll(limits.seconds)  # a report, or the pipe closed by its end
     data = None
     if finished:
@@ -163,7 +178,9 @@ def check_file(name: str, path: str | Path, seed: int, limits: Limits = Limits()
             data = receiver.recv()
         except (EOFError, OSError):  # the child ended without a report
             data = None
-    process.join(timeout=5 if data is not None else 0.5)
+    # a child that sent its report exits at once; one that closed the pipe by ending may
+    # still be writing a core dump: it has what is left of its time to be done
+    process.join(timeout=5 if data is not None else max(1.0, deadline - time.monotonic()))
     if process.is_alive():
         process.kill()
         process.join()
