@@ -129,7 +129,17 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
-CSV_COLUMNS = ("file", "score", "passed", "total", "diagnosis", "error", "first_failure", "seed")
+CSV_COLUMNS = (
+    "file",
+    "score",
+    "passed",
+    "total",
+    "diagnosis",
+    "error",
+    "first_failure",
+    "seed",
+    "seconds",
+)
 
 
 def cmd_grade(args: argparse.Namespace) -> None:
@@ -180,6 +190,7 @@ def cmd_grade(args: argparse.Namespace) -> None:
                 if failure
                 else "",
                 "seed": report.seed,
+                "seconds": report.seconds,
             }
         )
     rows = [{key: spreadsheet_safe(value) for key, value in row.items()} for row in rows]

@@ -270,6 +270,7 @@ class Report:
     diagnosis: Diagnosis | None = None
     error: str | None = None
     printed: str = ""  # the start of what the student's code printed
+    seconds: float = 0.0  # how long the check took, from its child's start to its report
 
     @property
     def passed(self) -> int:

@@ -12,21 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from deepnotes.exercises.base import Case, Exercise, Mistake, randn, register
+from deepnotes.exercises.base import Case, Exercise, Mistake, gradients, randn, register
 from deepnotes.generative import divergences
 from deepnotes.models import gan, vae
 
 TOPIC = "7. Generative models"
-
-
-def gradients_of(
-    outputs: Mapping[str, Tensor], cotangents: Mapping[str, Tensor], inputs: Mapping[str, Tensor]
-) -> dict[str, Tensor]:
-    """d Σ_k ⟨outputs[k], cotangents[k]⟩ / d input, for each named input."""
-    found = torch.autograd.grad(
-        list(outputs.values()), list(inputs.values()), [cotangents[k] for k in outputs]
-    )
-    return {f"d_{name}": grad for name, grad in zip(inputs, found, strict=True)}
 
 
 # ----------------------------------------------------------------------------- KL and z
@@ -102,8 +92,10 @@ def run_gaussian(implementation: Callable[..., Any], case: Case) -> Mapping[str,
     given = case.inputs
     leaves = {k: given[k].clone().requires_grad_(True) for k in ("mean", "log_var")}
     z, kl = implementation(leaves["mean"], leaves["log_var"], given["eps"])
-    grads = gradients_of({"z": z, "kl": kl}, {"z": given["dz"], "kl": given["dkl"]}, leaves)
-    return {"z": z.detach(), "kl": kl.detach()} | grads
+    d_mean, d_log_var = gradients(
+        (z, kl), (leaves["mean"], leaves["log_var"]), (given["dz"], given["dkl"])
+    )
+    return {"z": z.detach(), "kl": kl.detach(), "d_mean": d_mean, "d_log_var": d_log_var}
 
 
 register(
@@ -264,7 +256,10 @@ def run_elbo(implementation: Callable[..., Any], case: Case) -> Mapping[str, Any
     cotangent = given.pop("cotangent")
     leaves = {k: given.pop(k).clone().requires_grad_(True) for k in ("decoded", "mean", "log_var")}
     bound = implementation(**given, **leaves)
-    return {"bound": bound.detach()} | gradients_of({"b": bound}, {"b": cotangent}, leaves)
+    found = gradients([bound], list(leaves.values()), [cotangent])
+    return {"bound": bound.detach()} | {
+        f"d_{name}": grad for name, grad in zip(leaves, found, strict=True)
+    }
 
 
 register(
@@ -391,15 +386,15 @@ def run_gan(implementation: Callable[..., Any], case: Case) -> Mapping[str, Any]
     given = case.inputs
     leaves = {k: given[k].clone().requires_grad_(True) for k in ("real_logits", "fake_logits")}
     d_loss, g_loss = implementation(**leaves, real_label=given["real_label"])
-    d_grads = gradients_of({"d": d_loss}, {"d": given["d_cotangent"]}, leaves)
-    fake = {"fake_logits": leaves["fake_logits"]}
-    g_grads = gradients_of({"g": g_loss}, {"g": given["g_cotangent"]}, fake)
+    real, fake = leaves["real_logits"], leaves["fake_logits"]
+    d_real, d_fake = gradients([d_loss], [real, fake], [given["d_cotangent"]])
+    (g_fake,) = gradients([g_loss], [fake], [given["g_cotangent"]])
     return {
         "d_loss": d_loss.detach(),
         "g_loss": g_loss.detach(),
-        "d_loss: d_real_logits": d_grads["d_real_logits"],
-        "d_loss: d_fake_logits": d_grads["d_fake_logits"],
-        "g_loss: d_fake_logits": g_grads["d_fake_logits"],
+        "d_loss: d_real_logits": d_real,
+        "d_loss: d_fake_logits": d_fake,
+        "g_loss: d_fake_logits": g_fake,
     }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from deepnotes.exercises.base import Case, Exercise, Mistake, randn, register
+from deepnotes.exercises.base import Case, Exercise, Mistake, gradients, randn, register
 from deepnotes.graph import message_passing
 
 GCN_STARTER = '''\
@@ -103,7 +103,7 @@ def run_gcn(implementation: Callable[..., Any], case: Case) -> Mapping[str, Any]
         if k in ("x", "weight", "bias") and t is not None
     }
     output = implementation(grads["x"], given["edge_index"], grads["weight"], grads.get("bias"))
-    found = torch.autograd.grad(output, list(grads.values()), given["cotangent"])
+    found = gradients([output], list(grads.values()), [given["cotangent"]])
     return {"output": output.detach()} | {
         f"d_{name}": grad for name, grad in zip(grads, found, strict=True)
     }

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from deepnotes.exercises.base import Case, Exercise, Mistake, randn, register
+from deepnotes.exercises.base import Case, Exercise, Mistake, gradients, randn, register
 from deepnotes.nn import activations, losses
 
 # ----------------------------------------------------------------------------- softmax
@@ -84,11 +84,14 @@ def softmax_cases(rng: random.Random) -> list[Case]:
 
 
 def run_softmax(implementation: Callable[..., Any], case: Case) -> Mapping[str, Any]:
-    x = case.inputs["x"].clone().requires_grad_()
-    probabilities, log_probabilities = implementation(x, case.inputs["dim"])
+    """Each output's gradient from a call of its own (a graph is walked once)."""
     cotangent, log_cotangent = case.inputs["cotangents"]
-    (grad,) = torch.autograd.grad((probabilities * cotangent).sum(), x, retain_graph=True)
-    (log_grad,) = torch.autograd.grad((log_probabilities * log_cotangent).sum(), x)
+    x = case.inputs["x"].clone().requires_grad_()
+    probabilities, _ = implementation(x, case.inputs["dim"])
+    (grad,) = gradients([probabilities], [x], [cotangent])
+    x = case.inputs["x"].clone().requires_grad_()
+    _, log_probabilities = implementation(x, case.inputs["dim"])
+    (log_grad,) = gradients([log_probabilities], [x], [log_cotangent])
     return {
         "softmax": probabilities,
         "log_softmax": log_probabilities,
@@ -175,7 +178,7 @@ def sigmoid_and_derivative(x: Tensor) -> tuple[Tensor, Tensor]:
     leaf = x.detach().requires_grad_()
     with torch.enable_grad():
         y = activations.sigmoid(leaf)
-        (slope,) = torch.autograd.grad(y, leaf, torch.ones_like(y))
+        (slope,) = gradients([y], [leaf], [torch.ones_like(y)])
     return y.detach(), slope
 
 
@@ -192,18 +195,20 @@ def sigmoid_derivative_from_x(x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def sigmoid_cases(rng: random.Random) -> list[Case]:
-    """Shapes from one element to three dims; inputs of scale 1 and 10, and some entries set
-    to 0 and to ±1000 (where e^{±x} overflows)."""
+    """Shapes from one element to three dims; inputs of scale 1 and 10, and in every third
+    case three entries set to −1000, 0 and +1000 (where e^{∓x} overflows)."""
     cases: list[Case] = []
     for index in range(15):
         shape = tuple(rng.randint(1, 2 + index // 3) for _ in range(rng.randint(1, 3)))
         scale = rng.choice((1.0, 10.0))
-        x = randn(rng, *shape) * scale
         extremes = index % 3 == 2
+        if extremes:  # at least three entries, so that each holds one of −1000, 0 and +1000
+            shape = (*shape[:-1], max(shape[-1], 3))
+        x = randn(rng, *shape) * scale
         if extremes:
             flat = x.view(-1)
-            for position in rng.sample(range(flat.numel()), min(3, flat.numel())):
-                flat[position] = rng.choice((-1000.0, 0.0, 1000.0))
+            positions = rng.sample(range(flat.numel()), 3)
+            flat[positions] = torch.tensor([-1000.0, 0.0, 1000.0], dtype=flat.dtype)
         text = f"x of shape {shape}, scale {scale}" + (", with 0 and ±1000" if extremes else "")
         cases.append(Case(text, {"x": x}))
     return cases
@@ -401,7 +406,7 @@ def run_cross_entropy(implementation: Callable[..., Any], case: Case) -> Mapping
     cotangent = inputs.pop("cotangent")
     logits = inputs.pop("logits").clone().requires_grad_()
     loss = implementation(logits, **inputs)
-    (grad,) = torch.autograd.grad((loss * cotangent).sum(), logits)
+    (grad,) = gradients([loss], [logits], [cotangent])
     return {"loss": loss, "gradient": grad}
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from deepnotes.exercises.base import Case, Exercise, Mistake, randn, register
+from deepnotes.exercises.base import Case, Exercise, Mistake, gradients, randn, register
 from deepnotes.nn import batchnorm, functional, norm
 
 # ----------------------------------------------------------------------------- shared
@@ -25,17 +25,6 @@ def _set_affine(module: nn.Module, values: Mapping[str, Tensor]) -> None:
             tensor = getattr(module, name, None)
             if isinstance(tensor, Tensor):
                 tensor.copy_(value)
-
-
-def _backward(
-    y: Tensor, cotangent: Tensor, x: Tensor, parameters: Sequence[Tensor]
-) -> tuple[Tensor | None, list[Tensor | None]]:
-    """∂⟨y, cotangent⟩/∂x and /∂ each parameter (None where one is not used), by
-    `torch.autograd.grad`, which walks only the paths to these inputs."""
-    grads = torch.autograd.grad(
-        (y * cotangent).sum(), [x, *parameters], allow_unused=True
-    )  # a stale graph held by a buffer is not on these paths
-    return grads[0], list(grads[1:])
 
 
 def _named_parameters(module: nn.Module) -> tuple[list[str], list[Tensor]]:
@@ -186,7 +175,7 @@ def run_batchnorm(implementation: Callable[..., Any], case: Case) -> Mapping[str
     for batch, cotangent in zip(inputs["batches"], inputs["cotangents"], strict=True):
         x = batch.clone().requires_grad_()
         y = module(x)
-        grad_x, grad_parameters = _backward(y, cotangent, x, parameters)
+        grad_x, *grad_parameters = gradients([y], [x, *parameters], [cotangent])
         outputs["training outputs"].append(y)
         outputs["training input gradients"].append(grad_x)
         outputs["training parameter gradients"].append(grad_parameters)
@@ -194,7 +183,7 @@ def run_batchnorm(implementation: Callable[..., Any], case: Case) -> Mapping[str
     module.eval()
     x = inputs["evaluation_batch"].clone().requires_grad_()
     y = module(x)
-    grad_x, grad_parameters = _backward(y, inputs["evaluation_cotangent"], x, parameters)
+    grad_x, *grad_parameters = gradients([y], [x, *parameters], [inputs["evaluation_cotangent"]])
     return {
         **outputs,
         "parameter names": names,
@@ -377,7 +366,7 @@ def run_layernorm(implementation: Callable[..., Any], case: Case) -> Mapping[str
     names, parameters = _named_parameters(module)
     x = inputs["x"].clone().requires_grad_()
     y = module(x)
-    grad_x, grad_parameters = _backward(y, inputs["cotangent"], x, parameters)
+    grad_x, *grad_parameters = gradients([y], [x, *parameters], [inputs["cotangent"]])
     return {
         "output": y,
         "input gradient": grad_x,
@@ -510,7 +499,7 @@ def run_dropout(implementation: Callable[..., Any], case: Case) -> Mapping[str, 
     cotangent = case.inputs["cotangent"]
     leaf = x.clone().requires_grad_()
     y = implementation(leaf, p, training)
-    (grad,) = torch.autograd.grad((y * cotangent).sum(), leaf, allow_unused=True)
+    (grad,) = gradients([y], [leaf], [cotangent])
     y = y.detach()
     kept = y != 0
     scale = 1.0 if not training else 1 / (1 - p) if p < 1 else 0.0
@@ -523,8 +512,9 @@ def run_dropout(implementation: Callable[..., Any], case: Case) -> Mapping[str, 
         "every element 0 or x/(1 − p)": bool(torch.where(kept, close, y == 0).all()),
         "fraction dropped within 5 standard errors of p": abs(dropped - (p if training else 0))
         <= 5 * standard_error + 1e-12,
-        "the gradient is the mask/(1 − p)": grad is not None
-        and bool(torch.allclose(grad, expected_grad, rtol=1e-12, atol=0)),
+        "the gradient is the mask/(1 − p)": bool(
+            torch.allclose(grad, expected_grad, rtol=1e-12, atol=0)
+        ),
         "evaluation returns x itself": (not training) and bool(torch.equal(y, x)),
     }
 

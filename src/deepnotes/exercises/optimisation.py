@@ -332,9 +332,11 @@ def adam_eps_inside_the_root(
 def adam_cases(rng: random.Random) -> list[Case]:
     """1 to 5 steps on 1 to 3 parameters of odd shapes; gradients from 10⁻³ to 1 in size
     (so ε matters in some); ε 1e-8, 1e-3 or 0.1; β pairs from (0.5, 0.9) to (0.9, 0.999);
-    weight decay in every other case; learning rates 0.01 and 0.1."""
+    weight decay in every other case; learning rates from 10⁻⁴ to 1. Every third case from
+    the seventh starts later, from the moments after 10 to 100 steps (Adam's recurrences
+    run on gradients of the same size), so that a wrong exponent t of 1 − βᵗ shows."""
     cases = []
-    for n in range(24):
+    for n in range(30):
         steps = min(1 + n // 3, 5)
         shapes = [
             tuple(rng.randint(1, 4) for _ in range(rng.randint(1, 3)))
@@ -342,20 +344,34 @@ def adam_cases(rng: random.Random) -> list[Case]:
         ]
         scale = 10 ** rng.uniform(-3, 0)
         hyper = {
-            "lr": rng.choice((0.01, 0.1)),
+            "lr": rng.choice((1e-4, 1e-3, 0.01, 0.1, 0.3, 1.0)),
             "betas": rng.choice(((0.9, 0.999), (0.8, 0.99), (0.5, 0.9))),
             "eps": rng.choice((1e-8, 1e-3, 0.1)),
             "weight_decay": rng.choice((0.01, 0.1)) if n % 2 else 0.0,
         }
+        start = rng.choice((10, 15, 30, 100)) if n >= 6 and n % 3 == 0 else 0
+        (beta1, beta2), means, squares = hyper["betas"], [], []
+        for shape in shapes:  # the moments after `start` steps (zeros for start = 0)
+            mean = square = torch.zeros(shape, dtype=torch.float64)
+            for grad in (scale * randn(rng, *shape) for _ in range(start)):
+                mean = beta1 * mean + (1 - beta1) * grad
+                square = beta2 * square + (1 - beta2) * grad**2
+            means.append(mean)
+            squares.append(square)
         inputs = {
             "params": [randn(rng, *shape) for shape in shapes],
             "grads": [[scale * randn(rng, *shape) for shape in shapes] for _ in range(steps)],
+            "start": start,
+            "exp_avgs": means,
+            "exp_avg_sqs": squares,
             "hyper": hyper,
         }
         text = ", ".join(f"{key}={value}" for key, value in hyper.items())
         cases.append(
             Case(
-                f"{steps} steps, parameter shapes {shapes}, gradients ≈{scale:.2g}, {text}", inputs
+                f"{steps} steps after step {start}, parameter shapes {shapes}, "
+                f"gradients ≈{scale:.2g}, {text}",
+                inputs,
             )
         )
     return cases
@@ -363,12 +379,11 @@ def adam_cases(rng: random.Random) -> list[Case]:
 
 def run_adam(implementation: Callable[..., Any], case: Case) -> Mapping[str, Any]:
     """The parameters after each step and the moments after the last, each step fed what
-    the one before returned, from zero moments at step 1."""
+    the one before returned, from the case's moments after step `start`."""
     params = case.inputs["params"]
-    means = [torch.zeros_like(param) for param in params]
-    squares = [torch.zeros_like(param) for param in params]
+    means, squares = case.inputs["exp_avgs"], case.inputs["exp_avg_sqs"]
     outputs: dict[str, Any] = {}
-    for t, grads in enumerate(case.inputs["grads"], start=1):
+    for t, grads in enumerate(case.inputs["grads"], start=case.inputs["start"] + 1):
         params, means, squares = (
             list(values)
             for values in implementation(params, grads, means, squares, t, **case.inputs["hyper"])

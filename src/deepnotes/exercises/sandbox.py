@@ -170,7 +170,8 @@ def check_file(name: str, path: str | Path, seed: int, limits: Limits = Limits()
     with _start_lock:
         process.start()
     sender.close()
-    deadline = time.monotonic() + limits.seconds
+    started = time.monotonic()
+    deadline = started + limits.seconds
     finished = receiver.poll(limits.seconds)  # a report, or the pipe closed by its end
     data = None
     if finished:
@@ -186,10 +187,13 @@ def check_file(name: str, path: str | Path, seed: int, limits: Limits = Limits()
         process.join()
     receiver.close()
     if data is None:
-        return Report.failed(
+        report = Report.failed(
             name, seed, why_it_ended(process.exitcode if finished else None, limits)
         )
-    return Report.from_dict(data)
+    else:
+        report = Report.from_dict(data)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
 
 
 def submissions(folder: str | Path) -> list[Path]:

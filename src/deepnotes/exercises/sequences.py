@@ -12,16 +12,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from deepnotes.exercises.base import Case, Exercise, Mistake, randn, register
+from deepnotes.exercises.base import Case, Exercise, Mistake, gradients, randn, register
 from deepnotes.nn import attention, ctc, rnn
 
 TOPIC = "8. Sequence models"
-
-
-def gradients(output: Tensor, cotangent: Tensor, inputs: Mapping[str, Tensor]) -> dict[str, Any]:
-    """d⟨output, cotangent⟩ / d input for each named input (None where it does not reach)."""
-    found = torch.autograd.grad(output, list(inputs.values()), cotangent, allow_unused=True)
-    return {f"d_{name}": grad for name, grad in zip(inputs, found, strict=True)}
 
 
 def leaves(tensors: Mapping[str, Tensor | None]) -> dict[str, Tensor]:
@@ -142,7 +136,7 @@ def run_lstm(implementation: Callable[..., Any], case: Case) -> Mapping[str, Any
         grads.get("b_ih"),
         grads.get("b_hh"),
     )
-    found = torch.autograd.grad((h, c), list(grads.values()), (given["dh"], given["dc"]))
+    found = gradients((h, c), list(grads.values()), (given["dh"], given["dc"]))
     return {"h'": h.detach(), "c'": c.detach()} | {
         f"d_{name}": grad for name, grad in zip(grads, found, strict=True)
     }
@@ -300,7 +294,10 @@ def run_attention(implementation: Callable[..., Any], case: Case) -> Mapping[str
     given = case.inputs
     grads = leaves({k: given[k] for k in ("query", "key", "value")})
     output = implementation(**grads, causal=given["causal"], mask=given["mask"])
-    return {"output": output.detach()} | gradients(output, given["cotangent"], grads)
+    found = gradients([output], list(grads.values()), [given["cotangent"]])
+    return {"output": output.detach()} | {
+        f"d_{name}": grad for name, grad in zip(grads, found, strict=True)
+    }
 
 
 register(
@@ -489,11 +486,15 @@ def multi_head_attention_without_output_projection(
 
 
 def multi_head_cases(rng: random.Random) -> list[Case]:
-    """Self- and cross-attention, batches and heads from 1, head widths from 1, keys and
-    values of another length, with and without biases."""
+    """Self- and cross-attention, batches and heads from 1 (from 4 to 6 in every other case
+    from the ninth), head widths from 1, keys and values of another length, with and
+    without biases."""
     cases = []
     for n in range(16):
-        heads, head_width = rng.randint(1, 3), rng.randint(1, 3)
+        heads = (
+            rng.randint(1, 3) if n < 8 else rng.randint(4, 6) if n % 2 == 0 else rng.randint(1, 6)
+        )
+        head_width = rng.randint(1, 3)
         width = heads * head_width
         batch, length = rng.randint(1, 1 + n // 4), rng.randint(1, 2 + n // 3)
         cross = n % 2 == 1
@@ -532,7 +533,10 @@ def run_multi_head(implementation: Callable[..., Any], case: Case) -> Mapping[st
         grads["out_proj_weight"],
         grads.get("out_proj_bias"),
     )
-    return {"output": output.detach()} | gradients(output, given["cotangent"], grads)
+    found = gradients([output], list(grads.values()), [given["cotangent"]])
+    return {"output": output.detach()} | {
+        f"d_{name}": grad for name, grad in zip(grads, found, strict=True)
+    }
 
 
 register(
@@ -728,7 +732,7 @@ def run_ctc(implementation: Callable[..., Any], case: Case) -> Mapping[str, Any]
     loss = implementation(
         logits.log_softmax(-1), given["targets"], given["input_lengths"], given["target_lengths"]
     )
-    (grad,) = torch.autograd.grad(loss, logits, given["cotangent"])
+    (grad,) = gradients([loss], [logits], [given["cotangent"]])
     return {"loss": loss.detach(), "d_logits": grad}
 
 
