@@ -5,12 +5,13 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
 
 from deepnotes import io
-from deepnotes.io import one_line, write_atomic, write_json
+from deepnotes.io import current_umask, one_line, write_atomic, write_json
 
 # --- write_atomic --------------------------------------------------------------------------
 
@@ -59,3 +60,18 @@ def test_write_json_is_indented_and_converts_what_json_lacks(tmp_path: Path):
 def test_one_line_folds_a_message_and_names_a_silent_error():
     assert one_line(OSError("no\n  such   file\n")) == "no such file"
     assert one_line(KeyError()) == "KeyError"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_write_atomic_gives_the_mode_of_the_users_umask(tmp_path: Path, umask: int, mode: int):
+    """A report or a run written under umask 0022 is readable by others (0644), as any new
+    file is, not private as the temporary file starts (0600)."""
+    previous = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        write_atomic(tmp_path / "index.html", b"<html>")
+        write_json(tmp_path / "summary.json", {"a": 1})
+    finally:
+        os.umask(previous)
+    for name in ("index.html", "summary.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode
