@@ -365,3 +365,32 @@ def test_the_parser_is_short_and_each_command_sits_with_its_handler():
     for name, parser in {n: command_parser(n) for n in ("train", "eval", "conv", "tour")}.items():
         handler = parser.get_default("func")
         assert handler.__name__ == f"cmd_{name}"
+
+
+def test_tour_only_runs_the_experiments_named_and_keeps_the_others(tmp_path, capsys):
+    """`tour --only A,B` runs those two; a later `--only C` adds C to the book and keeps A
+    and B (their results are in the folder)."""
+    out = tmp_path / "book"
+    assert main(["tour", "--only", "weight-sharing,conv-arithmetic", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert {e["name"] for e in summary["experiments"]} == {"conv-arithmetic", "weight-sharing"}
+    assert main(["tour", "--only", "transposed-conv", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    names = {"conv-arithmetic", "weight-sharing", "transposed-conv"}
+    assert {e["name"] for e in summary["experiments"]} == names
+    with pytest.raises(SystemExit) as exit_:  # argparse refuses the value of --only
+        main(["tour", "--only", "conv-arithmetik"])
+    assert exit_.value.code == 2
+    assert "did you mean conv-arithmetic" in capsys.readouterr().err
+
+
+def test_tour_skip_leaves_out_the_experiments_named(monkeypatch, capsys):
+    from deepnotes.cli import experiments as experiments_cli
+    from deepnotes.registry import EXPERIMENTS
+
+    asked = []
+    monkeypatch.setattr(experiments_cli, "run_and_report", lambda names, args: asked.append(names))
+    assert main(["tour", "--skip", "vae,gan-tricks"]) == 0
+    assert asked == [[n for n in EXPERIMENTS.names() if n not in ("vae", "gan-tricks")]]
+    assert main(["tour", "--only", "vae", "--skip", "vae"]) == 2
+    assert "leave no experiment" in capsys.readouterr().err

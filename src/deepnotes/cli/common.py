@@ -49,6 +49,20 @@ def argument(check: Callable[[str], T]) -> Callable[[str], T]:
     return parse
 
 
+@argument
+def experiment_names(text: str) -> list[str]:
+    """`conv-arithmetic,vae` → the registered experiments named, each checked (an unknown
+    one suggests the closest names); for `tour --only` and `--skip`."""
+    from deepnotes.registry import EXPERIMENTS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UserError("expected experiment names separated by commas")
+    for name in names:
+        EXPERIMENTS.get(name)
+    return names
+
+
 def int_tuple(text: str) -> tuple[int, ...]:
     """`5` → (5,), `32,32` → (32, 32); for --input, --input-size."""
     try:

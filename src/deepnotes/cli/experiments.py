@@ -7,14 +7,21 @@ import argparse
 import json
 from pathlib import Path
 
-from deepnotes.cli.common import Parents, check_out_file, print_json
+from deepnotes.cli.common import Parents, check_out_file, experiment_names, print_json
 from deepnotes.errors import UserError
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
     from deepnotes.registry import EXPERIMENTS
 
-    return run_and_report(EXPERIMENTS.names(), args)
+    names = [
+        name
+        for name in EXPERIMENTS.names()
+        if (args.only is None or name in args.only) and name not in (args.skip or ())
+    ]
+    if not names:
+        raise UserError("--only and --skip leave no experiment to run")
+    return run_and_report(names, args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -102,7 +109,18 @@ def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None
         parents=[parents.experiment],
         help="run every experiment and write the course report",
         description="Run every registered experiment and write OUT/index.html "
-        "(figures, claims with verdicts, timings) and OUT/summary.json.",
+        "(figures, claims with verdicts, timings) and OUT/summary.json. With --only or "
+        "--skip, a part of the tour: the book keeps the other experiments' results already "
+        "in OUT.",
+    )
+    p.add_argument(
+        "--only",
+        type=experiment_names,
+        metavar="A,B",
+        help="run only these experiments (see `deepnotes experiments`)",
+    )
+    p.add_argument(
+        "--skip", type=experiment_names, metavar="C,D", help="run all but these experiments"
     )
     p.set_defaults(func=cmd_tour)
 
