@@ -139,20 +139,33 @@ class Result:
     error: str | None = None
     fault: str | None = None  # the fault planted for this run, if any
     seed: int = 0
+    skipped: list[str] = field(default_factory=list)  # the parts that could not run, and why
 
     @property
     def passed(self) -> bool:
+        """No error and no claim failed (a part skipped is not a failure)."""
         return self.error is None and all(c.passed for c in self.claims)
+
+    @property
+    def status(self) -> str:
+        """ "error", "failed", "skipped" (every claim that ran passed, but a part of the
+        experiment could not run: its data are missing) or "passed"."""
+        if self.error is not None:
+            return "error"
+        if not self.passed:
+            return "failed"
+        return "skipped" if self.skipped else "passed"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["passed"] = self.passed
+        data["status"] = self.status
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
         """The Result that `to_dict` (and `result.json`) describes; `passed` is recomputed."""
-        fields = {key: value for key, value in data.items() if key != "passed"}
+        fields = {key: value for key, value in data.items() if key not in ("passed", "status")}
         claims = [
             Claim(**{**claim, "control": claim["control"] and Control(**claim["control"])})
             for claim in fields.pop("claims")
@@ -222,6 +235,7 @@ class Context:
         self.claims: list[Claim] = []
         self.derived_values: list[Derived] = []
         self.notes: list[str] = []
+        self.skipped: list[str] = []
         self.quotes: list[Quote] = []
         self.stop_after = stop_after
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -238,8 +252,14 @@ class Context:
         self.tables.append(Table(title, columns, [list(r) for r in rows]))
 
     def note(self, text: str) -> None:
-        """A visible remark in the report (e.g. "Cora not found: table skipped")."""
+        """A visible remark in the report (e.g. "tiny-shakespeare not found: another text
+        used")."""
         self.notes.append(text)
+
+    def skip(self, reason: str) -> None:
+        """A part of the experiment that could not run, and why (its data set is missing):
+        the section shows "skipped" with the reason, counted apart from the passes."""
+        self.skipped.append(reason)
 
     def quote(self, line: int, text: str, english: str | None = None) -> None:
         """Name the sentence of the notes that the measurements after it test: `text` as it
@@ -329,6 +349,7 @@ def run_experiment(
         claims=ctx.claims,
         derived=ctx.derived_values,
         notes=ctx.notes,
+        skipped=ctx.skipped,
         quotes=ctx.quotes,
         error=error,
         fault=fault,
@@ -356,10 +377,12 @@ def run_experiments(
         bar.set_postfix_str(name)
         result = run_experiment(name, out, quick, seed, data_dir, fault)
         passed = sum(c.passed for c in result.claims)
-        status = "ok" if result.passed else "FAILED"
+        status = {"passed": "ok", "skipped": "skip"}.get(result.status, "FAILED")
         tqdm.write(
             f"{name:<24} {status:<6} {passed}/{len(result.claims)} claims  {result.seconds:6.1f} s"
         )
+        for reason in result.skipped:
+            tqdm.write(f"  skipped: {reason}")
         if result.error:
             tqdm.write(result.error.rstrip().splitlines()[-1])
         results.append(result)

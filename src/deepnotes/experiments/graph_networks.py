@@ -400,7 +400,7 @@ def block_model(ctx: Context) -> None:
 def cora(ctx: Context) -> None:
     roots = data_roots(ctx.data_dir)
     if not any(planetoid_present("cora")(root) for root in roots):
-        ctx.note(
+        ctx.skip(
             "Cora not found under the data roots (ROOT/planetoid/ind.cora.*; give --data-dir "
             "or DEEPNOTES_DATA): the Cora table is skipped."
         )

@@ -69,7 +69,7 @@ def run(ctx: Context) -> None:
     root = next((r for r in roots if fsdd_present(r)), None)
     front_end(ctx, root)
     if root is None:
-        ctx.note(
+        ctx.skip(
             "The Free Spoken Digit Dataset was not found under the data roots "
             "(ROOT/fsdd/recordings; give --data-dir or DEEPNOTES_DATA): the classifiers and "
             "the recogniser are skipped; the front end ran on a synthetic chirp."

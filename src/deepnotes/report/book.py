@@ -40,6 +40,7 @@ from deepnotes.report.html import (
     claim_anchor,
     code_anchor,
     render_section,
+    status_badge,
     topic_key,
 )
 from deepnotes.report.lesson import Definition, highlight_styles, public_definitions
@@ -180,9 +181,11 @@ def overview(results: list[Result]) -> str:
     claims = [c for r in results for c in r.claims]
     passed = sum(c.passed for c in claims)
     seconds = sum(r.seconds for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    partly = f" · {skipped} partly skipped (data missing)" if skipped else ""
     return (
         f'<p class="meta">deepnotes {html.escape(__version__)} · {len(results)} experiments · '
-        f"{seconds:.1f} s · <strong>{passed} of {len(claims)} claims pass</strong></p>"
+        f"{seconds:.1f} s · <strong>{passed} of {len(claims)} claims pass</strong>{partly}</p>"
     )
 
 
@@ -194,7 +197,7 @@ def index_page(results: list[Result], pages: list[Page]) -> str:
         claims = [c for r in page.results for c in r.claims]
         experiments = "".join(
             f'<li><a href="{page.file}#{anchor(r.name)}">{e(r.title)}</a>'
-            + ("" if r.passed else ' <span class="fail">FAIL</span>')
+            + ("" if r.status == "passed" else f" {status_badge(r)}")
             + "</li>"
             for r in page.results
         )
@@ -370,6 +373,7 @@ def write_report(results: list[Result], out: str | Path) -> Path:
         "passed": all(r.passed for r in results),
         "claims_passed": sum(c.passed for c in claims),
         "claims_total": len(claims),
+        "experiments_skipped": [r.name for r in results if r.status == "skipped"],
         "seconds": sum(r.seconds for r in results),
         "experiments": [r.to_dict() for r in results],
     }

@@ -45,14 +45,22 @@ def render_quote(quote: Quote) -> str:
     )
 
 
+def status_badge(result: Result) -> str:
+    """The section's verdict: pass, skipped (a part could not run: its data are missing;
+    every claim that ran passed) or FAIL."""
+    if result.status == "passed":
+        return '<span class="pass">pass</span>'
+    if result.status == "skipped":
+        return '<span class="skip">skipped</span>'
+    return '<span class="fail">FAIL</span>'
+
+
 def render_section(result: Result, explorer: str = "") -> str:
     """The experiment's section: the lesson, then the measurements; `explorer` is the HTML of
     an interactive figure to show after the figures."""
     e = html.escape
     card = card_of(result.name)
-    verdict = (
-        '<span class="pass">pass</span>' if result.passed else '<span class="fail">FAIL</span>'
-    )
+    verdict = status_badge(result)
     parts = [
         f'<section id="{anchor(result.name)}">',
         f"<h2>{e(result.title)}</h2>",
@@ -65,6 +73,7 @@ def render_section(result: Result, explorer: str = "") -> str:
     if card is not None:
         parts += [f'<div class="formula">{typeset(formula)}</div>' for formula in card.formulas]
         parts += [render_code(result.name, name) for name in card.code]
+    parts += [f'<p class="skipped">Skipped: {e(reason)}</p>' for reason in result.skipped]
     parts += [f'<p class="note">{e(note)}</p>' for note in result.notes]
     if result.error:
         parts.append(f'<pre class="error">{e(result.error)}</pre>')
