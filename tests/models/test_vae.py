@@ -207,3 +207,20 @@ def test_sample_refuses_a_classifier_and_a_missing_folder(tmp_path, capsys):
     assert "draws no samples" in capsys.readouterr().err
     assert main(["sample", str(run), "--out", str(tmp_path / "nowhere" / "s.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_collapsed_vae_is_warned_about_once_with_its_remedies(tmp_path, capsys):
+    """β = 50 drives q(z|x) to the prior within an epoch: the run says so, once, on stderr
+    and in summary.json; the same run with β = 0.1, whose q keeps what it encodes, says
+    nothing."""
+    out = tmp_path / "collapsed"
+    args = ["train", "vae", "--data", "digits", "--epochs", "2", "--no-progress"]
+    assert main([*args, "--out", str(out), "--model-arg", "beta=50"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("posterior collapse") == 1 and "KL warm-up" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["warnings"]) == ["posterior-collapse"]
+    assert main([*args, "--out", str(tmp_path / "healthy"), "--model-arg", "beta=0.1"]) == 0
+    assert "posterior collapse" not in capsys.readouterr().err
+    healthy = json.loads((tmp_path / "healthy" / "summary.json").read_text())
+    assert healthy["warnings"] == {} and healthy["metrics"]["test_kl"] > 1.0

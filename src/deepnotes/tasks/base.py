@@ -206,6 +206,12 @@ class Task(abc.ABC):
         """
         return {}
 
+    def warnings(self, row: dict[str, float]) -> dict[str, str]:
+        """What looks wrong in an epoch's row of metrics that training will not fix by
+        itself (a VAE whose KL has collapsed), by kind, each a sentence with its usual
+        remedies; the run says each kind once. None here."""
+        return {}
+
     def texts(self, model: nn.Module, bundle: DataBundle) -> dict[str, str]:
         """Text outputs of the trained model by file name (a language model's sample), saved
         beside the summary and printed by `deepnotes train`. None here."""

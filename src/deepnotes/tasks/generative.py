@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+COLLAPSED_KL = 0.1  # nats per example: a VAE that encodes anything of x has KL far above this
+
+
 class GenerativeTask(Task):
     """What the VAE and the GAN share: no classes, raw pixels, samples from the model.
 
@@ -92,6 +95,19 @@ class VAETask(GenerativeTask):
             "kl": terms.kl.detach().mean(),
         }
         return loss, logs
+
+    def warnings(self, row: dict[str, float]) -> dict[str, str]:
+        """Posterior collapse: KL(q(z|x) ‖ p(z)) near 0 means q is the prior for every x, so
+        the decoder ignores z and every sample looks alike (Bowman et al., 2016)."""
+        kl = row.get("val_kl", row.get("train_kl"))  # at the epoch's end where there is one
+        if kl is None or kl >= COLLAPSED_KL:
+            return {}
+        return {
+            "posterior-collapse": f"the VAE's KL is {kl:.3f} nats per example by epoch "
+            f"{row['epoch']:.0f}: q(z|x) is the prior, the decoder ignores z and the samples "
+            "look alike (posterior collapse); the usual remedies: a smaller β or a KL "
+            "warm-up from β = 0, free bits, a weaker decoder, a lower learning rate"
+        }
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:

@@ -71,6 +71,7 @@ from deepnotes.train.trainer import (
     EpochFigures,
     EpochPrinter,
     Trainer,
+    TrainingWarnings,
     resolve_device,
     seed_everything,
     writing,
@@ -354,7 +355,9 @@ def train_one(
     seed_everything(config.seed)  # every process builds the same model
     model, task, bundle, model_kwargs = prepare(config)
     device = job.device(resolve_device(config.device))
+    warnings = TrainingWarnings(print_warning)
     callbacks = [
+        warnings,
         CSVLogger(out / "metrics.csv"),
         Checkpointer(out / "checkpoints"),
         EpochFigures(out / "epochs"),
@@ -399,6 +402,7 @@ def train_one(
         "input_size": list(bundle.input_size),
         "num_classes": bundle.num_classes,
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "warnings": warnings.messages,
         "device": str(device),
         "speed": {  # the speed switches as they were applied
             "amp": str(trainer.amp).removeprefix("torch.") if trainer.amp else "none",

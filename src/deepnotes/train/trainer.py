@@ -39,7 +39,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,6 +202,21 @@ class CSVLogger(Callback):
         writer.writerows(rows)
         with writing(self.path):
             write_atomic(self.path, text.getvalue().encode())
+
+
+class TrainingWarnings(Callback):
+    """Says each kind of the task's warnings once (`Task.warnings`: a VAE's KL collapsed),
+    through `warn`, and keeps them (`messages`) for the run's summary."""
+
+    def __init__(self, warn: Callable[[str], None]) -> None:
+        self.warn = warn
+        self.messages: dict[str, str] = {}
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        for kind, message in trainer.task.warnings(row).items():
+            if kind not in self.messages:
+                self.messages[kind] = message
+                self.warn(message)
 
 
 class EpochPrinter(Callback):
