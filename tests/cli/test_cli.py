@@ -394,3 +394,30 @@ def test_tour_skip_leaves_out_the_experiments_named(monkeypatch, capsys):
     assert asked == [[n for n in EXPERIMENTS.names() if n not in ("vae", "gan-tricks")]]
     assert main(["tour", "--only", "vae", "--skip", "vae"]) == 2
     assert "leave no experiment" in capsys.readouterr().err
+
+
+def test_run_after_the_tour_keeps_the_tours_report(tmp_path):
+    """`deepnotes run NAME` into the tour's folder updates that section and keeps the rest
+    of the book (here a tour of two experiments, then a third run beside it)."""
+    out = tmp_path / "deepnotes-report"
+    assert main(["tour", "--only", "weight-sharing,conv-arithmetic", "--out", str(out)]) == 0
+    tour_pages = {p.name: p.read_text() for p in out.glob("topic-*.html")}
+    assert main(["run", "transposed-conv", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    names = {"weight-sharing", "conv-arithmetic", "transposed-conv"}
+    assert {e["name"] for e in summary["experiments"]} == names
+    page = (out / next(iter(tour_pages))).read_text()
+    for name in names:
+        assert f'<section id="{name}">' in page
+
+
+def test_a_folder_of_the_users_files_is_not_written_over(tmp_path, capsys):
+    folder = tmp_path / "my-site"
+    folder.mkdir()
+    (folder / "index.html").write_text("my own page")
+    assert main(["run", "conv-arithmetic", "--out", str(folder)]) == 2
+    assert "holds files and no deepnotes report" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["index.html"]
+    assert (folder / "index.html").read_text() == "my own page"
+    assert main(["run", "conv-arithmetic", "--out", str(folder), "--force"]) == 0
+    assert (folder / "conv-arithmetic" / "result.json").is_file()

@@ -250,5 +250,11 @@ class Parents:
             "--out",
             type=out_folder,
             default="deepnotes-report",
-            help="report folder (default: deepnotes-report)",
+            help="report folder (default: deepnotes-report); a folder of other files is "
+            "refused without --force",
+        )
+        self.experiment.add_argument(
+            "--force",
+            action="store_true",
+            help="write the report into a folder that holds other files",
         )

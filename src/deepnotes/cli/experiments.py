@@ -33,6 +33,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_and_report([args.experiment], args, fault=args.fault)
 
 
+def check_report_folder(out: Path) -> None:
+    """Refuse to write the book into a folder that holds files of its own and no book: a
+    folder of the user's (an index.html of theirs would be replaced). A book's folder is
+    one whose summary.json a book wrote, or that holds an experiment's result.json; the
+    book rewritten there keeps the results it holds."""
+    from deepnotes.registry import EXPERIMENTS
+
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+        written_by_us = isinstance(summary, dict) and "deepnotes" in summary
+    except (OSError, ValueError):  # none, or not JSON: not a summary a book wrote
+        written_by_us = False
+    results = any((out / name / "result.json").is_file() for name in EXPERIMENTS.names())
+    if not (written_by_us or results):
+        raise UserError(
+            f"{out} holds files and no deepnotes report: give another --out, or --force to "
+            "write the report among them (its index.html, assets/ and pages replace any there)"
+        )
+
+
 def run_and_report(names: list[str], args: argparse.Namespace, fault: str | None = None) -> int:
     """Run the experiments and write the book, with the other experiments whose results are
     already in the folder (a section rerun from the book updates it in place). Exit 0 when
@@ -42,6 +64,8 @@ def run_and_report(names: list[str], args: argparse.Namespace, fault: str | None
     from deepnotes.report import write_report
 
     out = Path(args.out)
+    if not args.force:
+        check_report_folder(out)
     quick = not args.full
     results = run_experiments(names, out, quick, args.seed, args.data_dir, fault)
     page = write_report(results + results_in(out, leave_out=names), out)
