@@ -245,8 +245,9 @@ def test_train_lenet_on_digits_reaches_97_percent(tmp_path):
     assert summary["metrics"]["test_acc"] >= 0.97
     assert summary["input_size"] == [1, 28, 28]  # digits 8×8 resized to LeNet's input
     assert (out / "metrics.csv").read_text().count("\n") == 21
-    evaluated = run_cli("eval", str(out), "--data", "digits", "--json")
+    evaluated = run_cli("eval", str(out), "--json")  # the run's own data set and split
     assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["data"] == "digits"
     assert json.loads(evaluated.stdout)["metrics"]["test_acc"] == pytest.approx(
         summary["metrics"]["test_acc"]
     )
@@ -421,3 +422,15 @@ def test_a_folder_of_the_users_files_is_not_written_over(tmp_path, capsys):
     assert (folder / "index.html").read_text() == "my own page"
     assert main(["run", "conv-arithmetic", "--out", str(folder), "--force"]) == 0
     assert (folder / "conv-arithmetic" / "result.json").is_file()
+
+
+def test_eval_uses_the_runs_own_data_unless_told(tmp_path, capsys):
+    out = tmp_path / "mlp"
+    train = ["train", "mlp", "--data", "digits", "--epochs", "1", "--no-progress"]
+    assert main([*train, "--out", str(out)]) == 0
+    trained = json.loads((out / "summary.json").read_text())["metrics"]
+    capsys.readouterr()
+    assert main(["eval", str(out), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["data"] == "digits" and evaluated["split"] == "test"
+    assert evaluated["metrics"]["test_acc"] == pytest.approx(trained["test_acc"])

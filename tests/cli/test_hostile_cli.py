@@ -502,7 +502,7 @@ def generated(user: User, count: int, seed: int = 19) -> list[Case]:
                     ("train", "mlp", "--data", "digits", "--out"),
                     ("train", "mlp", "--data", "digits", "--config"),
                     ("train", "mlp", "--data", "digits", "--model-arg"),
-                    ("eval",), ("eval", runs["mlp"]), ("eval", runs["mlp"], "--data"),
+                    ("eval",), ("eval", runs["mlp"], "--data"),
                     ("sample",), ("sample", runs["gan"], rng.choice(sorted(BAD_SAMPLE))),
                     ("sample", runs["gan"], "--out"), ("summary",), ("summary", "lenet5",
                     "--input-size"), ("run",), ("run", "conv-arithmetic", "--fault"),

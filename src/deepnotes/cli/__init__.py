@@ -5,7 +5,7 @@
     deepnotes experiments                            list experiments
     deepnotes notebook EXPERIMENT [--out FILE]       write a Jupyter notebook that runs it
     deepnotes train MODEL --data NAME [...]          train, write OUT/summary.json
-    deepnotes eval RUN_DIR --data NAME               evaluate a trained run
+    deepnotes eval RUN_DIR [--data NAME]             evaluate a trained run
     deepnotes sample RUN_DIR [--n 64] [--out FILE]   draw from a trained generative model
     deepnotes models | summary MODEL | data | conv | plot   look things up
     deepnotes exercises                              list the exercises

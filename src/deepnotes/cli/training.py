@@ -138,7 +138,10 @@ def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None
         description="Evaluate the model of a run folder on a split of any compatible data set.",
     )
     p.add_argument("run_dir")
-    p.add_argument("--data", required=True, help="data set name (see `deepnotes data`)")
+    p.add_argument(
+        "--data",
+        help="data set name (see `deepnotes data`; default: the one the run was trained on)",
+    )
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
     p.set_defaults(func=cmd_eval)
 

@@ -198,15 +198,18 @@ def load_trained(
 
 
 def evaluate_run(
-    run_dir: str | Path, data: str, data_dir: str | None = None, split: str = "test"
+    run_dir: str | Path, data: str | None = None, data_dir: str | None = None, split: str = "test"
 ) -> dict[str, Any]:
-    """Evaluate the trained model of `run_dir` on a split of any compatible data set.
+    """Evaluate the trained model of `run_dir` on a split of any compatible data set (by
+    default the one it was trained on, split as it was).
 
     Every metric is a finite number (so that `--json` prints valid JSON): a NaN or an
     infinity, from weights or data that hold them, is refused in one line.
     """
     model, task, bundle, device = load_trained(run_dir, data, data_dir)
-    batch_size = read_run(run_dir)[1].eval_batch_size
+    trained = read_run(run_dir)[1]
+    data = data or trained.data
+    batch_size = trained.eval_batch_size
     metrics = task.evaluate(model, eval_batches(bundle, split, batch_size, device))
     bad = [f"{split}_{k}={v}" for k, v in metrics.items() if not math.isfinite(v)]
     if bad:
