@@ -434,3 +434,14 @@ def test_eval_uses_the_runs_own_data_unless_told(tmp_path, capsys):
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["data"] == "digits" and evaluated["split"] == "test"
     assert evaluated["metrics"]["test_acc"] == pytest.approx(trained["test_acc"])
+
+
+def test_experiments_lists_each_experiments_measured_time(capsys):
+    """A new experiment comes with its quick-mode time (`benchmarks/timings.py`)."""
+    assert main(["experiments", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert all(isinstance(r["quick_seconds"], float) for r in rows), [
+        r["name"] for r in rows if r["quick_seconds"] is None
+    ]
+    assert main(["experiments"]) == 0
+    assert "measured on the quick tour" in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from deepnotes.cli.common import Parents, check_out_file, experiment_names, print_json
@@ -21,6 +22,16 @@ def cmd_tour(args: argparse.Namespace) -> int:
     ]
     if not names:
         raise UserError("--only and --skip leave no experiment to run")
+    if not args.full:
+        from deepnotes.experiments.base import quick_timings
+
+        seconds = quick_timings()[1]
+        minutes = sum(seconds.get(name, 0.0) for name in names) / 60
+        print(
+            f"{len(names)} experiments, about {minutes:.0f} min in quick mode on 2 cores "
+            "(`deepnotes experiments` lists each)",
+            file=sys.stderr,
+        )
     return run_and_report(names, args)
 
 
@@ -79,14 +90,27 @@ def run_and_report(names: list[str], args: argparse.Namespace, fault: str | None
 
 
 def cmd_experiments(args: argparse.Namespace) -> None:
+    from deepnotes.experiments.base import quick_timings
     from deepnotes.registry import EXPERIMENTS
 
-    rows = [{"name": e.name, "topic": e.card.topic, "title": e.card.title} for e in EXPERIMENTS]
+    measured, seconds = quick_timings()
+    rows = [
+        {
+            "name": e.name,
+            "topic": e.card.topic,
+            "title": e.card.title,
+            "quick_seconds": seconds.get(e.name),
+        }
+        for e in EXPERIMENTS
+    ]
     if args.json:
         print_json(rows)
-    else:
-        for r in rows:
-            print(f"{r['name']:<24} {r['topic']:<30} {r['title']}")
+        return
+    for r in rows:
+        time_ = "?" if r["quick_seconds"] is None else f"~{r['quick_seconds']:.0f} s"
+        print(f"{r['name']:<24} {time_:>7}  {r['topic']:<30} {r['title']}")
+    total = sum(s for s in seconds.values())
+    print(f"\nquick mode in all: about {total / 60:.0f} min, measured on {measured}")
 
 
 def cmd_faults(args: argparse.Namespace) -> None:
