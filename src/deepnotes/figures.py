@@ -1,11 +1,11 @@
 """Figures shared by several tasks, experiments and commands: grids of images, clouds of
-points, segmentation masks over their images, the gallery of activations, and curves
-smoothed by a running mean."""
+points, segmentation masks over their images, the gallery of activations, curves
+smoothed by a running mean, and a run's training curves."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -134,3 +134,37 @@ def running_mean(values: Sequence[float], window: int) -> tuple[np.ndarray, np.n
     t of its last value. Returns (steps, means), each (len(values) − window + 1,)."""
     means = np.convolve(values, np.ones(window) / window, mode="valid")
     return np.arange(window, len(values) + 1), means
+
+
+def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]]) -> Any:
+    """The curves of one or more runs, a panel per metric: `train_M` solid and `val_M`
+    dashed against the epoch, one colour per run. `histories` maps a run's label to its
+    rows (a metrics.csv: epoch, train_loss, val_loss, val_acc, ...)."""
+    from matplotlib.figure import Figure
+
+    metrics: list[str] = []  # the metrics by their name without the split, in first-seen order
+    for rows in histories.values():
+        for key in rows[0] if rows else ():
+            split, _, metric = key.partition("_")
+            if split in ("train", "val") and metric and metric not in metrics:
+                metrics.append(metric)
+    if not metrics:
+        raise ValueError("no train_ or val_ metric to draw")
+    columns = min(3, len(metrics))
+    fig = Figure(figsize=(4.2 * columns, 3.0 * math.ceil(len(metrics) / columns)), layout="tight")
+    axes = fig.subplots(math.ceil(len(metrics) / columns), columns, squeeze=False)
+    colours = [f"C{i % 10}" for i in range(len(histories))]
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        for colour, (label, rows) in zip(colours, histories.items(), strict=True):
+            epochs = [row["epoch"] for row in rows]
+            for split, style in (("train", "-"), ("val", "--")):
+                values = [row.get(f"{split}_{metric}", math.nan) for row in rows]
+                if not all(math.isnan(v) for v in values):
+                    ax.plot(epochs, values, style, color=colour, label=f"{label} {split}")
+        ax.set_title(metric, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(metrics) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    return fig

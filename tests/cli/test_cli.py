@@ -445,3 +445,20 @@ def test_experiments_lists_each_experiments_measured_time(capsys):
     ]
     assert main(["experiments"]) == 0
     assert "measured on the quick tour" in capsys.readouterr().out
+
+
+def test_every_run_draws_its_curves_and_runs_compare(tmp_path, capsys):
+    """RUN/curves.png after training (redrawn each epoch); `plot curves` overlays runs."""
+    runs = []
+    for lr in ("0.01", "0.1"):
+        runs.append(tmp_path / f"lr{lr}")
+        args = ["train", "mlp", "--data", "digits", "--epochs", "2", "--lr", lr]
+        assert main([*args, "--no-progress", "--out", str(runs[-1])]) == 0
+        assert (runs[-1] / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = tmp_path / "compare.png"
+    assert main(["plot", "curves", *map(str, runs), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", "curves", "--out", str(out)]) == 2
+    assert "name one or more run folders" in capsys.readouterr().err
+    assert main(["plot", "curves", str(tmp_path), "--out", str(out)]) == 2
+    assert "holds no metrics.csv" in capsys.readouterr().err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import math
 from pathlib import Path
 
 from deepnotes.cli.common import (
@@ -95,25 +97,46 @@ def cmd_conv(args: argparse.Namespace) -> None:
         print("\n".join(lines))
 
 
-PLOTS = ("activations",)
+PLOTS = ("activations", "curves")
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from deepnotes.figures import activation_gallery
+    from deepnotes.figures import activation_gallery, training_curves
 
+    if args.figure == "activations" and args.runs:
+        raise UserError("`plot activations` takes no run folders")
+    if args.figure == "curves" and not args.runs:
+        raise UserError("`plot curves` compares runs: name one or more run folders")
+    histories = {str(run): read_metrics(run) for run in args.runs}
     out = Path(check_figure_file(args.out or f"{args.figure}.png"))
-    activation_gallery().savefig(out, dpi=110, bbox_inches="tight")
+    figure = training_curves(histories) if args.figure == "curves" else activation_gallery()
+    figure.savefig(out, dpi=110, bbox_inches="tight")
     print(f"figure written to {out}")
+
+
+def read_metrics(run: str) -> list[dict[str, float]]:
+    """The rows of RUN/metrics.csv, every value a number (an empty cell NaN)."""
+    path = Path(run) / "metrics.csv"
+    if not path.is_file():
+        raise UserError(f"{run} holds no metrics.csv: give the folder of a `deepnotes train` run")
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    try:
+        return [{k: float(v) if v != "" else math.nan for k, v in row.items()} for row in rows]
+    except (TypeError, ValueError):
+        raise UserError(f"{path} is not a metrics table of numbers") from None
 
 
 def add_commands(commands: argparse._SubParsersAction, parents: Parents) -> None:
     p = commands.add_parser(
         "plot",
-        help="draw a figure of the course (activations gallery)",
+        help="draw a figure: the activations gallery, or runs' training curves",
         description="Draw a figure: `activations` draws every activation of "
-        "deepnotes.nn with its derivative.",
+        "deepnotes.nn with its derivative; `curves RUN [RUN ...]` draws the training curves "
+        "of runs side by side (each run's metrics.csv: train solid, validation dashed).",
     )
     p.add_argument("figure", choices=PLOTS)
+    p.add_argument("runs", nargs="*", metavar="RUN", help="for curves: the run folders to compare")
     p.add_argument("--out", metavar="FILE.png", help="where to write it (default: FIGURE.png)")
     p.set_defaults(func=cmd_plot)
 

@@ -68,6 +68,7 @@ from deepnotes.train.runs import task_data
 from deepnotes.train.trainer import (
     Checkpointer,
     CSVLogger,
+    Curves,
     EpochFigures,
     EpochPrinter,
     Trainer,
@@ -359,6 +360,7 @@ def train_one(
     callbacks = [
         warnings,
         CSVLogger(out / "metrics.csv"),
+        Curves(out / "curves.png"),
         Checkpointer(out / "checkpoints"),
         EpochFigures(out / "epochs"),
         *([EpochPrinter()] if config.progress else []),

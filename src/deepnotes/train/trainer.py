@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 from deepnotes.data.base import DataBundle
 from deepnotes.errors import TrainingDivergedError, UserError, WriteError
+from deepnotes.figures import training_curves
 from deepnotes.io import write_atomic
 from deepnotes.tasks.base import Task
 from deepnotes.train import checkpoint
@@ -244,6 +245,19 @@ class Checkpointer(Callback):
             checkpoint.save_checkpoint(
                 self.directory, name, trainer.model.state_dict(), trainer.state_dict()
             )
+
+
+class Curves(Callback):
+    """Redraws the run's training curves (`figures.training_curves`: each metric, train and
+    validation) into one file after every epoch, to watch while it trains."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        figure = training_curves({self.path.parent.name: trainer.state.history})
+        with writing(self.path):
+            figure.savefig(self.path, dpi=80, bbox_inches="tight")
 
 
 class EpochFigures(Callback):
