@@ -77,6 +77,17 @@ def chromium() -> str:
     return found
 
 
+@pytest.fixture
+def tensorboard_reader() -> type:
+    """TensorBoard's own reader of event files (the optional `tensorboard` extra, which the
+    test extra and so CI install)."""
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:
+        skip_unless_ci("the tensorboard package is not installed")
+    return EventAccumulator
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Point the user cache at an empty folder so no test reads or writes the real one."""

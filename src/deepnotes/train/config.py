@@ -206,6 +206,11 @@ class TrainConfig:
         flag="--no-progress",
         flag_help="no progress bars and no line per epoch",
     )
+    tensorboard: bool = setting(
+        False,
+        "also log every epoch's metrics and every step's loss for TensorBoard, in "
+        "OUT/tensorboard (`tensorboard --logdir OUT`; needs the tensorboard extra)",
+    )
 
     @classmethod
     def flags(cls) -> list[Flag]:

@@ -22,7 +22,8 @@ user's own files, is refused untouched.
 
 Resuming (`check_resume`): the run continues with the settings in its config.json.
 A resume may change only what leaves the steps the run takes as they were
-(`RESUME_MAY_CHANGE`): `progress` (what is printed), `eval_batch_size` (how a split
+(`RESUME_MAY_CHANGE`): `progress` and `tensorboard` (what is printed and logged),
+`eval_batch_size` (how a split
 is cut for evaluation), `num_workers` (who loads the batches, not which),
 `data_dir` and `download` (where the same data set is found), and `device` (a run
 moved to a GPU goes on; its numbers may differ in the last bits). It may also run
@@ -71,6 +72,7 @@ from deepnotes.train.trainer import (
     Curves,
     EpochFigures,
     EpochPrinter,
+    TensorBoardLogger,
     Trainer,
     TrainingWarnings,
     resolve_device,
@@ -79,7 +81,15 @@ from deepnotes.train.trainer import (
 )
 
 # What a resume may change (the module's docstring says why each is safe).
-RESUME_MAY_CHANGE = ("progress", "device", "num_workers", "eval_batch_size", "data_dir", "download")
+RESUME_MAY_CHANGE = (
+    "progress",
+    "tensorboard",
+    "device",
+    "num_workers",
+    "eval_batch_size",
+    "data_dir",
+    "download",
+)
 # The length may change too when no schedule depends on it (`scheduler = "none"`).
 RESUME_LENGTH = ("epochs", "max_steps")
 # What a run writes before its first checkpoint, besides config.json: a stopped run's remains.
@@ -364,6 +374,7 @@ def train_one(
         Checkpointer(out / "checkpoints"),
         EpochFigures(out / "epochs"),
         *([EpochPrinter()] if config.progress else []),
+        *([TensorBoardLogger(out / "tensorboard")] if config.tensorboard else []),
     ]
     trainer = Trainer(
         model, task, bundle, config, device, callbacks if job.is_main else [], job=job

@@ -247,6 +247,38 @@ class Checkpointer(Callback):
             )
 
 
+class TensorBoardLogger(Callback):
+    """Logs every step's training loss and every epoch's metrics as TensorBoard scalars
+    (torch.utils.tensorboard, which needs the `tensorboard` package: the `tensorboard`
+    extra), for a student who watches a run live with `tensorboard --logdir OUT`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.writer: Any = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UserError(
+                "--tensorboard needs the tensorboard package: pip install 'deepnotes[tensorboard]'"
+            ) from None
+        self.writer = SummaryWriter(str(self.directory))
+
+    def on_step_end(self, trainer: Trainer, logs: dict[str, torch.Tensor]) -> None:
+        if "loss" in logs:
+            self.writer.add_scalar("step/train_loss", float(logs["loss"]), trainer.state.step)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        for key, value in row.items():
+            if key not in ("epoch", "step"):
+                self.writer.add_scalar(f"epoch/{key}", value, int(row["epoch"]))
+        self.writer.flush()
+
+    def on_fit_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        self.writer.close()
+
+
 class Curves(Callback):
     """Redraws the run's training curves (`figures.training_curves`: each metric, train and
     validation) into one file after every epoch, to watch while it trains."""
