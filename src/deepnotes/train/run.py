@@ -93,7 +93,7 @@ RESUME_MAY_CHANGE = (
 # The length may change too when no schedule depends on it (`scheduler = "none"`).
 RESUME_LENGTH = ("epochs", "max_steps")
 # What a run writes before its first checkpoint, besides config.json: a stopped run's remains.
-BEFORE_FIRST_CHECKPOINT = ("metrics.csv", "checkpoints", "epochs")
+BEFORE_FIRST_CHECKPOINT = ("metrics.csv", "curves.png", "checkpoints", "epochs", "tensorboard")
 TEMPORARY = re.compile(r"\..+\.tmp")  # what an interrupted atomic write leaves
 SEED_DIR = re.compile(r"seed-\d+")
 
