@@ -117,10 +117,13 @@ def stuck_units(model: nn.Sequential, x: Tensor) -> float:
 def run(ctx: Context) -> None:
     torch.manual_seed(ctx.seed)
     digits = digit_vectors(ctx.seed)
+    ctx.stage("vanishing gradients, then deep stacks")
     vanishing_gradients(ctx, *digits.split("train").tensors)
     stacking_depth(ctx, *digits.split("train").tensors)
+    ctx.stage("centred outputs, dying ReLUs")
     centred_outputs(ctx, digits)
     dying_relu(ctx, digits)
+    ctx.stage("choosing an activation")
     choosing_an_activation(ctx, digits)
     linear_collapse(ctx)
 

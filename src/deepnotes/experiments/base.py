@@ -32,6 +32,7 @@ import contextlib
 import json
 import math
 import operator
+import sys
 import time
 import traceback
 from collections.abc import Collection
@@ -238,6 +239,7 @@ class Context:
         self.skipped: list[str] = []
         self.quotes: list[Quote] = []
         self.stop_after = stop_after
+        self.started = time.perf_counter()
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
     def figure(self, fig: plt.Figure, filename: str, caption: str) -> Path:
@@ -255,6 +257,14 @@ class Context:
         """A visible remark in the report (e.g. "tiny-shakespeare not found: another text
         used")."""
         self.notes.append(text)
+
+    def stage(self, description: str) -> None:
+        """Say that a long experiment starts one of its parts: a line on stderr with the
+        seconds since the experiment began, so a tour says where it is."""
+        from tqdm.auto import tqdm
+
+        elapsed = time.perf_counter() - self.started
+        tqdm.write(f"  {self.name}: {description} (at {elapsed:.0f} s)", file=sys.stderr)
 
     def skip(self, reason: str) -> None:
         """A part of the experiment that could not run, and why (its data set is missing):

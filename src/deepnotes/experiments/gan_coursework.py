@@ -321,6 +321,7 @@ def run(ctx: Context) -> None:
         english="increase the size and the number of the kernels in the convolutional layers, "
         "above all the first ones",
     )
+    ctx.stage("the swapped labels' mirror")
     swapped_labels_mirror(ctx)
     n = QUICK_SEEDS if ctx.quick else FULL_SEEDS
     # seed k starts the baseline and every trick alike; each top-level seed its own n seeds
@@ -343,6 +344,8 @@ def ring_bed(ctx: Context, chosen: list[Trick], seeds: list[int]) -> Bed:
     bundle = ring_bundle(DataRequest(normalize=False, seed=ctx.seed), RING_POINTS)
 
     def train(setting: Setting, seed: int) -> list[dict[str, float]]:
+        if seed == seeds[0]:
+            ctx.stage(f"the ring: {setting.name}, {len(seeds)} seeds")
         _, _, history = train_gan(
             bundle, setting, seed, RING_STEPS, 128, RING_LR, None, CONSTANT_LR
         )

@@ -132,7 +132,9 @@ RING_SETTINGS = [
     ),
 )
 def run(ctx: Context) -> None:
+    ctx.stage("the ring of Gaussians: saturation, the minimax collapse, the tricks")
     ring(ctx)
+    ctx.stage("digits")
     digits(ctx)
 
 

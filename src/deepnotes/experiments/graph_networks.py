@@ -80,8 +80,10 @@ def run(ctx: Context) -> None:
     filters(ctx)
     gcn_is_a_spectral_filter(ctx)
     equivariance(ctx)
+    ctx.stage("the karate club and the block model")
     karate_club(ctx)
     block_model(ctx)
+    ctx.stage("Cora")
     cora(ctx)
 
 

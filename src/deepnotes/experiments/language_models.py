@@ -63,6 +63,7 @@ def run(ctx: Context) -> None:
     baseline = unigram_loss(bundle)
     rows, losses, samples, untrained = [], {}, {}, {}
     for name in MODEL_NAMES:
+        ctx.stage(f"training {name}, {steps} steps")
         torch.manual_seed(ctx.seed)
         model = MODELS.create(name, num_classes=bundle.num_classes, input_size=(64,))
         untrained[name] = validation_loss(copy.deepcopy(model), bundle)

@@ -76,7 +76,9 @@ def run(ctx: Context) -> None:
         )
         return
     speaker_and_digit_spectra(ctx, root)
+    ctx.stage("the classifiers: MFCC + MLP, the CNN, the GRU")
     classifiers(ctx, root)
+    ctx.stage("the CTC recogniser of digit strings")
     recogniser(ctx, root)
 
 
