@@ -281,15 +281,27 @@ class TensorBoardLogger(Callback):
 
 class Curves(Callback):
     """Redraws the run's training curves (`figures.training_curves`: each metric, train and
-    validation) into one file after every epoch, to watch while it trains."""
+    validation) into one file as epochs end, to watch while it trains: after an epoch when
+    `every` seconds have passed since the last drawing (a drawing costs about 0.2 s, which
+    a run of hundreds of short epochs should not pay each time), and after the last."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, every: float = 10.0) -> None:
         self.path = Path(path)
+        self.every = every
+        self.drawn = -math.inf  # when it was last drawn (time.monotonic)
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        if time.monotonic() - self.drawn >= self.every:
+            self.draw(trainer)
+
+    def on_fit_end(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        self.draw(trainer)
+
+    def draw(self, trainer: Trainer) -> None:
         figure = training_curves({self.path.parent.name: trainer.state.history})
         with writing(self.path):
             figure.savefig(self.path, dpi=80, bbox_inches="tight")
+        self.drawn = time.monotonic()
 
 
 class EpochFigures(Callback):
