@@ -107,7 +107,8 @@ class DataCard:
         num_classes: its classes (the vocabulary for text); None where there are none.
         source: where it comes from (a paper, a URL, a generator).
         licence: under which terms.
-        present: whether its files are under a data root; None for a set that is
+        files: where its files lie under a data root, as glob patterns each of which
+            must match a file ("fsdd/recordings/*.wav"); none for a set that is
             embedded or generated, so always available.
     """
 
@@ -117,7 +118,16 @@ class DataCard:
     num_classes: int | None
     source: str
     licence: str
-    present: Callable[[Path], bool] | None = None
+    files: tuple[str, ...] = ()
+
+    def present(self, root: Path) -> bool:
+        """Whether the data root `root` holds the files (existence only, no checksums)."""
+        return files_present(root, self.files)
+
+
+def files_present(root: Path, patterns: tuple[str, ...]) -> bool:
+    """Whether each glob pattern matches a file under `root` (existence only)."""
+    return all(any(path.is_file() for path in Path(root).glob(p)) for p in patterns)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ results, samples): the bytes go to a temporary file in the same folder, are flus
 and fsynced, and the temporary file is renamed over the target, so a reader (or a
 crash) sees the old file or the new one, never a mix. Figures are drawn by
 matplotlib straight to their files.
+
+Where the user's files are read from is here too: the data roots (docs/ARCHITECTURE.md,
+"Contracts"), `--data-dir`, then `$DEEPNOTES_DATA`, then the user cache directory.
 """
 
 from __future__ import annotations
@@ -77,3 +80,18 @@ def one_line(error: BaseException) -> str:
     """An exception's message on one line (a library's errors may span several; its type's
     name where it has none)."""
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def cache_root() -> Path:
+    """The user cache directory's data root: `$XDG_CACHE_HOME/deepnotes` (default ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "deepnotes"
+
+
+def data_roots(data_dir: str | os.PathLike | None = None) -> tuple[Path, ...]:
+    """Candidate data roots in lookup order: `--data-dir`, `$DEEPNOTES_DATA`, the user cache."""
+    roots = [Path(data_dir)] if data_dir else []
+    if os.environ.get("DEEPNOTES_DATA"):
+        roots.append(Path(os.environ["DEEPNOTES_DATA"]))
+    roots.append(cache_root())
+    return tuple(r.expanduser() for r in roots)

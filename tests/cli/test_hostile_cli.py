@@ -366,15 +366,9 @@ def test_the_issue_examples(user, capsys, monkeypatch):
     check_all(issue_examples(user), user, capsys, monkeypatch)
 
 
-def test_models_takes_a_glob(user, capsys, monkeypatch):
+def test_models_takes_a_glob(capsys):
     """`models '*'` lists every model (the pattern is a glob, not a regular expression);
-    `models '['` matches none, in one line. The parameter count is left out: counting the
-    whole zoo takes minutes."""
-
-    class Counted:
-        total_params, total_macs = 1, 0
-
-    monkeypatch.setattr("deepnotes.models.catalog.summarize_registered", lambda n: ((1,), Counted))
+    `models '['` matches none, in one line."""
     assert main(["models", "*", "--json"]) == 0
     assert [row["name"] for row in json.loads(capsys.readouterr().out)] == MODELS.names()
     assert main(["models", "lenet*", "--json"]) == 0

@@ -6,7 +6,8 @@ from __future__ import annotations
 import inspect
 import sys
 
-from deepnotes.experiments.base import Context, quick_timings
+from deepnotes.cli.catalog import quick_timings
+from deepnotes.experiments.base import Context
 from deepnotes.registry import EXPERIMENTS
 
 LONG = 60  # seconds of quick mode (timings.json) above which an experiment speaks

@@ -39,7 +39,7 @@ def test_shapes_seg_is_registered_with_its_card():
     assert (card.kind, card.task) == ("images", "segmentation")
     assert card.input_size == (1, 32, 32)
     assert card.num_classes == len(seg.SHAPES) + 1 == 5
-    assert card.present is None
+    assert card.files == ()  # generated
 
 
 def test_splits_shapes_and_types(bundle):

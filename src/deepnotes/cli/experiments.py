@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from deepnotes.cli import catalog
 from deepnotes.cli.common import Parents, check_out_file, experiment_names, print_json
 from deepnotes.errors import UserError
 
@@ -23,9 +24,7 @@ def cmd_tour(args: argparse.Namespace) -> int:
     if not names:
         raise UserError("--only and --skip leave no experiment to run")
     if not args.full:
-        from deepnotes.experiments.base import quick_timings
-
-        seconds = quick_timings()[1]
+        seconds = catalog.quick_timings()[1]
         minutes = sum(seconds.get(name, 0.0) for name in names) / 60
         print(
             f"{len(names)} experiments, about {minutes:.0f} min in quick mode on 2 cores "
@@ -90,19 +89,8 @@ def run_and_report(names: list[str], args: argparse.Namespace, fault: str | None
 
 
 def cmd_experiments(args: argparse.Namespace) -> None:
-    from deepnotes.experiments.base import quick_timings
-    from deepnotes.registry import EXPERIMENTS
-
-    measured, seconds = quick_timings()
-    rows = [
-        {
-            "name": e.name,
-            "topic": e.card.topic,
-            "title": e.card.title,
-            "quick_seconds": seconds.get(e.name),
-        }
-        for e in EXPERIMENTS
-    ]
+    measured, seconds = catalog.quick_timings()
+    rows = [{**r, "quick_seconds": seconds.get(r["name"])} for r in catalog.rows("experiments")]
     if args.json:
         print_json(rows)
         return

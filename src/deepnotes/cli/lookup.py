@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import shutil
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from deepnotes.cards import files_present
+from deepnotes.cli import catalog
 from deepnotes.cli.common import (
     Parents,
     check_figure_file,
@@ -16,26 +22,28 @@ from deepnotes.cli.common import (
     sizes,
 )
 from deepnotes.errors import UserError
+from deepnotes.io import data_roots
+
+PAPER_WIDTH = 48  # characters of the paper column at the least
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from deepnotes.models.catalog import model_rows
-
-    rows = model_rows(args.pattern)
+    rows = [r for r in catalog.rows("models") if catalog.matches(r["name"], args.pattern)]
     if not rows:  # a typo, or a malformed glob such as '[' (which matches a literal '[')
         raise UserError(f"no model matches {args.pattern!r} (`deepnotes models` lists them all)")
     if args.json:
         print_json(rows)
         return
-    print(
-        f"{'model':<24} {'task':<20} {'input':<12} {'params':>14} {'GMACs':>9}  "
-        f"{'variant of':<18} paper"
-    )
+    columns = f"{'model':<24} {'task':<20} {'input':<12} {'params':>14} {'GMACs':>9}  "
+    columns += f"{'variant of':<18} "
+    # the paper cut at a word to fit the terminal (`--json` gives it whole)
+    width = max(PAPER_WIDTH, shutil.get_terminal_size().columns - len(columns))
+    print(f"{columns}paper")
     for r in rows:
         size = "×".join(map(str, r["input_size"]))
         print(
             f"{r['name']:<24} {r['task']:<20} {size:<12} {r['params']:>14,} {r['gmacs']:>9.4f}  "
-            f"{r['variant_of'] or '':<18} {r['paper'][:60]}"
+            f"{r['variant_of'] or '':<18} {textwrap.shorten(r['paper'], width, placeholder=' …')}"
         )
 
 
@@ -51,10 +59,8 @@ def cmd_summary(args: argparse.Namespace) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from deepnotes.data.base import availability, data_roots
-
     roots = data_roots(args.data_dir)
-    rows = availability(roots)
+    rows = [availability(row, roots) for row in catalog.rows("data")]
     if args.json:
         print_json({"roots": [str(r) for r in roots], "datasets": rows})
         return
@@ -95,6 +101,16 @@ def cmd_conv(args: argparse.Namespace) -> None:
         print_json(answer)
     else:
         print("\n".join(lines))
+
+
+def availability(row: dict[str, Any], roots: Sequence[Path]) -> dict[str, Any]:
+    """A data set's catalog row with whether (and where) its files are found under `roots`."""
+    if not row["files"]:
+        where = "embedded or generated"
+    else:
+        found = [str(r) for r in roots if files_present(r, row["files"])]
+        where = f"found in {found[0]}" if found else "not found (see --data-dir, --download)"
+    return {**row, "available": where != "not found (see --data-dir, --download)", "where": where}
 
 
 PLOTS = ("activations", "curves")

@@ -15,7 +15,6 @@ and torchvision's own layout for its sets (`ROOT/MNIST/raw/...`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,27 +22,12 @@ from typing import Any, ClassVar
 
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, TensorDataset
-from torchvision.transforms.v2 import functional as TF
 
 from deepnotes.errors import DataNotFoundError, UserError
+from deepnotes.io import data_roots
 from deepnotes.registry import DATASETS
 
 SPLITS = ("train", "val", "test")
-
-
-def cache_root() -> Path:
-    """The user cache directory's data root: `$XDG_CACHE_HOME/deepnotes` (default ~/.cache)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "deepnotes"
-
-
-def data_roots(data_dir: str | os.PathLike | None = None) -> tuple[Path, ...]:
-    """Candidate data roots in lookup order: `--data-dir`, `$DEEPNOTES_DATA`, the user cache."""
-    roots = [Path(data_dir)] if data_dir else []
-    if os.environ.get("DEEPNOTES_DATA"):
-        roots.append(Path(os.environ["DEEPNOTES_DATA"]))
-    roots.append(cache_root())
-    return tuple(r.expanduser() for r in roots)
 
 
 @dataclass(frozen=True)
@@ -66,10 +50,12 @@ class DataRequest:
     split: str | None = None  # a data set's own split scheme, e.g. "speaker:theo"
     block_size: int | None = None  # characters per block of a text set (the model's context)
 
-    def find(self, dataset: str, present: Callable[[Path], bool]) -> Path:
-        """The first root for which `present(root)` holds, or one clear error naming all tried."""
+    def find(self, dataset: str) -> Path:
+        """The first root that holds the files of the registered data set `dataset` (its
+        card's `files`), or one clear error naming every root tried."""
+        card = DATASETS.card(dataset)
         for root in self.roots:
-            if present(root):
+            if card.present(root):
                 return root
         tried = ", ".join(str(r) for r in self.roots)
         raise DataNotFoundError(
@@ -258,6 +244,8 @@ def fit_images(
     images: torch.Tensor, size: tuple[int, int] | None, channels: int | None
 ) -> torch.Tensor:
     """Resize (antialiased bilinear) and convert channels of a float image batch (N, C, H, W)."""
+    from torchvision.transforms.v2 import functional as TF  # on use: docs/ARCHITECTURE.md
+
     if size is not None and tuple(images.shape[-2:]) != tuple(size):
         images = TF.resize(images, list(size), antialias=True)
     c = images.shape[1]

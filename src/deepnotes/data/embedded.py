@@ -19,9 +19,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from deepnotes.cards import DataCard
 from deepnotes.data.base import (
@@ -46,11 +43,12 @@ DIGIT_CLASSES = [str(d) for d in range(10)]
         source="UCI Optical Recognition of Handwritten Digits (Alpaydin & Kaynak 1998), "
         "bundled with scikit-learn",
         licence="CC BY 4.0",
-        present=None,
     ),
 )
 def digits(request: DataRequest) -> DataBundle:
     """scikit-learn's 8×8 digits, pixels scaled from 0..16 to [0, 1]; val 20 %, test 20 %."""
+    from sklearn.datasets import load_digits  # on use: docs/ARCHITECTURE.md
+
     raw = load_digits()
     images = torch.as_tensor(raw.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8)
     labels = torch.as_tensor(raw.target, dtype=torch.long)  # (N,)
@@ -67,6 +65,9 @@ def digits(request: DataRequest) -> DataBundle:
 def digit_splits(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """scikit-learn's digits split 70 % / 30 %, stratified by class with `seed`: the pixels
     (0..16) and labels of (train, test, train labels, test labels)."""
+    from sklearn.datasets import load_digits  # on use: docs/ARCHITECTURE.md
+    from sklearn.model_selection import train_test_split
+
     x, y = load_digits(return_X_y=True)
     return train_test_split(x, y, test_size=0.3, random_state=seed, stratify=y)
 
@@ -74,6 +75,8 @@ def digit_splits(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 def digit_vectors(seed: int) -> DataBundle:
     """The digits as 64-pixel vectors, each pixel standardised with the training split's mean
     and std: train and test (`digit_splits`)."""
+    from sklearn.preprocessing import StandardScaler  # on use: docs/ARCHITECTURE.md
+
     x_train, x_test, y_train, y_test = digit_splits(seed)
     scaler = StandardScaler().fit(x_train)
 

@@ -34,8 +34,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import InterpolationMode
-from torchvision.transforms.v2 import functional as TF
 
 from deepnotes.cards import DataCard
 from deepnotes.data.base import DataBundle, DataRequest, image_bundle, split_indices
@@ -101,6 +99,9 @@ def draw_scene(
 
 def fit_masks(masks: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
     """Resize (N, H, W) class masks by nearest neighbour, which keeps every value a class."""
+    from torchvision.transforms.v2 import InterpolationMode  # on use: docs/ARCHITECTURE.md
+    from torchvision.transforms.v2 import functional as TF
+
     if size is None or tuple(masks.shape[-2:]) == tuple(size):
         return masks
     resized = TF.resize(masks[:, None], list(size), interpolation=InterpolationMode.NEAREST_EXACT)
@@ -117,7 +118,6 @@ def fit_masks(masks: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor
         source="generated: 2-4 numpy-drawn circles, squares, triangles and crosses per image, "
         "touching and overlapping, with per-pixel class masks",
         licence=GENERATED,
-        present=None,
     ),
 )
 def shapes_seg(request: DataRequest) -> DataBundle:

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.signal
 import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
@@ -59,12 +58,6 @@ class Recording:
     digit: int
     speaker: str
     index: int
-
-
-def fsdd_present(root: Path) -> bool:
-    """Whether a data root holds fsdd/recordings with at least one WAV file."""
-    folder = root / RECORDINGS
-    return folder.is_dir() and any(folder.glob("*.wav"))
 
 
 MIN_RATE, MAX_RATE = 1_000, 384_000  # Hz: the sample rates a recording may declare
@@ -230,6 +223,8 @@ def read_wav(path: Path, sample_rate: int = audio.SAMPLE_RATE) -> torch.Tensor:
         mono += channel_as_float(frames[:, channel], layout)
     mono /= layout.channels
     if layout.rate != sample_rate:
+        import scipy.signal  # on use: docs/ARCHITECTURE.md
+
         common = math.gcd(layout.rate, sample_rate)
         mono = scipy.signal.resample_poly(mono, sample_rate // common, layout.rate // common)
     waveform = torch.as_tensor(mono, dtype=torch.float32)
@@ -365,12 +360,12 @@ def speakers_of(recordings: list[Recording]) -> list[str]:
         source="Free Spoken Digit Dataset (Jakobovski/free-spoken-digit-dataset), "
         "ROOT/fsdd/recordings",
         licence="CC BY-SA 4.0",
-        present=fsdd_present,
+        files=(f"{RECORDINGS.as_posix()}/*.wav",),
     ),
 )
 def fsdd(request: DataRequest) -> DataBundle:
     """Spoken digits, one per recording, as log-mel frames standardised by speaker."""
-    root = request.find("fsdd", fsdd_present)
+    root = request.find("fsdd")
     recordings, _, frames = load_recordings(root)
     if request.normalize:
         frames = standardize_by_speaker(recordings, frames)
@@ -429,12 +424,12 @@ def join_recordings(
         num_classes=11,
         source="strings of 2–5 recordings of the Free Spoken Digit Dataset, joined",
         licence="CC BY-SA 4.0",
-        present=fsdd_present,
+        files=(f"{RECORDINGS.as_posix()}/*.wav",),
     ),
 )
 def fsdd_strings(request: DataRequest) -> DataBundle:
     """Connected digits: 2–5 recordings of one speaker from the same split, joined."""
-    root = request.find("fsdd-strings", fsdd_present)
+    root = request.find("fsdd-strings")
     splits = digit_strings(root, request.split, request.seed)
     return DataBundle(
         name="fsdd-strings",

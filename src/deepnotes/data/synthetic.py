@@ -26,7 +26,6 @@ import math
 
 import numpy as np
 import torch
-from sklearn.datasets import make_blobs, make_moons
 from torch.utils.data import TensorDataset
 
 from deepnotes.cards import DataCard
@@ -78,11 +77,12 @@ def vector_bundle(
         num_classes=3,
         source="generated: scikit-learn make_blobs, 3 Gaussian clusters of std 1",
         licence=GENERATED,
-        present=None,
     ),
 )
 def blobs(request: DataRequest) -> DataBundle:
     """Three Gaussian clusters in the plane: linearly separable up to their overlap."""
+    from sklearn.datasets import make_blobs  # on use: docs/ARCHITECTURE.md
+
     x, y = make_blobs(
         n_samples=NUM_POINTS, centers=BLOB_CENTERS, cluster_std=1.0, random_state=request.seed
     )
@@ -98,11 +98,12 @@ def blobs(request: DataRequest) -> DataBundle:
         num_classes=2,
         source="generated: scikit-learn make_moons, noise 0.2",
         licence=GENERATED,
-        present=None,
     ),
 )
 def moons(request: DataRequest) -> DataBundle:
     """Two interleaved half circles with Gaussian noise: no straight line separates them."""
+    from sklearn.datasets import make_moons  # on use: docs/ARCHITECTURE.md
+
     x, y = make_moons(n_samples=NUM_POINTS, noise=0.2, random_state=request.seed)
     return vector_bundle("moons", x, y, request, classes=["upper", "lower"])
 
@@ -126,7 +127,6 @@ def ring_centres(modes: int = RING_MODES, radius: float = RING_RADIUS) -> np.nda
         source="generated: 8 Gaussians of σ 0.02 evenly on a circle of radius 2, the toy set of "
         "Metz et al., Unrolled GANs (2017) and Srivastava et al., VEEGAN (2017)",
         licence=GENERATED,
-        present=None,
     ),
 )
 def ring8(request: DataRequest) -> DataBundle:
@@ -220,7 +220,6 @@ def draw_shape(
         num_classes=len(SHAPES),
         source="generated: numpy-drawn circles, squares, triangles and crosses",
         licence=GENERATED,
-        present=None,
     ),
 )
 def shapes(request: DataRequest) -> DataBundle:

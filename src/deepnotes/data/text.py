@@ -155,11 +155,6 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def shakespeare_present(root: Path) -> bool:
-    """Whether a data root holds tinyshakespeare/input.txt (existence only)."""
-    return (root / SHAKESPEARE_FILE).is_file()
-
-
 @DATASETS.register(
     "tinyshakespeare",
     DataCard(
@@ -169,15 +164,16 @@ def shakespeare_present(root: Path) -> bool:
         num_classes=65,
         source="karpathy/char-rnn data/tinyshakespeare/input.txt",
         licence="public domain (Shakespeare's plays)",
-        present=shakespeare_present,
+        files=(SHAKESPEARE_FILE.as_posix(),),
     ),
 )
 def tinyshakespeare(request: DataRequest) -> TextBundle:
     """40,000 lines of Shakespeare, 1,115,394 characters, 65 distinct; checksum verified."""
 
-    if request.download and not any(shakespeare_present(root) for root in request.roots):
+    card = DATASETS.card("tinyshakespeare")
+    if request.download and not any(card.present(root) for root in request.roots):
         download_shakespeare(request.download_root)
-    root = request.find("tinyshakespeare", shakespeare_present)
+    root = request.find("tinyshakespeare")
     path = root / SHAKESPEARE_FILE
     if sha256(path) != SHAKESPEARE_SHA256:
         raise UserError(f"{path} does not match its SHA-256 checksum; download it again")
@@ -207,7 +203,6 @@ def download_shakespeare(root: Path) -> None:
         num_classes=None,  # the characters of Python's documentation: they vary by version
         source="Python's documentation topics, pydoc_data.topics (ships with CPython)",
         licence="PSF License",
-        present=None,
     ),
 )
 def pydoc_topics(request: DataRequest) -> TextBundle:

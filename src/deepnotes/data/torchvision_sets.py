@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision import datasets
 
 from deepnotes.cards import DataCard
 from deepnotes.data.base import DataBundle, DataRequest, image_bundle, split_indices
@@ -44,37 +43,51 @@ def as_images(pixels: torch.Tensor) -> torch.Tensor:
 class TorchvisionSet:
     """One torchvision data set: its loader class, the files it needs and its classes.
 
+    torchvision is imported when a set is read, not when this module is: its import
+    (which brings in torch._dynamo) would add a second and a half to every command that
+    only lists the data sets or samples a trained model.
+
     Attributes:
         name: the registered name.
-        loader: the torchvision class, called as `loader(root=ROOT, train=..., download=...)`.
+        loader: the name of the torchvision class in `torchvision.datasets`, called as
+            `loader(root=ROOT, train=..., download=...)`.
         folder: where the files live under a data root.
-        files: the files torchvision checks for, inside `folder`.
+        files: the files torchvision checks for, inside `folder` (a test holds them to
+            torchvision's own lists).
         classes: class names, in label order.
         split_prefixes: how the names of the training split's files and of the test
             split's files begin, so an error can name the files of one split.
     """
 
     name: str
-    loader: type[datasets.VisionDataset]
+    loader: str
     folder: str
     files: tuple[str, ...]
     classes: tuple[str, ...]
     split_prefixes: tuple[str, str]
 
-    def present(self, root: Path) -> bool:
-        """Whether `root` holds every file of this data set (existence only, no checksums)."""
-        return all(Path(root, self.folder, f).is_file() for f in self.files)
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The files under a data root (the data card's `files`)."""
+        return tuple(f"{self.folder}/{f}" for f in self.files)
+
+    def dataset_class(self) -> type:
+        """The torchvision class that reads the files."""
+        from torchvision import datasets
+
+        return getattr(datasets, self.loader)
 
     def locate(self, request: DataRequest) -> Path:
         """The first data root holding the files, downloading them first if asked and absent."""
-        if request.download and not any(self.present(root) for root in request.roots):
+        card = DATASETS.card(self.name)
+        if request.download and not any(card.present(root) for root in request.roots):
             self.download(request.download_root)
-        return request.find(self.name, self.present)
+        return request.find(self.name)
 
     def download(self, root: Path) -> None:
         """Fetch the files into `root` with torchvision; any failure becomes one clear line."""
         try:
-            self.loader(root=str(root), train=True, download=True)
+            self.dataset_class()(root=str(root), train=True, download=True)
         except (OSError, RuntimeError) as error:  # urllib's URLError is an OSError
             raise UserError(
                 f"could not download {self.name!r} into {root} ({one_line(error)}); "
@@ -84,7 +97,7 @@ class TorchvisionSet:
     def load(self, root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """One official split as uint8 pixels (N, C, H, W) and labels (N,)."""
         try:
-            dataset = self.loader(root=str(root), train=train)
+            dataset = self.dataset_class()(root=str(root), train=train)
         except RuntimeError as error:  # torchvision's "not found or corrupted"
             raise UserError(
                 f"data set {self.name!r} under {root} is incomplete or corrupted "
@@ -125,35 +138,45 @@ class TorchvisionSet:
         )
 
 
-def idx_files(loader: type[datasets.MNIST]) -> tuple[str, ...]:
-    """The uncompressed idx files an MNIST-style class checks for (its downloads minus .gz)."""
-    return tuple(Path(archive).stem for archive, _ in loader.resources)
-
-
+# the uncompressed idx files an MNIST-style class checks for (its downloads minus .gz)
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 MNIST = TorchvisionSet(
     name="mnist",
-    loader=datasets.MNIST,
+    loader="MNIST",
     folder="MNIST/raw",
-    files=idx_files(datasets.MNIST),
+    files=IDX_FILES,
     classes=tuple(str(d) for d in range(10)),
     split_prefixes=("train", "t10k"),
 )
 FASHION_MNIST = TorchvisionSet(
     name="fashion-mnist",
-    loader=datasets.FashionMNIST,
+    loader="FashionMNIST",
     folder="FashionMNIST/raw",
-    files=idx_files(datasets.FashionMNIST),
-    classes=tuple(datasets.FashionMNIST.classes),
+    files=IDX_FILES,
+    classes=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
     split_prefixes=("train", "t10k"),
 )
 CIFAR10 = TorchvisionSet(
     name="cifar10",
-    loader=datasets.CIFAR10,
-    folder=datasets.CIFAR10.base_folder,  # "cifar-10-batches-py"
-    files=(
-        *(f for f, _ in datasets.CIFAR10.train_list + datasets.CIFAR10.test_list),
-        datasets.CIFAR10.meta["filename"],
-    ),
+    loader="CIFAR10",
+    folder="cifar-10-batches-py",
+    files=(*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
     classes=(
         "airplane",
         "automobile",
@@ -179,7 +202,7 @@ CIFAR10 = TorchvisionSet(
         num_classes=10,
         source="http://yann.lecun.com/exdb/mnist/ (LeCun et al. 1998), via torchvision",
         licence="CC BY-SA 3.0",
-        present=MNIST.present,
+        files=MNIST.paths,
     ),
 )
 def mnist(request: DataRequest) -> DataBundle:
@@ -197,7 +220,7 @@ def mnist(request: DataRequest) -> DataBundle:
         source="https://github.com/zalandoresearch/fashion-mnist (Xiao et al. 2017), "
         "via torchvision",
         licence="MIT",
-        present=FASHION_MNIST.present,
+        files=FASHION_MNIST.paths,
     ),
 )
 def fashion_mnist(request: DataRequest) -> DataBundle:
@@ -214,7 +237,7 @@ def fashion_mnist(request: DataRequest) -> DataBundle:
         num_classes=10,
         source="https://www.cs.toronto.edu/~kriz/cifar.html (Krizhevsky 2009), via torchvision",
         licence="no licence stated; free for research, citing Krizhevsky 2009",
-        present=CIFAR10.present,
+        files=CIFAR10.paths,
     ),
 )
 def cifar10(request: DataRequest) -> DataBundle:

@@ -369,13 +369,6 @@ def run_experiment(
     return result
 
 
-def quick_timings() -> tuple[str, dict[str, float]]:
-    """Each experiment's quick-mode seconds as measured (`timings.json`, rewritten by
-    `python benchmarks/timings.py SUMMARY.json` from a tour), and on what they were."""
-    data = json.loads((Path(__file__).parent / "timings.json").read_text())
-    return data["measured"], data["quick_seconds"]
-
-
 def run_experiments(
     names: list[str],
     out: str | Path,

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from deepnotes.cards import ExperimentCard
-from deepnotes.data.base import DataRequest, data_roots, load_data
-from deepnotes.data.graphs import GraphBundle, planetoid_present, undirected
+from deepnotes.data.base import DataRequest, load_data
+from deepnotes.data.graphs import GraphBundle, undirected
 from deepnotes.experiments.base import Context, Control
 from deepnotes.graph import (
     GATConv,
@@ -40,7 +40,8 @@ from deepnotes.graph import (
     gcn_dense,
     spectral,  # called through the module: a fault planted there counts
 )
-from deepnotes.registry import EXPERIMENTS, MODELS
+from deepnotes.io import data_roots
+from deepnotes.registry import DATASETS, EXPERIMENTS, MODELS
 from deepnotes.train.fit import fit_registered
 
 CORA_MODELS = ("gcn", "sage", "gat", "gin", "graph_mlp")
@@ -401,7 +402,7 @@ def block_model(ctx: Context) -> None:
 
 def cora(ctx: Context) -> None:
     roots = data_roots(ctx.data_dir)
-    if not any(planetoid_present("cora")(root) for root in roots):
+    if not any(DATASETS.card("cora").present(root) for root in roots):
         ctx.skip(
             "Cora not found under the data roots (ROOT/planetoid/ind.cora.*; give --data-dir "
             "or DEEPNOTES_DATA): the Cora table is skipped."

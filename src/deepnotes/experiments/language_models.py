@@ -23,10 +23,11 @@ import matplotlib.pyplot as plt
 import torch
 
 from deepnotes.cards import ExperimentCard
-from deepnotes.data.base import DataRequest, data_roots, load_data
-from deepnotes.data.text import TextBundle, shakespeare_present
+from deepnotes.data.base import DataRequest, load_data
+from deepnotes.data.text import TextBundle
 from deepnotes.experiments.base import Context, Control
-from deepnotes.registry import EXPERIMENTS, MODELS
+from deepnotes.io import data_roots
+from deepnotes.registry import DATASETS, EXPERIMENTS, MODELS
 from deepnotes.tasks.language import LanguageModelTask
 from deepnotes.train.fit import fit_in_memory
 from deepnotes.train.trainer import eval_batches
@@ -134,7 +135,7 @@ def run(ctx: Context) -> None:
 def text_data(ctx: Context) -> TextBundle:
     """tiny-shakespeare from a data root if there, else the embedded documentation text."""
     roots = data_roots(ctx.data_dir)
-    if any(shakespeare_present(root) for root in roots):
+    if any(DATASETS.card("tinyshakespeare").present(root) for root in roots):
         return load_data("tinyshakespeare", DataRequest(roots=roots, block_size=64))
     ctx.note("tiny-shakespeare not found under the data roots: Python's documentation text used")
     return load_data("pydoc-topics", DataRequest(block_size=64))

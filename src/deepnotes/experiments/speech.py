@@ -27,17 +27,17 @@ import torch
 
 from deepnotes import audio
 from deepnotes.cards import ExperimentCard
-from deepnotes.data.base import DataBundle, DataRequest, data_roots, load_data
+from deepnotes.data.base import DataBundle, DataRequest, load_data
 from deepnotes.data.speech import (
-    fsdd_present,
     load_recordings,
     speakers_of,
     standardize_by_speaker,
 )
 from deepnotes.experiments.base import Context, Control
+from deepnotes.io import data_roots
 from deepnotes.metrics import edit_distance
 from deepnotes.nn.ctc import decode, prefix_beam_search
-from deepnotes.registry import EXPERIMENTS
+from deepnotes.registry import DATASETS, EXPERIMENTS
 from deepnotes.train.fit import build_registered, fit_registered
 
 
@@ -66,7 +66,7 @@ def run(ctx: Context) -> None:
         "Applications on RNNs in speech analysis and machine translation",
     )
     roots = data_roots(ctx.data_dir)
-    root = next((r for r in roots if fsdd_present(r)), None)
+    root = next((r for r in roots if DATASETS.card("fsdd").present(r)), None)
     front_end(ctx, root)
     if root is None:
         ctx.skip(

@@ -1,29 +1,21 @@
 """The zoo at a glance, as `deepnotes models` and `deepnotes summary` show it.
 
-    model_rows("resnet*")           each model's card with its parameters and multiply-adds
+    model_rows()                    each model's card with its parameters and multiply-adds
     summarize_registered("lenet5")  per-layer shapes, parameters, multiply-adds of one model
 
 A model is counted at its card's input size (or its reference count's, for a model
-that takes any size), on an example its task makes (`Task.example_input`).
+that takes any size), on an example its task makes (`Task.example_input`). `deepnotes
+models` reads the rows from a catalog made by `model_rows` (`deepnotes.cli.catalog`).
 """
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Any
 
 from deepnotes.errors import UserError
 from deepnotes.registry import MODELS, TASKS
 from deepnotes.summary import Summary, summarize
 from deepnotes.tasks.base import Examples
-
-
-def matches(name: str, pattern: str | None) -> bool:
-    """A glob pattern ("resnet*", "*_tiny"); a plain word matches the names that contain it."""
-    if not pattern:
-        return True
-    glob = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"
-    return fnmatch.fnmatchcase(name, glob)
 
 
 def summarize_registered(
@@ -45,13 +37,11 @@ def summarize_registered(
         ) from None
 
 
-def model_rows(pattern: str | None = None) -> list[dict[str, Any]]:
-    """One row per registered model whose name matches `pattern`: name, task, family, what it
-    is a variant of, input size, parameters, GMACs (at the input size) and paper."""
+def model_rows() -> list[dict[str, Any]]:
+    """One row per registered model: name, task, family, what it is a variant of, input
+    size, parameters, GMACs (at the input size) and paper."""
     rows = []
     for entry in MODELS:
-        if not matches(entry.name, pattern):
-            continue
         card = entry.card
         input_size, summary = summarize_registered(entry.name)
         rows.append(

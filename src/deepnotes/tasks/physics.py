@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 from torch import Generator, Tensor, nn
@@ -54,6 +53,8 @@ def draw_rollouts(
 ) -> Figure:
     """One system's trajectories (T, N, 2): the truth, then each prediction beside it, the
     springs drawn at the start and each particle's start marked."""
+    import matplotlib.pyplot as plt  # on use: docs/ARCHITECTURE.md
+
     panels = {"true physics": truth, **predictions}
     fig, axes = plt.subplots(
         1, len(panels), figsize=(3.6 * len(panels), 3.8), squeeze=False, layout="constrained"

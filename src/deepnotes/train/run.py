@@ -44,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import importlib.metadata
 import json
 import platform
 import re
@@ -54,7 +55,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchvision
 from safetensors.torch import save
 
 import deepnotes
@@ -103,7 +103,7 @@ def versions() -> dict[str, str]:
         "deepnotes": deepnotes.__version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": importlib.metadata.version("torchvision"),  # without its slow import
         "numpy": np.__version__,
         "platform": platform.platform(),
     }

@@ -29,10 +29,10 @@ from typing import Any
 import torch
 
 from deepnotes.cards import ModelCard
-from deepnotes.data.base import DataBundle, DataRequest, data_roots, load_data
+from deepnotes.data.base import DataBundle, DataRequest, load_data
 from deepnotes.errors import UserError
 from deepnotes.generative.fid import FeatureExtractor
-from deepnotes.io import one_line
+from deepnotes.io import data_roots, one_line
 from deepnotes.registry import DATASETS, MODELS, TASKS
 from deepnotes.tasks.base import Task
 from deepnotes.tasks.supervised import ClassificationTask
