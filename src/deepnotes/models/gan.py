@@ -84,6 +84,15 @@ def non_saturating_generator_loss(l_fake: Tensor) -> Tensor:
     return nn.functional.softplus(-l_fake).mean()
 
 
+def generator_loss_slope(loss: str, l_fake: Tensor) -> Tensor:
+    """|∂ℓ/∂l| for each sample of G's loss ℓ on D's logit l: σ(l) = D(G(z)) for the minimax
+    loss, 1 − σ(l) for the non-saturating one. G's gradient is the mean over its samples of
+    this slope times ∂l/∂θ_G, so a mean slope near 0 means G's loss has saturated and G
+    learns almost nothing from D (Goodfellow et al. §3): (B,) → (B,)."""
+    d = torch.sigmoid(l_fake)
+    return d if loss == "minimax" else 1 - d
+
+
 class GAN(nn.Module):
     """A generator and a discriminator, with the settings of their game.
 
@@ -241,6 +250,9 @@ class GAN(nn.Module):
             "d_fake": self.realness(l_fake).detach().mean(),
         }
         if self.loss in LABELLED_LOSSES:  # binary cross-entropy with (smoothed, noisy) targets
+            # how much G's loss still responds to D on these samples (G's own batch is fresh)
+            slope = generator_loss_slope(self.loss, self.realness(l_fake))
+            logs["g_loss_slope"] = slope.detach().mean()
             real_target, fake_target = self.targets(l_real)
             loss = nn.functional.binary_cross_entropy_with_logits(
                 l_real, real_target

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 
 COLLAPSED_KL = 0.1  # nats per example: a VAE that encodes anything of x has KL far above this
+# the mean slope of G's loss in D's logit (ring8, seeds 0–4): 0.36–0.52 in a balanced minimax
+# game, 0.003–0.005 once D runs away (tests/models/test_gan.py)
+SATURATED_SLOPE = 0.01
 
 
 class GenerativeTask(Task):
@@ -237,6 +240,27 @@ class GANTask(GenerativeTask):
             model.last_g_loss.copy_(g_loss.detach())
         model.d_steps += 1
         return {"d_loss": d_loss.detach(), "g_loss": model.last_g_loss.clone(), **logs}
+
+    def warnings(self, row: dict[str, float]) -> dict[str, str]:
+        """A saturated generator: D rejects G's samples outright, D(G(z)) → 0, and the minimax
+        loss log(1 − D(G(z))), whose slope in D's logit is D(G(z)), gives G no gradient —
+        G stops moving while D wins (Goodfellow et al., 2014, §3; Arjovsky & Bottou, "Towards
+        principled methods for training GANs", ICLR 2017). The slope is logged at every D
+        step for the losses with labels; a critic's loss (WGAN, hinge) has a constant slope.
+        Remedies: the non-saturating loss −log D(G(z)) (§3), a slower D (each player's own
+        learning rate, as in Heusel et al.'s TTUR, 2017), a critic whose gradient does not
+        saturate (WGAN-GP, Gulrajani et al., 2017)."""
+        slope = row.get("train_g_loss_slope")
+        if slope is None or slope >= SATURATED_SLOPE:
+            return {}
+        return {
+            "saturated-generator": f"the generator's loss has saturated by epoch "
+            f"{row['epoch']:.0f}: its slope in D's logit averages {slope:.4f} (D(G(z)) under "
+            "the minimax loss: D rejects the samples outright), so G's gradient vanishes and the "
+            "generator stops moving; the usual remedies: the non-saturating loss "
+            "(loss=non-saturating), a slower discriminator (a lower d_lr, n_critic=1), "
+            "WGAN-GP (loss=wgan-gp)"
+        }
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, batches: Iterable[Any]) -> dict[str, float]:
