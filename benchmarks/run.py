@@ -187,7 +187,7 @@ def torchvision_resnet18_small(num_classes: int) -> nn.Module:
 
 class TorchGPT(nn.Module):
     """gpt_char's shapes from torch.nn: pre-norm TransformerEncoderLayers with a causal mask,
-    learned positions, a tied read-out."""
+    learned positions, a tied read-out, no biases."""
 
     def __init__(self, vocab: int, block: int, n_layer: int, n_head: int, width: int) -> None:
         super().__init__()
@@ -195,10 +195,10 @@ class TorchGPT(nn.Module):
         self.position = nn.Embedding(block, width)
         layer = nn.TransformerEncoderLayer(
             width, n_head, 4 * width, dropout=0.0, activation="gelu", batch_first=True,
-            norm_first=True,
+            norm_first=True, bias=False,
         )  # fmt: skip
         self.blocks = nn.TransformerEncoder(layer, n_layer, enable_nested_tensor=False)
-        self.norm = nn.LayerNorm(width)
+        self.norm = nn.LayerNorm(width, bias=False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         t = ids.shape[1]

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 from deepnotes import arith
+from deepnotes.nn.attention import ScaledDotProductAttention
 
 
 @dataclass
@@ -99,6 +100,9 @@ def layer_macs(module: nn.Module, inputs: tuple, output: torch.Tensor) -> int:
     if isinstance(getattr(module, "in_features", None), int):  # torch's Linear, ours, a tied one
         positions = output.numel() // module.out_features
         return arith.linear_macs(module.in_features, module.out_features, positions)
+    if isinstance(module, ScaledDotProductAttention):  # Q Kᵀ and A V: d per (query, key), each
+        query, key = inputs[:2]  # (…, L, d), (…, S, d): one example's heads
+        return 2 * query.numel() * key.shape[-2]
     if isinstance(module, nn.MultiheadAttention) or type(module).__name__ == "MultiheadAttention":
         return attention_macs(module, *inputs[:3])
     if hasattr(module, "mode") and hasattr(module, "hidden_size"):  # RNN, LSTM, GRU

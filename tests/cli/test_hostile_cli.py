@@ -392,6 +392,7 @@ BAD_TRAIN = {  # flag → values each of which is wrong for it
     "--weight-decay": ["-1", "-1e-9", "nan", "inf", "-inf", "x"],
     "--grad-clip": ["0", "-1", "nan", "inf", "x"],
     "--warmup-steps": ["-5", "1.5", "x", "99999999999999999999"],
+    "--min-lr": ["-1e-4", "nan", "inf", "x", "1"],  # 1: above the default rate
     "--seed": ["-1", "4294967296", "99999999999999999999", "x", "1.0"],
     "--num-workers": ["-1", "100000", "x"],
     "--optimizer": ["sgdd", "SGD", "", "lbfgs"],

@@ -14,7 +14,7 @@ from deepnotes.cli import main
 from deepnotes.data.base import DataRequest, load_data
 from deepnotes.data.text import SHAKESPEARE_FILE, TextBlocks, Vocabulary
 from deepnotes.errors import UserError
-from deepnotes.nn import attention as dn_attention
+from deepnotes.nn import linear as dn_linear
 from deepnotes.registry import MODELS
 from deepnotes.tasks.language import LanguageModelTask
 
@@ -98,18 +98,18 @@ def test_the_task_is_cross_entropy_per_character_and_decays_matrices_only():
     assert len(matrices["params"]) + len(others["params"]) == len(list(model.parameters()))
 
 
-@pytest.mark.parametrize(
-    ("impl", "attention"),
-    [("torch", torch.nn.MultiheadAttention), ("deepnotes", dn_attention.MultiheadAttention)],
-)
-def test_gpt_never_looks_at_later_characters(impl, attention):
+@pytest.mark.parametrize(("impl", "fused"), [("torch", True), ("deepnotes", False)])
+def test_gpt_never_looks_at_later_characters(impl, fused):
     torch.manual_seed(0)
     model = MODELS.create(
         "gpt_char", num_classes=13, input_size=(10,), n_layer=2, n_embd=16, impl=impl
     )
     model.eval()
-    # the layers really are the library asked for (one is not a subclass of the other)
-    assert all(type(block.self_attn) is attention for block in model.blocks)
+    # the layers really are the library asked for (one is not a subclass of the other), and
+    # the attention torch's kernel or the readable formula
+    linear = torch.nn.Linear if impl == "torch" else dn_linear.Linear
+    assert all(type(block.self_attn.qkv) is linear for block in model.blocks)
+    assert all(block.self_attn.attend.fused is fused for block in model.blocks)
     x = torch.randint(0, 13, (1, 10))
     changed = x.clone()
     changed[0, 6:] = (changed[0, 6:] + 1) % 13
@@ -167,12 +167,13 @@ def test_train_and_sample_through_the_command_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_gpt_char_reaches_nanogpts_loss_on_tinyshakespeare(shared_data, tmp_path):
-    """The issue's bar: nanoGPT's CPU configuration, its defaults, validation ≤ 1.88 nats/char
-    over the whole validation split."""
+def test_gpt_char_is_ahead_of_nanogpt_on_tinyshakespeare(shared_data, tmp_path):
+    """Issue 25's bar: nanoGPT's CPU configuration (4 layers, width 128, context 64, batch
+    12, 2,000 steps) with the package's defaults, validation ≤ 1.80 nats/char over the whole
+    validation split on seed 0, where nanoGPT's own recipe scores 1.81 (benchmarks/CHARLM.md)."""
     run = tmp_path / "gpt"
     argv = ["train", "gpt_char", "--data", "tinyshakespeare", "--data-dir", str(shared_data)]
     assert main([*argv, "--out", str(run), "--no-progress"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["config"]["max_steps"] == 2000 and summary["config"]["batch_size"] == 12
-    assert summary["metrics"]["val_loss"] <= 1.88
+    assert summary["metrics"]["val_loss"] <= 1.80

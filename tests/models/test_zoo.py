@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import deepnotes
 from deepnotes.cards import ModelCard, ParameterCount
 from deepnotes.models.lenet import LeNet5, feature_map_size
+from deepnotes.nn.attention import ScaledDotProductAttention
 from deepnotes.registry import MODELS, TASKS
 from deepnotes.summary import summarize
 from deepnotes.tasks.base import Examples, Task
@@ -237,10 +238,11 @@ def test_summary_counts_agree_with_torch(name: str, num_classes: int, input_size
     assert summary.trainable_params == total
     assert sum(row.params for row in summary.rows) == total
     counted = model
-    fused = (torch.nn.RNNBase, torch.nn.MultiheadAttention)
+    fused = (torch.nn.RNNBase, torch.nn.MultiheadAttention, ScaledDotProductAttention)
     if any(isinstance(m, fused) for m in model.modules()):
         # torch's fused LSTM, GRU and attention kernels are invisible to the flop counter; the same
-        # network from deepnotes.nn runs step by step, so every product is counted
+        # network from deepnotes.nn runs step by step (attention by its readable formula), so
+        # every product is counted
         torch.manual_seed(0)
         counted = MODELS.create(
             name, num_classes=num_classes, input_size=input_size, impl="deepnotes"

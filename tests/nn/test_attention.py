@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import deepnotes.nn as dn
-from deepnotes.nn.attention import causal_mask
+from deepnotes.nn.attention import ScaledDotProductAttention, causal_mask
 from reference import TOLERANCE, compare_modules, rel_error
 
 DTYPES = st.sampled_from([torch.float32, torch.float64])
@@ -65,6 +65,18 @@ def test_readable_attention_equals_torchs_fused_kernel(batch, sizes, mask, scale
             assert float(b.abs().max()) <= ROUND_OFF[dtype]
             continue
         assert rel_error(a, b) <= TOLERANCE[dtype]
+
+
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_the_attention_layer_is_the_fused_kernel_or_the_readable_formula(is_causal):
+    """`ScaledDotProductAttention(fused)` calls torch's kernel or the readable formula: the
+    two agree, and the readable one is what a fault in `causal_mask` reaches."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 9, 5, generator=g, dtype=torch.float64) for _ in range(3))
+    fused = ScaledDotProductAttention(fused=True)(q, k, v, is_causal=is_causal)
+    readable = ScaledDotProductAttention(fused=False)(q, k, v, is_causal=is_causal)
+    torch.testing.assert_close(fused, F.scaled_dot_product_attention(q, k, v, is_causal=is_causal))
+    assert rel_error(readable, fused) <= TOLERANCE[torch.float64]
 
 
 def test_causal_attention_never_looks_ahead():

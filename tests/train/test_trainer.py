@@ -16,6 +16,7 @@ from deepnotes.errors import TrainingDivergedError, UserError
 from deepnotes.tasks.base import Task
 from deepnotes.train import checkpoint
 from deepnotes.train.config import TrainConfig, parse_model_args
+from deepnotes.train.optimizers import make_optimizer, make_scheduler
 from deepnotes.train.run import train
 from deepnotes.train.runs import evaluate_run
 from deepnotes.train.trainer import Checkpointer, Trainer, seed_everything
@@ -310,3 +311,24 @@ def test_from_scratch_optimizers_train_like_torch(tmp_path, scheduler):
         assert ours["metrics"][key] == pytest.approx(value, rel=1e-5), key
     resumed_state = checkpoint.load_checkpoint(tmp_path / "ours" / "checkpoints")[1]
     assert set(resumed_state["optimizers"]["model"]) == {"state", "param_groups"}
+
+
+@pytest.mark.parametrize("impl", ["torch", "deepnotes"])
+@pytest.mark.parametrize("scheduler", ["cosine", "warmup-cosine"])
+def test_the_cosine_schedules_end_at_the_floor(scheduler, impl):
+    """`min_lr` is where the cosine ends (nanoGPT's floor): the last step's rate, the peak
+    after the warm-up, and a floor above the rate refused in one line."""
+    settings = {"lr": 4e-3, "min_lr": 1e-4, "warmup_steps": 10, "optimizer_impl": impl}
+    cfg = config(scheduler=scheduler, **settings)
+    optimizer = make_optimizer([nn.Parameter(torch.zeros(1))], cfg)
+    schedule = make_scheduler(optimizer, cfg, total_steps=100)
+    rates = []
+    for _ in range(100):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert max(rates) == pytest.approx(4e-3)
+    assert min(rates[10:]) > 1e-4  # above the floor until the last step...
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4, rel=1e-9)  # ...which ends on it
+    with pytest.raises(UserError, match="--min-lr"):
+        config(lr=1e-4, min_lr=1e-3).validate()

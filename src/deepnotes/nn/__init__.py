@@ -13,8 +13,8 @@ and compare outputs, gradients and buffers. Read them as the lesson:
                      GhostBatchNorm1d (no torch.nn namesake: each group of G examples
                      normalised alone, tested group by group against BatchNorm1d)
     norm.py          LayerNorm, GroupNorm
-    attention.py     scaled dot-product attention (readable beside torch's fused one),
-                     MultiheadAttention
+    attention.py     scaled dot-product attention (readable beside torch's fused one, and as a
+                     weightless layer that picks either), MultiheadAttention
     transformer.py   Transformer encoder and decoder layers (post- and pre-norm), position codes
     rnn.py           RNN, LSTM, GRU and their cells, from the gate equations; packed input
     activations.py   Sigmoid … LogSoftmax, and the ACTIVATIONS table for the gallery

@@ -98,6 +98,36 @@ def scaled_dot_product_attention(
     return weights @ value  # (…, L, d_v)
 
 
+class ScaledDotProductAttention(nn.Module):
+    """softmax(Q Kᵀ/√d + M) V as a layer without weights, so that a model's summary counts
+    its two products (Q Kᵀ and A V, d per query–key pair each) where it is called.
+
+    `fused` picks torch's kernel (`F.scaled_dot_product_attention`, which never builds the
+    (L, S) weights) or the readable `scaled_dot_product_attention` above, whose causal mask
+    is `causal_mask`'s; the two agree (`tests/nn/test_attention.py`).
+
+    Shape: query (…, L, d), key (…, S, d), value (…, S, d_v) → (…, L, d_v).
+    """
+
+    def __init__(self, fused: bool = True) -> None:
+        super().__init__()
+        self.fused = fused
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        dropout_p: float = 0.0,
+        is_causal: bool = False,
+    ) -> Tensor:
+        attend = F.scaled_dot_product_attention if self.fused else scaled_dot_product_attention
+        return attend(query, key, value, dropout_p=dropout_p, is_causal=is_causal)
+
+    def extra_repr(self) -> str:
+        return f"fused={self.fused}"
+
+
 class MultiheadAttention(nn.Module):
     """Multi-head attention with torch.nn.MultiheadAttention's arguments, weights and masks.
 

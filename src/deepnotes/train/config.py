@@ -146,6 +146,7 @@ class TrainConfig:
     weight_decay: float = setting(0.0, "L2 penalty (decoupled for adamw)", valid=Range(0))
     scheduler: str = setting("none", "per-step learning-rate schedule", choices=SCHEDULERS)
     warmup_steps: int = setting(0, "warm-up steps of warmup-cosine", valid=NATURAL)
+    min_lr: float = setting(0.0, "the rate cosine and warmup-cosine end at", valid=Range(0))
     grad_clip: float | None = setting(
         None, "clip the global gradient norm to this value", valid=Range(0, open_low=True)
     )
@@ -283,6 +284,8 @@ class TrainConfig:
             raise UserError(
                 f"--seed {self.seed} with --seeds {self.seeds} goes past the last seed, {SEED_MAX}"
             )
+        if self.min_lr > self.lr:
+            raise UserError(f"--min-lr {self.min_lr} is above --lr {self.lr}: the rate only decays")
         if self.split is not None and not SPLIT_SCHEME.fullmatch(self.split):
             raise UserError(f"--split must be index or speaker:NAME, got {self.split!r}")
         check_model_args(self.model_args)

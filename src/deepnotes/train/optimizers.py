@@ -5,7 +5,8 @@
 layout, so the choice is one line and checkpoints work with either.
 
 Schedules are stepped once per optimiser step, so `total_steps` is the length of
-the whole run; with `step`, the rate drops ×0.1 at 1/2 and 3/4 of the run.
+the whole run; with `step`, the rate drops ×0.1 at 1/2 and 3/4 of the run; `cosine` and
+`warmup-cosine` end at `min_lr` (nanoGPT keeps a floor of a tenth or a twentieth of the rate).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def make_scheduler(
         milestones = [total_steps // 2, total_steps * 3 // 4]
         return sched.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
     if name == "cosine":
-        return sched.CosineAnnealingLR(optimizer, T_max=total_steps)
+        return sched.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=config.min_lr)
     if name == "onecycle":
         max_lrs = [group["lr"] for group in optimizer.param_groups]
         return sched.OneCycleLR(optimizer, max_lr=max_lrs, total_steps=total_steps)
@@ -77,7 +78,9 @@ def make_scheduler(
             optimizer,
             [
                 sched.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup),
-                sched.CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup)),
+                sched.CosineAnnealingLR(
+                    optimizer, T_max=max(1, total_steps - warmup), eta_min=config.min_lr
+                ),
             ],
             milestones=[warmup],
         )
