@@ -436,6 +436,15 @@ def test_a_gan_run_resumes_exactly(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_flat_slope_is_a_saturated_generator_only_while_d_rejects_its_samples():
+    """A slope of 0.005 is the minimax loss's D(G(z)) when D rejects the samples; with the
+    non-saturating loss it is 1 − D(G(z)), D fooled, which is not this warning's case."""
+    task = GANTask()
+    rejected = {"epoch": 5.0, "train_g_loss_slope": 0.005, "train_d_fake": 0.005}
+    assert list(task.warnings(rejected)) == ["saturated-generator"]
+    assert task.warnings({**rejected, "train_d_fake": 0.995}) == {}
+
+
 def test_a_saturated_generator_is_warned_about_once_with_its_remedies(tmp_path, capsys):
     """The minimax loss with D 50 times faster than G: D rejects every sample and the slope
     of G's loss, D(G(z)), falls below 0.01 by epoch 4 — G stops moving; the run says so,

@@ -317,7 +317,8 @@ def test_from_scratch_optimizers_train_like_torch(tmp_path, scheduler):
 @pytest.mark.parametrize("scheduler", ["cosine", "warmup-cosine"])
 def test_the_cosine_schedules_end_at_the_floor(scheduler, impl):
     """`min_lr` is where the cosine ends (nanoGPT's floor): the last step's rate, the peak
-    after the warm-up, and a floor above the rate refused in one line."""
+    after the warm-up; a floor above the rate, or above a group's own rate, refused in one
+    line where a cosine would use it."""
     settings = {"lr": 4e-3, "min_lr": 1e-4, "warmup_steps": 10, "optimizer_impl": impl}
     cfg = config(scheduler=scheduler, **settings)
     optimizer = make_optimizer([nn.Parameter(torch.zeros(1))], cfg)
@@ -331,4 +332,8 @@ def test_the_cosine_schedules_end_at_the_floor(scheduler, impl):
     assert min(rates[10:]) > 1e-4  # above the floor until the last step...
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4, rel=1e-9)  # ...which ends on it
     with pytest.raises(UserError, match="--min-lr"):
-        config(lr=1e-4, min_lr=1e-3).validate()
+        config(scheduler=scheduler, lr=1e-4, min_lr=1e-3).validate()
+    config(scheduler="none", lr=1e-4, min_lr=1e-3).validate()  # no cosine: no floor to refuse
+    slow = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1e-5)  # a player's own rate
+    with pytest.raises(UserError, match="below --min-lr"):
+        make_scheduler(slow, cfg, total_steps=100)

@@ -29,9 +29,10 @@ CATALOG = Path(__file__).with_name("catalog.json")
 PACKAGE = Path(__file__).resolve().parents[1]  # the deepnotes package folder
 TIMINGS = PACKAGE / "experiments" / "timings.json"
 # what each section's rows are made from, relative to the package folder: a model's row
-# from its builder, the layers, its task's example input and the per-layer counting
+# from its builder, the layers (and the graph layers), its task's example input (tasks
+# import data) and the per-layer counting
 SOURCES: dict[str, tuple[str, ...]] = {
-    "models": ("models", "nn", "tasks", "summary.py", "arith.py", "cards.py"),
+    "models": ("models", "nn", "graph", "tasks", "data", "summary.py", "arith.py", "cards.py"),
     "experiments": ("experiments", "cards.py"),
     "data": ("data", "cards.py"),
 }

@@ -105,12 +105,14 @@ def cmd_conv(args: argparse.Namespace) -> None:
 
 def availability(row: dict[str, Any], roots: Sequence[Path]) -> dict[str, Any]:
     """A data set's catalog row with whether (and where) its files are found under `roots`."""
+    found = [str(r) for r in roots if files_present(r, row["files"])]
     if not row["files"]:
-        where = "embedded or generated"
+        available, where = True, "embedded or generated"
+    elif found:
+        available, where = True, f"found in {found[0]}"
     else:
-        found = [str(r) for r in roots if files_present(r, row["files"])]
-        where = f"found in {found[0]}" if found else "not found (see --data-dir, --download)"
-    return {**row, "available": where != "not found (see --data-dir, --download)", "where": where}
+        available, where = False, "not found (see --data-dir, --download)"
+    return {**row, "available": available, "where": where}
 
 
 PLOTS = ("activations", "curves")

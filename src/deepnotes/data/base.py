@@ -15,7 +15,7 @@ and torchvision's own layout for its sets (`ROOT/MNIST/raw/...`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -312,29 +312,3 @@ def tensor_bundle(
 def load_data(name: str, request: DataRequest | None = None) -> DataBundle:
     """Build the registered data set `name` as `request` asks (default: as it is)."""
     return DATASETS.get(name).builder(request or DataRequest())
-
-
-def availability(roots: Sequence[Path]) -> list[dict[str, Any]]:
-    """One row per registered data set: its card and whether (and where) it is found under
-    `roots` (`deepnotes data`)."""
-    rows = []
-    for entry in DATASETS:
-        card = entry.card
-        if card.present is None:
-            where = "embedded or generated"
-        else:
-            found = [str(r) for r in roots if card.present(r)]
-            where = f"found in {found[0]}" if found else "not found (see --data-dir, --download)"
-        rows.append(
-            {
-                "name": entry.name,
-                "kind": card.kind,
-                "input_size": list(card.input_size),
-                "num_classes": card.num_classes,
-                "available": card.present is None or where.startswith("found"),
-                "where": where,
-                "source": card.source,
-                "licence": card.licence,
-            }
-        )
-    return rows

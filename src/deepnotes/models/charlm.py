@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -143,7 +144,7 @@ class CausalSelfAttention(nn.Module):
     """
 
     def __init__(
-        self, L: Any, n_embd: int, n_head: int, dropout: float, bias: bool, fused: bool
+        self, L: ModuleType, n_embd: int, n_head: int, dropout: float, bias: bool, fused: bool
     ) -> None:
         super().__init__()
         if n_embd % n_head:
@@ -171,7 +172,7 @@ class GPTBlock(nn.Module):
     """
 
     def __init__(
-        self, L: Any, n_embd: int, n_head: int, dropout: float, bias: bool, fused: bool
+        self, L: ModuleType, n_embd: int, n_head: int, dropout: float, bias: bool, fused: bool
     ) -> None:
         super().__init__()
         self.norm1 = L.LayerNorm(n_embd, bias=bias)

@@ -251,7 +251,10 @@ class GANTask(GenerativeTask):
         learning rate, as in Heusel et al.'s TTUR, 2017), a critic whose gradient does not
         saturate (WGAN-GP, Gulrajani et al., 2017)."""
         slope = row.get("train_g_loss_slope")
-        if slope is None or slope >= SATURATED_SLOPE:
+        # D(G(z)) near 1 with the non-saturating loss also flattens its slope 1 − D(G(z)),
+        # but there D is fooled, not winning: only a D that rejects the samples is this case
+        rejecting = row.get("train_d_fake", 1.0) < 0.5
+        if slope is None or slope >= SATURATED_SLOPE or not rejecting:
             return {}
         return {
             "saturated-generator": f"the generator's loss has saturated by epoch "

@@ -284,8 +284,11 @@ class TrainConfig:
             raise UserError(
                 f"--seed {self.seed} with --seeds {self.seeds} goes past the last seed, {SEED_MAX}"
             )
-        if self.min_lr > self.lr:
-            raise UserError(f"--min-lr {self.min_lr} is above --lr {self.lr}: the rate only decays")
+        if self.scheduler in ("cosine", "warmup-cosine") and self.min_lr > self.lr:
+            raise UserError(
+                f"--min-lr {self.min_lr} (the floor the cosine decays to; the model's default "
+                f"unless given) is above --lr {self.lr}: give a lower --min-lr"
+            )
         if self.split is not None and not SPLIT_SCHEME.fullmatch(self.split):
             raise UserError(f"--split must be index or speaker:NAME, got {self.split!r}")
         check_model_args(self.model_args)

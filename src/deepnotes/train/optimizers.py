@@ -62,6 +62,12 @@ def make_scheduler(
     """The per-step learning-rate schedule named by `config.scheduler`, or None."""
     name = config.scheduler
     _, sched = library(config)
+    lowest = min(group["lr"] for group in optimizer.param_groups)  # a GAN's players have two
+    if name in ("cosine", "warmup-cosine") and lowest < config.min_lr:  # it would rise to it
+        raise UserError(
+            f"a learning rate of {lowest} is below --min-lr {config.min_lr}, the floor the "
+            "cosine decays to: give a lower --min-lr"
+        )
     if name == "none":
         return None
     if name == "step":
