@@ -58,6 +58,15 @@ def test_the_models_section_holds_every_model_with_its_card_and_counts():
         assert rows[name]["gmacs"] == summary.total_macs / 1e9
 
 
+def fresh_interpreter(script: str) -> subprocess.CompletedProcess:
+    """`script` run by a new Python, which has imported nothing yet; it must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def test_listing_imports_no_torch():
     """`models`, `experiments`, `data`, `conv` and `--help` in a fresh interpreter: torch
     never loads (it alone takes a second and a half)."""
@@ -70,10 +79,7 @@ def test_listing_imports_no_torch():
         "        assert main(argv) == 0, argv\n"
         "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    result = fresh_interpreter(script)
     assert result.stdout.strip() == "[]"
     assert result.stderr == ""  # no section out of date, so no note
 
@@ -89,10 +95,7 @@ def test_the_heavy_libraries_load_only_when_used():
         "heavy = ('torchvision', 'sklearn', 'scipy.signal', 'matplotlib.pyplot')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    result = fresh_interpreter(script)
     assert result.stdout.strip() == "[]"
 
 
