@@ -112,8 +112,9 @@ def quick_timings() -> tuple[str, dict[str, float]]:
 def rewrite() -> list[str]:
     """Make the stale sections of catalog.json again; the sections rewritten."""
     catalog = read_catalog()
-    stale = [s for s in SOURCES if catalog.get(s, {}).get("sources") != sources_digest(s)]
+    digests = {section: sources_digest(section) for section in SOURCES}
+    stale = [s for s in SOURCES if catalog.get(s, {}).get("sources") != digests[s]]
     for section in stale:
-        catalog[section] = {"sources": sources_digest(section), "rows": live_rows(section)}
+        catalog[section] = {"sources": digests[section], "rows": live_rows(section)}
     write_json(CATALOG, {s: catalog[s] for s in SOURCES})
     return stale
