@@ -16,7 +16,7 @@ their attributes; no module looks up a string key in a free dictionary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,10 @@ class DataCard:
     def present(self, root: Path) -> bool:
         """Whether the data root `root` holds the files (existence only, no checksums)."""
         return files_present(root, self.files)
+
+    def first_root(self, roots: Iterable[Path]) -> Path | None:
+        """The first of `roots` that holds the files, or None (the lookup order is theirs)."""
+        return next((root for root in roots if self.present(root)), None)
 
 
 def files_present(root: Path, patterns: tuple[str, ...]) -> bool:

@@ -53,10 +53,9 @@ class DataRequest:
     def find(self, dataset: str) -> Path:
         """The first root that holds the files of the registered data set `dataset` (its
         card's `files`), or one clear error naming every root tried."""
-        card = DATASETS.card(dataset)
-        for root in self.roots:
-            if card.present(root):
-                return root
+        root = DATASETS.card(dataset).first_root(self.roots)
+        if root is not None:
+            return root
         tried = ", ".join(str(r) for r in self.roots)
         raise DataNotFoundError(
             f"data set {dataset!r} not found under any data root (tried {tried}); "

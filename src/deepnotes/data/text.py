@@ -171,7 +171,7 @@ def tinyshakespeare(request: DataRequest) -> TextBundle:
     """40,000 lines of Shakespeare, 1,115,394 characters, 65 distinct; checksum verified."""
 
     card = DATASETS.card("tinyshakespeare")
-    if request.download and not any(card.present(root) for root in request.roots):
+    if request.download and card.first_root(request.roots) is None:
         download_shakespeare(request.download_root)
     root = request.find("tinyshakespeare")
     path = root / SHAKESPEARE_FILE

@@ -80,7 +80,7 @@ class TorchvisionSet:
     def locate(self, request: DataRequest) -> Path:
         """The first data root holding the files, downloading them first if asked and absent."""
         card = DATASETS.card(self.name)
-        if request.download and not any(card.present(root) for root in request.roots):
+        if request.download and card.first_root(request.roots) is None:
             self.download(request.download_root)
         return request.find(self.name)
 

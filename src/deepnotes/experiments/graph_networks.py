@@ -402,7 +402,7 @@ def block_model(ctx: Context) -> None:
 
 def cora(ctx: Context) -> None:
     roots = data_roots(ctx.data_dir)
-    if not any(DATASETS.card("cora").present(root) for root in roots):
+    if DATASETS.card("cora").first_root(roots) is None:
         ctx.skip(
             "Cora not found under the data roots (ROOT/planetoid/ind.cora.*; give --data-dir "
             "or DEEPNOTES_DATA): the Cora table is skipped."

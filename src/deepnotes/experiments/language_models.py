@@ -135,7 +135,7 @@ def run(ctx: Context) -> None:
 def text_data(ctx: Context) -> TextBundle:
     """tiny-shakespeare from a data root if there, else the embedded documentation text."""
     roots = data_roots(ctx.data_dir)
-    if any(DATASETS.card("tinyshakespeare").present(root) for root in roots):
+    if DATASETS.card("tinyshakespeare").first_root(roots) is not None:
         return load_data("tinyshakespeare", DataRequest(roots=roots, block_size=64))
     ctx.note("tiny-shakespeare not found under the data roots: Python's documentation text used")
     return load_data("pydoc-topics", DataRequest(block_size=64))

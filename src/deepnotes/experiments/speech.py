@@ -66,7 +66,7 @@ def run(ctx: Context) -> None:
         "Applications on RNNs in speech analysis and machine translation",
     )
     roots = data_roots(ctx.data_dir)
-    root = next((r for r in roots if DATASETS.card("fsdd").present(r)), None)
+    root = DATASETS.card("fsdd").first_root(roots)
     front_end(ctx, root)
     if root is None:
         ctx.skip(
